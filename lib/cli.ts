@@ -1,0 +1,195 @@
+import { parseArgs } from "node:util";
+import { closest, distance } from "fastest-levenshtein";
+import { resolveNodeConfig, type NodeConfig } from "./config.ts";
+import { detectEngine } from "./engine/detect.ts";
+import type { Engine } from "./engine/engine.ts";
+import { U7sError, UsageError } from "./errors.ts";
+import { spawnRunner, type Runner } from "./exec.ts";
+import { realHost, type HostProbe } from "./host.ts";
+import { colorEnabled, Log, type Writer } from "./log.ts";
+import { COMMANDS, findCommand } from "./commands/_registry.ts";
+import { settingFlags, settingOptions } from "./commands/_shared.ts";
+import type { Args, CommandDef, Ctx, OptionDef } from "./commands/_types.ts";
+import { KUBERNETES_VERSION, VERSION } from "./versions.ts";
+
+/** Deps are everything run() touches outside itself; tests inject fakes. */
+export interface Deps {
+  runner: Runner;
+  host: HostProbe;
+  env: Readonly<Record<string, string | undefined>>;
+  stdout: Writer;
+  stderr: Writer;
+}
+
+/** defaultDeps are the production dependencies: real processes, the real host, process.env. */
+export function defaultDeps(): Deps {
+  const writer = (s: NodeJS.WriteStream): Writer => ({ write: (t) => void s.write(t), isTTY: Boolean(s.isTTY) });
+  return {
+    runner: spawnRunner,
+    host: realHost(spawnRunner),
+    env: process.env,
+    stdout: writer(process.stdout),
+    stderr: writer(process.stderr),
+  };
+}
+
+const GLOBAL_OPTIONS: Record<string, OptionDef> = {
+  help: { type: "boolean", short: "h", description: "show help" },
+  debug: { type: "boolean", description: "show stack traces and every engine command" },
+};
+
+const GROUP_TITLES: Record<CommandDef["group"], string> = {
+  node: "Node lifecycle",
+  cluster: "Cluster",
+  image: "Images (airgapped hosts)",
+  info: "Settings and information",
+};
+
+function optionLines(options: Record<string, OptionDef>): string[] {
+  const rows = Object.entries(options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.type === "string" ? ` ${o.value ?? "VALUE"}` : ""}`;
+    return [flag, o.description] as const;
+  });
+  const width = Math.max(...rows.map(([f]) => f.length));
+  return rows.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`);
+}
+
+/** mainHelp is `u7s --help`: every command of the surface, grouped. */
+export function mainHelp(): string {
+  const lines = [
+    `u7s ${VERSION}: Kubernetes without root (Usernetes as one binary)`,
+    "",
+    "Usage: u7s COMMAND [flags]",
+  ];
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  for (const group of Object.keys(GROUP_TITLES) as CommandDef["group"][]) {
+    lines.push("", `${GROUP_TITLES[group]}:`);
+    for (const c of COMMANDS.filter((c) => c.group === group)) {
+      const alias = c.aliases?.length ? ` (alias: ${c.aliases.join(", ")})` : "";
+      const pending = c.pending ? ` [not built yet: ${c.pending}]` : "";
+      lines.push(`  ${c.name.padEnd(width)}  ${c.summary}${alias}${pending}`);
+    }
+  }
+  lines.push("", "Global flags:", ...optionLines(GLOBAL_OPTIONS));
+  lines.push("", "Run `u7s COMMAND --help` for a command's flags. Settings: flag > environment variable > derived default.");
+  return `${lines.join("\n")}\n`;
+}
+
+/** commandHelp is `u7s COMMAND --help`. */
+export function commandHelp(c: CommandDef): string {
+  const lines = [`u7s ${c.name}: ${c.summary}`, "", `Usage: u7s ${c.name}${c.usage ? ` ${c.usage}` : " [flags]"}`];
+  if (c.aliases?.length) lines.push(`Aliases: ${c.aliases.join(", ")}`);
+  if (c.pending) lines.push("", `Not built yet: ${c.pending}.`);
+  if (c.description) lines.push("", c.description);
+  lines.push("", "Flags:", ...optionLines({ ...(c.options ?? {}), ...GLOBAL_OPTIONS }));
+  if (c.settings) lines.push("", "Settings (flag > environment variable > derived default):", ...optionLines(settingOptions));
+  if (c.examples?.length) lines.push("", "Examples:", ...c.examples.map((e) => `  ${e}`));
+  return `${lines.join("\n")}\n`;
+}
+
+/** suggest names the nearest command to a mistyped one, if any is close. */
+export function suggest(name: string): string | undefined {
+  const names = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  const best = closest(name, names);
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  if (distance(name, best) <= limit) return best;
+  return names.find((n) => n.startsWith(name));
+}
+
+function parseCommandArgs(c: CommandDef, argv: string[]): Args {
+  const dashdash = argv.indexOf("--");
+  const head = dashdash === -1 ? argv : argv.slice(0, dashdash);
+  const rest = dashdash === -1 ? [] : argv.slice(dashdash + 1);
+  const options = { ...(c.options ?? {}), ...(c.settings ? settingOptions : {}), ...GLOBAL_OPTIONS };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: head,
+      options: Object.fromEntries(
+        Object.entries(options).map(([k, o]) => [k, { type: o.type, multiple: o.multiple ?? false, ...(o.short ? { short: o.short } : {}) }]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    // node:util reports e.g. "Unknown option '--foo'"; keep its words, name the command.
+    const msg = (err as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    throw new UsageError(`u7s ${c.name}: ${msg}`, { hint: `see \`u7s ${c.name} --help\`` });
+  }
+  const max = c.maxPositionals ?? 0;
+  if (parsed.positionals.length > max) {
+    const extra = parsed.positionals.slice(max).join(" ");
+    throw new UsageError(`u7s ${c.name}: unexpected argument ${JSON.stringify(extra)}`, {
+      hint: `see \`u7s ${c.name} --help\``,
+    });
+  }
+  return { values: parsed.values as Args["values"], positionals: parsed.positionals, rest };
+}
+
+function makeCtx(deps: Deps, args: Args, log: Log, debug: boolean): Ctx {
+  let config: Promise<NodeConfig> | undefined;
+  let engine: Promise<Engine> | undefined;
+  const ctx: Ctx = {
+    config: () => (config ??= resolveNodeConfig({ flags: settingFlags(args), env: deps.env, host: deps.host })),
+    engine: () => (engine ??= ctx.config().then((c) => detectEngine(c, deps.runner))),
+    out: deps.stdout,
+    log,
+    runner: deps.runner,
+    host: deps.host,
+    env: deps.env,
+    debug,
+  };
+  return ctx;
+}
+
+/** run is the whole CLI: parse argv, dispatch, print errors; resolves with the exit code. */
+export async function run(argv: string[], deps: Deps): Promise<number> {
+  const debug = argv.includes("--debug");
+  const log = new Log(deps.stderr, { color: colorEnabled(deps.env, deps.stderr) });
+  try {
+    const first = argv.find((a) => !a.startsWith("-"));
+    if (argv[0] === "--version" || argv[0] === "-v") argv = ["version", ...argv.slice(1)];
+    if (first === undefined || first === "help") {
+      const topic = first === "help" ? argv[argv.indexOf("help") + 1] : undefined;
+      if (topic !== undefined) return await run([topic, "--help"], deps);
+      const unknown = argv.find((a) => a.startsWith("-") && a !== "--help" && a !== "-h" && a !== "--debug");
+      if (unknown) throw new UsageError(`unknown flag ${unknown}`, { hint: "see `u7s --help`" });
+      deps.stdout.write(mainHelp());
+      return 0;
+    }
+    const command = findCommand(first);
+    if (!command) {
+      const near = suggest(first);
+      throw new UsageError(`unknown command ${JSON.stringify(first)}`, {
+        hint: near ? `did you mean \`u7s ${near}\`? (see \`u7s --help\`)` : "see `u7s --help`",
+      });
+    }
+    const rest = [...argv];
+    rest.splice(argv.indexOf(first), 1);
+    const args = parseCommandArgs(command, rest);
+    if (args.values.help === true) {
+      deps.stdout.write(commandHelp(command));
+      return 0;
+    }
+    if (command.pending) {
+      throw new U7sError(`u7s ${command.name} is not built yet (${command.pending})`, { exitCode: 1 });
+    }
+    const code = await command.run(makeCtx(deps, args, log, debug), args);
+    return code ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      for (const p of err.problems) log.error(p);
+      if (err.hint) log.hint(err.hint);
+      return 2;
+    }
+    if (err instanceof U7sError) {
+      log.error(err.message, err.detail, err.hint);
+      if (debug && err.stack) deps.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    log.error(`internal error: ${e?.message ?? String(err)}`, undefined, "re-run with --debug and report it");
+    if (debug && e?.stack) deps.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

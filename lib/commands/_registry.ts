@@ -1,0 +1,45 @@
+import type { CommandDef } from "./_types.ts";
+import { config } from "./config.ts";
+import { version } from "./version.ts";
+
+const pending = (name: string, group: CommandDef["group"], summary: string, where: string, extra: Partial<CommandDef> = {}): CommandDef => ({
+  name,
+  group,
+  summary,
+  pending: where,
+  maxPositionals: 99,
+  async run() {},
+  ...extra,
+});
+
+/** COMMANDS is the whole command surface, in help order. */
+export const COMMANDS: readonly CommandDef[] = [
+  pending("up", "node", "create and start this host's node", "engines issue"),
+  pending("down", "node", "stop and remove the node (-v: and its volumes)", "engines issue", { aliases: ["down-v"] }),
+  pending("shell", "node", "open a shell in the node", "engines issue"),
+  pending("exec", "node", "run a command in the node", "engines issue"),
+  pending("logs", "node", "show the node's journal (-f to follow)", "engines issue"),
+  pending("status", "node", "show the node's state", "engines issue"),
+  pending("check-preflight", "node", "check the host and engine can run a node", "engines issue"),
+  pending("doctor", "node", "check the host and say how to fix it (alias of check-preflight)", "a later issue", { aliases: ["init-host"] }),
+  pending("kubeadm-init", "cluster", "initialize the control plane in the node", "a later issue"),
+  pending("kubeadm-join", "cluster", "join this node to a cluster (runs join-command)", "a later issue"),
+  pending("kubeadm-reset", "cluster", "undo kubeadm-init or kubeadm-join", "a later issue"),
+  pending("join-command", "cluster", "print the script that joins a worker", "a later issue"),
+  pending("kubeconfig", "cluster", "print the admin kubeconfig for this host", "a later issue"),
+  pending("kubectl", "cluster", "run kubectl in the node", "a later issue"),
+  pending("sync-external-ip", "cluster", "set each node's ExternalIP from its host IP", "a later issue"),
+  pending("install-flannel", "cluster", "install the Flannel CNI with Helm", "a later issue"),
+  pending("cluster", "cluster", "one-shot bring-up: up, kubeadm-init, sync-external-ip, install-flannel", "a later issue"),
+  pending("image", "image", "build, save or load the node image (build|save|load)", "a later issue"),
+  pending("load-image", "image", "load a container image into the node's containerd", "a later issue"),
+  config,
+  pending("render", "info", "print the compose file, kubeadm config or Dockerfile", "foundation issue"),
+  version,
+  pending("completion", "info", "print a shell completion script", "a later issue"),
+];
+
+/** findCommand finds a command by name or alias. */
+export function findCommand(name: string): CommandDef | undefined {
+  return COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
+}

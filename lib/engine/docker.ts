@@ -1,0 +1,31 @@
+import type { EngineInfo } from "./engine.ts";
+import { DockerLikeEngine } from "./base.ts";
+
+interface DockerInfo {
+  SecurityOptions?: string[];
+  CgroupVersion?: string;
+  CgroupDriver?: string;
+  ServerVersion?: string;
+}
+
+/** parseDockerInfo reads `docker info --format '{{json .}}'` (nerdctl prints the same shape). */
+export function parseDockerInfo(info: DockerInfo): EngineInfo {
+  return {
+    // rootless daemons list "name=rootless" among their security options
+    rootless: (info.SecurityOptions ?? []).some((o) => o.split(",").includes("name=rootless")),
+    cgroupVersion: info.CgroupVersion === "2" ? 2 : info.CgroupVersion === "1" ? 1 : undefined,
+    cgroupDriver: info.CgroupDriver,
+    version: info.ServerVersion ?? "",
+  };
+}
+
+/** DockerEngine drives the docker CLI (rootless dockerd). */
+export class DockerEngine extends DockerLikeEngine {
+  readonly name = "docker" as const;
+  async info(): Promise<EngineInfo> {
+    return parseDockerInfo((await this.infoJson()) as DockerInfo);
+  }
+  protected reachHint(): string {
+    return "start rootless Docker (`systemctl --user start docker`) and check DOCKER_HOST (unix://$XDG_RUNTIME_DIR/docker.sock)";
+  }
+}

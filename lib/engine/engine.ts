@@ -1,0 +1,99 @@
+import type { EngineName } from "./types.ts";
+
+/** EngineInfo is what `ENGINE info` tells about the engine (like kind's ProviderInfo). */
+export interface EngineInfo {
+  rootless: boolean;
+  /** cgroupVersion is 1 or 2, undefined when the engine does not say. */
+  cgroupVersion: 1 | 2 | undefined;
+  cgroupDriver: string | undefined;
+  /** version is the engine's server version. */
+  version: string;
+}
+
+/** PortSpec is one published port, host:container/protocol. */
+export interface PortSpec {
+  host: number;
+  container: number;
+  protocol: "tcp" | "udp";
+}
+
+/** MountSpec is a named volume or a host path mounted into the node. */
+export interface MountSpec {
+  /** source: a volume name, or an absolute host path for a bind mount. */
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+/** NodeSpec is everything the node container is created with. */
+export interface NodeSpec {
+  name: string;
+  hostname: string;
+  image: string;
+  network: string;
+  ip: string;
+  ports: PortSpec[];
+  mounts: MountSpec[];
+  tmpfs: string[];
+  sysctls: Record<string, string>;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  /** annotations: OCI annotations (nerdctl bypass4netns); drivers without support ignore them. */
+  annotations: Record<string, string>;
+}
+
+/** ContainerState is what `inspect` tells about an existing container. */
+export interface ContainerState {
+  id: string;
+  name: string;
+  /** status: created, running, exited, paused, restarting, ... */
+  status: string;
+  running: boolean;
+  image: string;
+  labels: Record<string, string>;
+  /** ip is the container's address on each network it is attached to. */
+  networks: Record<string, string>;
+  /** ports: published ports as host:container/protocol. */
+  ports: PortSpec[];
+  mounts: { type: string; name?: string; source: string; destination: string }[];
+}
+
+/** ExecOptions shape `ENGINE exec`. */
+export interface ExecOptions {
+  interactive?: boolean;
+  tty?: boolean;
+  env?: Record<string, string>;
+  workdir?: string;
+  detach?: boolean;
+}
+
+/**
+ * Engine is one container engine CLI. Queries run the engine; the *Args methods only build
+ * argv (so `--dry-run` can print them and tests can snapshot them).
+ */
+export interface Engine {
+  readonly name: EngineName;
+  /** binary is the CLI the driver runs (CONTAINER_ENGINE). */
+  readonly binary: string;
+  info(): Promise<EngineInfo>;
+  imageExists(ref: string): Promise<boolean>;
+  networkExists(name: string): Promise<boolean>;
+  volumeExists(name: string): Promise<boolean>;
+  /** inspectContainer returns undefined when there is no such container. */
+  inspectContainer(name: string): Promise<ContainerState | undefined>;
+  /** exec runs a command in a container and captures its output (non-interactive). */
+  exec(name: string, cmd: readonly string[], opts?: ExecOptions): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+
+  buildArgs(tag: string, contextDir: string): string[];
+  networkCreateArgs(name: string, subnet: string, labels: Record<string, string>): string[];
+  networkRemoveArgs(name: string): string[];
+  volumeCreateArgs(name: string, labels: Record<string, string>): string[];
+  volumeRemoveArgs(names: readonly string[]): string[];
+  runArgs(spec: NodeSpec): string[];
+  startArgs(name: string): string[];
+  removeContainerArgs(name: string): string[];
+  execArgs(name: string, cmd: readonly string[], opts?: ExecOptions): string[];
+  logsArgs(name: string, opts: { follow?: boolean; tail?: number }): string[];
+  saveArgs(ref: string, file: string): string[];
+  loadArgs(file: string): string[];
+}

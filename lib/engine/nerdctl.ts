@@ -1,0 +1,17 @@
+import type { EngineInfo } from "./engine.ts";
+import { DockerLikeEngine } from "./base.ts";
+import { parseDockerInfo } from "./docker.ts";
+
+/** NerdctlEngine drives nerdctl (rootless containerd); it alone understands the bypass4netns annotations. */
+export class NerdctlEngine extends DockerLikeEngine {
+  readonly name = "nerdctl" as const;
+  async info(): Promise<EngineInfo> {
+    return parseDockerInfo((await this.infoJson()) as Parameters<typeof parseDockerInfo>[0]);
+  }
+  protected reachHint(): string {
+    return "start rootless containerd (`containerd-rootless-setuptool.sh install`) and check `nerdctl info`";
+  }
+  protected override annotationFlags(annotations: Record<string, string>): string[] {
+    return Object.entries(annotations).flatMap(([k, v]) => ["--annotation", `${k}=${v}`]);
+  }
+}

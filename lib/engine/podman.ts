@@ -1,0 +1,29 @@
+import type { EngineInfo } from "./engine.ts";
+import { DockerLikeEngine } from "./base.ts";
+
+interface PodmanInfo {
+  host?: { security?: { rootless?: boolean }; cgroupVersion?: string; cgroupManager?: string };
+  version?: { Version?: string };
+}
+
+/** parsePodmanInfo reads `podman info --format '{{json .}}'`. */
+export function parsePodmanInfo(info: PodmanInfo): EngineInfo {
+  const v = info.host?.cgroupVersion;
+  return {
+    rootless: info.host?.security?.rootless === true,
+    cgroupVersion: v === "v2" ? 2 : v === "v1" ? 1 : undefined,
+    cgroupDriver: info.host?.cgroupManager,
+    version: info.version?.Version ?? "",
+  };
+}
+
+/** PodmanEngine drives the podman CLI (no daemon: each command is the engine). */
+export class PodmanEngine extends DockerLikeEngine {
+  readonly name = "podman" as const;
+  async info(): Promise<EngineInfo> {
+    return parsePodmanInfo((await this.infoJson()) as PodmanInfo);
+  }
+  protected reachHint(): string {
+    return "check that `podman info` works for this user (subuid/subgid ranges, XDG_RUNTIME_DIR); do not set CONTAINER_HOST for a local podman";
+  }
+}

@@ -1,0 +1,106 @@
+import { quote } from "shell-quote";
+import { U7sError } from "./errors.ts";
+
+/** RunOptions tune one command run. */
+export interface RunOptions {
+  /** input: text written to the command's stdin. */
+  input?: string;
+  /** stream: pass stdout and stderr through to ours live (stderr is still kept for errors). */
+  stream?: boolean;
+  /** inherit: give the command our terminal (interactive shells); nothing is captured. */
+  inherit?: boolean;
+  /** env: extra environment variables for the command. */
+  env?: Record<string, string>;
+  /** timeoutMs: kill the command after this long. */
+  timeoutMs?: number;
+}
+
+/** RunResult is what a finished command left behind. */
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runner runs an argv and resolves with its result, whatever the exit code; a missing binary rejects with a U7sError. */
+export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/** formatCommand renders an argv as a shell-quoted line, for messages and --dry-run only. */
+export function formatCommand(argv: readonly string[]): string {
+  return quote([...argv]);
+}
+
+/** lastLines returns the last n non-empty lines of a text. */
+export function lastLines(text: string, n: number): string {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .slice(-n)
+    .join("\n");
+}
+
+/** CommandError is a command that exited non-zero: it shows the command and its stderr. */
+export class CommandError extends U7sError {
+  readonly argv: readonly string[];
+  readonly result: RunResult;
+  constructor(argv: readonly string[], result: RunResult, hint?: string) {
+    const tail = lastLines(result.stderr || result.stdout, 10);
+    super(`command failed (exit code ${result.exitCode}): ${formatCommand(argv)}`, {
+      hint,
+      detail: tail === "" ? undefined : tail,
+    });
+    this.name = "CommandError";
+    this.argv = argv;
+    this.result = result;
+  }
+}
+
+/** check resolves with the result of a run, or rejects with a CommandError when it exited non-zero. */
+export async function check(runner: Runner, argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+  const result = await runner(argv, opts);
+  if (result.exitCode !== 0) throw new CommandError(argv, result);
+  return result;
+}
+
+async function pump(stream: ReadableStream<Uint8Array> | null, sink: ((chunk: Uint8Array) => void) | undefined): Promise<string> {
+  if (!stream) return "";
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of stream) {
+    sink?.(chunk);
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+/** spawnRunner is the production Runner: Bun.spawn with an argv array, never a shell. */
+export const spawnRunner: Runner = async (argv, opts = {}) => {
+  const [bin] = argv;
+  if (bin === undefined) throw new U7sError("internal: empty command");
+  if (Bun.which(bin, { PATH: process.env.PATH ?? "" }) === null && !bin.includes("/")) {
+    throw new U7sError(`${bin}: command not found`, { hint: `install ${bin} or put it on PATH` });
+  }
+  const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+  let proc;
+  try {
+    proc = Bun.spawn([...argv], {
+      stdin: opts.inherit ? "inherit" : opts.input !== undefined ? new Blob([opts.input]) : "ignore",
+      stdout: opts.inherit ? "inherit" : "pipe",
+      stderr: opts.inherit ? "inherit" : "pipe",
+      env,
+      timeout: opts.timeoutMs,
+    });
+  } catch (err) {
+    throw new U7sError(`cannot run ${formatCommand(argv)}: ${(err as Error).message}`);
+  }
+  if (opts.inherit) {
+    const exitCode = await proc.exited;
+    return { exitCode, stdout: "", stderr: "" };
+  }
+  const [stdout, stderr, exitCode] = await Promise.all([
+    pump(proc.stdout as ReadableStream<Uint8Array>, opts.stream ? (c) => process.stdout.write(c) : undefined),
+    pump(proc.stderr as ReadableStream<Uint8Array>, opts.stream ? (c) => process.stderr.write(c) : undefined),
+    proc.exited,
+  ]);
+  return { exitCode, stdout, stderr };
+};

@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from "node:fs";
+import { createSocket } from "node:dgram";
+import { hostname as osHostname, networkInterfaces, userInfo } from "node:os";
+import type { Runner } from "./exec.ts";
+import { defaultInterfaceFromProcRoute, interfaceIpFromIpJson, routeSourceFromIpJson } from "./net.ts";
+
+/** HostProbe is everything u7s asks the host; tests pass a fake so no host is needed. */
+export interface HostProbe {
+  /** hostname is what `hostname` prints. */
+  hostname(): string;
+  /** which finds a binary on PATH. */
+  which(bin: string): string | undefined;
+  /** routeSourceIp is the source address of the route to 1.0.0.0 (`ip -j route get 1` → prefsrc). */
+  routeSourceIp(): Promise<string | undefined>;
+  /** interfaceIp is the first IPv4 address of a named interface. */
+  interfaceIp(ifname: string): Promise<string | undefined>;
+  /** exists tells whether a path exists on the host. */
+  exists(path: string): boolean;
+  /** readFile reads a small host file, undefined when unreadable. */
+  readFile(path: string): string | undefined;
+  /** user is the invoking user's name and uid. */
+  user(): { name: string; uid: number };
+}
+
+/** udpRouteSource asks the kernel which source address it would use towards 1.0.0.0 (no packet is sent). */
+function udpRouteSource(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = createSocket("udp4");
+    const done = (ip: string | undefined) => {
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+      resolve(ip);
+    };
+    sock.on("error", () => done(undefined));
+    try {
+      sock.connect(9, "1.0.0.0", () => {
+        try {
+          done(sock.address().address);
+        } catch {
+          done(undefined);
+        }
+      });
+    } catch {
+      done(undefined);
+    }
+  });
+}
+
+function osInterfaceIp(ifname: string): string | undefined {
+  return networkInterfaces()[ifname]?.find((a) => a.family === "IPv4" && !a.internal)?.address;
+}
+
+/** realHost is the production HostProbe; it runs `ip` through the given runner. */
+export function realHost(runner: Runner): HostProbe {
+  const which = (bin: string) => Bun.which(bin, { PATH: process.env.PATH ?? "" }) ?? undefined;
+  const readFile = (path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    hostname: () => osHostname(),
+    which,
+    async routeSourceIp() {
+      if (which("ip")) {
+        const r = await runner(["ip", "-j", "route", "get", "1"]);
+        const ip = r.exitCode === 0 ? routeSourceFromIpJson(r.stdout) : undefined;
+        if (ip) return ip;
+      }
+      // Fallback without iproute2: a connected UDP socket reveals the route's source address,
+      // and failing that, the first address of the default route's interface.
+      const viaSocket = await udpRouteSource();
+      if (viaSocket && viaSocket !== "0.0.0.0") return viaSocket;
+      const dev = defaultInterfaceFromProcRoute(readFile("/proc/net/route") ?? "");
+      return dev ? osInterfaceIp(dev) : undefined;
+    },
+    async interfaceIp(ifname) {
+      if (which("ip")) {
+        const r = await runner(["ip", "-j", "-4", "addr", "show", "dev", ifname]);
+        if (r.exitCode === 0) return interfaceIpFromIpJson(r.stdout, ifname);
+      }
+      return osInterfaceIp(ifname);
+    },
+    exists: (path) => existsSync(path),
+    readFile,
+    user: () => {
+      const u = userInfo();
+      return { name: u.username, uid: u.uid };
+    },
+  };
+}
