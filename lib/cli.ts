@@ -19,6 +19,8 @@ export interface Deps {
   env: Readonly<Record<string, string | undefined>>;
   stdout: Writer;
   stderr: Writer;
+  /** stdinIsTTY: stdin is a terminal (shell and exec then allocate a TTY in the node). */
+  stdinIsTTY: boolean;
 }
 
 /** defaultDeps are the production dependencies: real processes, the real host, process.env. */
@@ -30,6 +32,7 @@ export function defaultDeps(): Deps {
     env: process.env,
     stdout: writer(process.stdout),
     stderr: writer(process.stderr),
+    stdinIsTTY: Boolean(process.stdin.isTTY),
   };
 }
 
@@ -138,6 +141,7 @@ function makeCtx(deps: Deps, args: Args, log: Log, debug: boolean): Ctx {
     host: deps.host,
     env: deps.env,
     debug,
+    stdinIsTTY: deps.stdinIsTTY,
   };
   return ctx;
 }

@@ -25,9 +25,12 @@ export interface RunResult {
 /** Runner runs an argv and resolves with its result, whatever the exit code; a missing binary rejects with a U7sError. */
 export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
-/** formatCommand renders an argv as a shell-quoted line, for messages and --dry-run only. */
+// Arguments made only of these characters need no quoting in any POSIX shell.
+const PLAIN_ARG = /^[A-Za-z0-9_\/.,:=@%+-]+$/;
+
+/** formatCommand renders an argv as a shell-quoted line (copy-pasteable), for messages and --dry-run only. */
 export function formatCommand(argv: readonly string[]): string {
-  return quote([...argv]);
+  return argv.map((a) => (PLAIN_ARG.test(a) ? a : quote([a]))).join(" ");
 }
 
 /** lastLines returns the last n non-empty lines of a text. */

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createSocket } from "node:dgram";
-import { hostname as osHostname, networkInterfaces, userInfo } from "node:os";
+import { createServer } from "node:net";
+import { hostname as osHostname, networkInterfaces, release, userInfo } from "node:os";
+import { gunzipSync } from "node:zlib";
 import type { Runner } from "./exec.ts";
 import { defaultInterfaceFromProcRoute, interfaceIpFromIpJson, routeSourceFromIpJson } from "./net.ts";
 
@@ -20,6 +22,33 @@ export interface HostProbe {
   readFile(path: string): string | undefined;
   /** user is the invoking user's name and uid. */
   user(): { name: string; uid: number };
+  /** portFree tries to bind a host port on all addresses, as the engine's port forwarder will. */
+  portFree(port: number, protocol: "tcp" | "udp"): Promise<PortCheck>;
+  /** kernelConfig is the running kernel's build configuration (/proc/config.gz or /boot/config-RELEASE). */
+  kernelConfig(): string | undefined;
+  /** kernelRelease is `uname -r`. */
+  kernelRelease(): string;
+}
+
+/** PortCheck is the outcome of trying to bind a port: free, in use, or not allowed for this user. */
+export type PortCheck = "free" | "in-use" | "denied";
+
+function tryBind(port: number, protocol: "tcp" | "udp"): Promise<PortCheck> {
+  const verdict = (err: NodeJS.ErrnoException): PortCheck => (err.code === "EACCES" || err.code === "EPERM" ? "denied" : "in-use");
+  return new Promise((resolve) => {
+    if (protocol === "udp") {
+      const sock = createSocket("udp4");
+      sock.once("error", (err) => {
+        sock.close();
+        resolve(verdict(err));
+      });
+      sock.bind(port, "0.0.0.0", () => sock.close(() => resolve("free")));
+      return;
+    }
+    const server = createServer();
+    server.once("error", (err) => resolve(verdict(err)));
+    server.listen({ port, host: "0.0.0.0", exclusive: true }, () => server.close(() => resolve("free")));
+  });
 }
 
 /** udpRouteSource asks the kernel which source address it would use towards 1.0.0.0 (no packet is sent). */
@@ -92,5 +121,14 @@ export function realHost(runner: Runner): HostProbe {
       const u = userInfo();
       return { name: u.username, uid: u.uid };
     },
+    portFree: tryBind,
+    kernelConfig() {
+      try {
+        return gunzipSync(readFileSync("/proc/config.gz")).toString("utf8");
+      } catch {
+        return readFile(`/boot/config-${release()}`);
+      }
+    },
+    kernelRelease: () => release(),
   };
 }

@@ -1,5 +1,12 @@
 import type { CommandDef } from "./_types.ts";
+import { checkPreflight } from "./check-preflight.ts";
 import { config } from "./config.ts";
+import { down, downV } from "./down.ts";
+import { exec } from "./exec.ts";
+import { logs } from "./logs.ts";
+import { shell } from "./shell.ts";
+import { status } from "./status.ts";
+import { up } from "./up.ts";
 import { version } from "./version.ts";
 
 const pending = (name: string, group: CommandDef["group"], summary: string, where: string, extra: Partial<CommandDef> = {}): CommandDef => ({
@@ -14,13 +21,14 @@ const pending = (name: string, group: CommandDef["group"], summary: string, wher
 
 /** COMMANDS is the whole command surface, in help order. */
 export const COMMANDS: readonly CommandDef[] = [
-  pending("up", "node", "create and start this host's node", "engines issue"),
-  pending("down", "node", "stop and remove the node (-v: and its volumes)", "engines issue", { aliases: ["down-v"] }),
-  pending("shell", "node", "open a shell in the node", "engines issue"),
-  pending("exec", "node", "run a command in the node", "engines issue"),
-  pending("logs", "node", "show the node's journal (-f to follow)", "engines issue"),
-  pending("status", "node", "show the node's state", "engines issue"),
-  pending("check-preflight", "node", "check the host and engine can run a node", "engines issue"),
+  up,
+  down,
+  downV,
+  shell,
+  exec,
+  logs,
+  status,
+  checkPreflight,
   pending("doctor", "node", "check the host and say how to fix it (alias of check-preflight)", "a later issue", { aliases: ["init-host"] }),
   pending("kubeadm-init", "cluster", "initialize the control plane in the node", "a later issue"),
   pending("kubeadm-join", "cluster", "join this node to a cluster (runs join-command)", "a later issue"),

@@ -34,6 +34,8 @@ export interface Ctx {
   host: HostProbe;
   env: Readonly<Record<string, string | undefined>>;
   debug: boolean;
+  /** stdinIsTTY: stdin is a terminal. */
+  stdinIsTTY: boolean;
 }
 
 /** CommandDef describes one subcommand: its help and its action. */

@@ -119,6 +119,8 @@ export abstract class DockerLikeEngine implements Engine {
     return this.runner(this.execArgs(name, cmd, opts));
   }
 
+  abstract inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;
+
   buildArgs(tag: string, contextDir: string): string[] {
     return [this.binary, "build", "-t", tag, contextDir];
   }
@@ -203,3 +205,15 @@ export function labelFlags(labels: Record<string, string>): string[] {
 
 /** runChecked runs an argv and throws a CommandError on failure. */
 export { check as runChecked };
+
+/**
+ * rootlesskitNetnsArgs enters the namespaces of a rootlesskit child (its pid is in STATEDIR/child_pid),
+ * as dockerd-rootless-setuptool.sh does; rootful engines share the host's network namespace.
+ */
+export async function rootlesskitNetnsArgs(cmd: readonly string[], rootless: boolean, stateDir: string | undefined): Promise<string[] | undefined> {
+  if (!rootless) return [...cmd];
+  if (stateDir === undefined) return undefined;
+  const pid = (await Bun.file(`${stateDir}/child_pid`).text().catch(() => "")).trim();
+  if (!/^[0-9]+$/.test(pid)) return undefined;
+  return ["nsenter", "-U", "--preserve-credentials", "-n", "-t", pid, ...cmd];
+}

@@ -1,5 +1,5 @@
 import type { EngineInfo } from "./engine.ts";
-import { DockerLikeEngine } from "./base.ts";
+import { DockerLikeEngine, rootlesskitNetnsArgs } from "./base.ts";
 
 interface DockerInfo {
   SecurityOptions?: string[];
@@ -24,6 +24,9 @@ export class DockerEngine extends DockerLikeEngine {
   readonly name = "docker" as const;
   async info(): Promise<EngineInfo> {
     return parseDockerInfo((await this.infoJson()) as DockerInfo);
+  }
+  inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined) {
+    return rootlesskitNetnsArgs(cmd, rootless, runtimeDir && `${runtimeDir}/dockerd-rootless`);
   }
   protected reachHint(): string {
     return "start rootless Docker (`systemctl --user start docker`) and check DOCKER_HOST (unix://$XDG_RUNTIME_DIR/docker.sock)";

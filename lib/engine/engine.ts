@@ -84,6 +84,13 @@ export interface Engine {
   /** exec runs a command in a container and captures its output (non-interactive). */
   exec(name: string, cmd: readonly string[], opts?: ExecOptions): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
+  /**
+   * inEngineNetns returns the argv that runs cmd in the network namespace the engine's containers
+   * are created from (rootlesskit's child for rootless Docker/nerdctl, podman's rootless netns),
+   * or undefined when u7s cannot enter it.
+   */
+  inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;
+
   buildArgs(tag: string, contextDir: string): string[];
   networkCreateArgs(name: string, subnet: string, labels: Record<string, string>): string[];
   networkRemoveArgs(name: string): string[];

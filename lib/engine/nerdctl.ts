@@ -1,5 +1,5 @@
 import type { EngineInfo } from "./engine.ts";
-import { DockerLikeEngine } from "./base.ts";
+import { DockerLikeEngine, rootlesskitNetnsArgs } from "./base.ts";
 import { parseDockerInfo } from "./docker.ts";
 
 /** NerdctlEngine drives nerdctl (rootless containerd); it alone understands the bypass4netns annotations. */
@@ -7,6 +7,9 @@ export class NerdctlEngine extends DockerLikeEngine {
   readonly name = "nerdctl" as const;
   async info(): Promise<EngineInfo> {
     return parseDockerInfo((await this.infoJson()) as Parameters<typeof parseDockerInfo>[0]);
+  }
+  inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined) {
+    return rootlesskitNetnsArgs(cmd, rootless, runtimeDir && `${runtimeDir}/containerd-rootless`);
   }
   protected reachHint(): string {
     return "start rootless containerd (`containerd-rootless-setuptool.sh install`) and check `nerdctl info`";

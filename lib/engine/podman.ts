@@ -23,6 +23,11 @@ export class PodmanEngine extends DockerLikeEngine {
   async info(): Promise<EngineInfo> {
     return parsePodmanInfo((await this.infoJson()) as PodmanInfo);
   }
+  // Rootless podman puts bridge-network containers in its "rootless netns"; `podman unshare
+  // --rootless-netns` runs a command there (podman >= 4.0).
+  async inEngineNetns(cmd: readonly string[], rootless: boolean, _runtimeDir: string | undefined) {
+    return rootless ? [this.binary, "unshare", "--rootless-netns", ...cmd] : [...cmd];
+  }
   protected reachHint(): string {
     return "check that `podman info` works for this user (subuid/subgid ranges, XDG_RUNTIME_DIR); do not set CONTAINER_HOST for a local podman";
   }

@@ -1,0 +1,163 @@
+import type { NodeConfig } from "./config.ts";
+import type { Engine, EngineInfo } from "./engine/engine.ts";
+import { U7sError } from "./errors.ts";
+import type { Runner } from "./exec.ts";
+import type { HostProbe } from "./host.ts";
+import { busyPorts } from "./lifecycle.ts";
+import { nodeNames } from "./node-spec.ts";
+
+/** Finding is one preflight result: ok, a warning (does not fail) or an error (fails, with a hint). */
+export interface Finding {
+  level: "ok" | "warn" | "error";
+  message: string;
+  hint?: string;
+}
+
+/** KERNEL_MODULES the node needs, with the kernel option that builds each in. */
+export const KERNEL_MODULES: Readonly<Record<string, string>> = {
+  br_netfilter: "CONFIG_BRIDGE_NETFILTER",
+  ip6_tables: "CONFIG_IP6_NF_IPTABLES",
+  ip6table_nat: "CONFIG_IP6_NF_NAT",
+  ip_tables: "CONFIG_IP_NF_IPTABLES",
+  iptable_nat: "CONFIG_IP_NF_NAT",
+  vxlan: "CONFIG_VXLAN",
+};
+
+/** moduleFindings tells, per module, whether it is loaded or built in; a kernel without modules can only have them built in. */
+export function moduleFindings(host: HostProbe): Finding[] {
+  const loaded = new Set((host.readFile("/proc/modules") ?? "").split("\n").map((l) => l.split(" ")[0]));
+  const release = host.kernelRelease();
+  const builtin = host.readFile(`/lib/modules/${release}/modules.builtin`) ?? "";
+  const kconfig = host.kernelConfig() ?? "";
+  const modular = host.exists("/proc/modules");
+  const missing: string[] = [];
+  const unknown: string[] = [];
+  for (const [mod, option] of Object.entries(KERNEL_MODULES)) {
+    if (loaded.has(mod) || host.exists(`/sys/module/${mod}`)) continue;
+    if (builtin.split("\n").some((l) => l.endsWith(`/${mod}.ko`))) continue;
+    if (new RegExp(`^${option}=y$`, "m").test(kconfig)) continue;
+    if (kconfig === "" && !modular) unknown.push(mod);
+    else missing.push(mod);
+  }
+  const findings: Finding[] = [];
+  if (missing.length > 0) {
+    findings.push({
+      level: "error",
+      message: `kernel modules not loaded: ${missing.join(", ")}`,
+      hint: `sudo modprobe -a ${missing.join(" ")}; to load them at boot: printf '%s\\n' ${missing.join(" ")} | sudo tee /etc/modules-load.d/usernetes.conf`,
+    });
+  }
+  if (unknown.length > 0) {
+    findings.push({ level: "warn", message: `cannot tell whether the kernel has ${unknown.join(", ")} (no loadable modules and no kernel config to read)` });
+  }
+  if (missing.length === 0 && unknown.length === 0) findings.push({ level: "ok", message: `kernel modules: ${Object.keys(KERNEL_MODULES).join(", ")}` });
+  return findings;
+}
+
+/** cgroupFindings judges cgroups by what the node needs: fail only on what breaks, warn about lost limits. */
+export function cgroupFindings(info: EngineInfo, host: HostProbe): Finding[] {
+  if (!info.rootless) return [{ level: "ok", message: "cgroups: managed by a rootful engine" }];
+  if (info.cgroupVersion === 1) {
+    return [
+      {
+        level: "warn",
+        message: "cgroup v1: the node boots where the engine's cgroups are delegated, but resource limits (CPU, memory) are not enforced",
+        hint: "boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1) for resource limits",
+      },
+    ];
+  }
+  const { uid } = host.user();
+  const path = `/sys/fs/cgroup/user.slice/user-${uid}.slice/user@${uid}.service/cgroup.controllers`;
+  const text = host.readFile(path);
+  if (text === undefined) {
+    return [{ level: "warn", message: `cgroup v2: cannot read ${path} to check which controllers are delegated` }];
+  }
+  const have = new Set(text.trim().split(/\s+/));
+  const missing = ["cpu", "memory"].filter((c) => !have.has(c));
+  const findings: Finding[] = [];
+  const delegateHint =
+    "delegate them: sudo mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee /etc/systemd/system/user@.service.d/delegate.conf && sudo systemctl daemon-reload";
+  if (missing.length > 0) findings.push({ level: "error", message: `cgroup v2 controllers not delegated to this user: ${missing.join(", ")}`, hint: delegateHint });
+  if (!have.has("pids")) findings.push({ level: "warn", message: "cgroup v2 controller pids is not delegated: pod pid limits will not apply", hint: delegateHint });
+  if (findings.length === 0) findings.push({ level: "ok", message: `cgroup v2 controllers delegated: ${[...have].join(" ")}` });
+  return findings;
+}
+
+/** lingerFinding: without linger, a rootless engine (and the node) stops when the user logs out. */
+export function lingerFinding(info: EngineInfo, host: HostProbe): Finding {
+  if (!info.rootless) return { level: "ok", message: "linger: not needed for a rootful engine" };
+  const { name } = host.user();
+  if (host.exists(`/var/lib/systemd/linger/${name}`)) return { level: "ok", message: `linger enabled for ${name}` };
+  if (!host.exists("/run/systemd/system")) {
+    return { level: "warn", message: "systemd is not running on this host: no linger; keep the engine running yourself" };
+  }
+  return {
+    level: "warn",
+    message: `linger is not enabled for ${name}: the engine and the node stop when you log out`,
+    hint: `sudo loginctl enable-linger ${name}`,
+  };
+}
+
+/** rpFilterFinding: net.ipv4.conf.default.rp_filter=1 in the engine's netns drops Flannel's VXLAN traffic. */
+export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: Runner, runtimeDir: string | undefined): Promise<Finding> {
+  const key = "/proc/sys/net/ipv4/conf/default/rp_filter";
+  const argv = await engine.inEngineNetns(["cat", key], info.rootless, runtimeDir);
+  if (argv === undefined) return { level: "warn", message: "cannot enter the engine's network namespace to check net.ipv4.conf.default.rp_filter" };
+  const r = await runner(argv);
+  const value = r.stdout.trim();
+  if (r.exitCode !== 0 || !/^[0-2]$/.test(value)) {
+    return { level: "warn", message: `cannot read net.ipv4.conf.default.rp_filter in the engine's network namespace (${r.stderr.trim() || "no output"})` };
+  }
+  if (value === "1") {
+    return {
+      level: "error",
+      message: "net.ipv4.conf.default.rp_filter is 1 (strict) in the engine's network namespace: Flannel's VXLAN packets would be dropped",
+      hint: "set it to 2 (loose) for the engine, e.g. Environment=DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=... or `sudo sysctl -w net.ipv4.conf.default.rp_filter=2` before the engine starts",
+    };
+  }
+  return { level: "ok", message: `net.ipv4.conf.default.rp_filter is ${value} in the engine's network namespace` };
+}
+
+/** PreflightEnv is what runPreflight works with. */
+export interface PreflightEnv {
+  config: NodeConfig;
+  engine: Engine | undefined;
+  host: HostProbe;
+  runner: Runner;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** runPreflight runs upstream's checks, offline (nothing is pulled), and returns every finding. */
+export async function runPreflight({ config, engine, host, runner, env }: PreflightEnv): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  if (!engine) {
+    return [{ level: "error", message: config.engineNotFound ?? "no container engine found", hint: "install rootless Docker, Podman or nerdctl, or set CONTAINER_ENGINE" }];
+  }
+  findings.push({ level: "ok", message: `engine: ${engine.binary} (${engine.name})` });
+  let info: EngineInfo;
+  try {
+    info = await engine.info();
+  } catch (err) {
+    const e = err instanceof U7sError ? err : new U7sError(String(err));
+    findings.push({ level: "error", message: e.message, hint: e.hint });
+    return findings;
+  }
+  findings.push(
+    info.rootless
+      ? { level: "ok", message: `${engine.name} ${info.version} is rootless` }
+      : { level: "warn", message: `${engine.name} ${info.version} is not rootless: u7s is made for rootless engines`, hint: "see https://rootlesscontaine.rs/getting-started/" },
+  );
+  findings.push(...cgroupFindings(info, host));
+  findings.push(lingerFinding(info, host));
+  findings.push(...moduleFindings(host));
+  findings.push(await rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR));
+  const state = await engine.inspectContainer(nodeNames(config).container);
+  if (state?.running) {
+    findings.push({ level: "ok", message: `ports: held by the running node ${state.name}` });
+  } else {
+    const busy = await busyPorts(config, host);
+    for (const b of busy) findings.push({ level: "error", message: b, hint: "stop what uses it, or choose another port (see `u7s up --help`)" });
+    if (busy.length === 0) findings.push({ level: "ok", message: `ports free: ${config.portEtcd}, ${config.portKubeApiserver}, ${config.portKubelet}/tcp, ${config.portFlannel}/udp` });
+  }
+  return findings;
+}
