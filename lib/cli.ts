@@ -151,13 +151,16 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
   const debug = argv.includes("--debug");
   const log = new Log(deps.stderr, { color: colorEnabled(deps.env, deps.stderr) });
   try {
-    const first = argv.find((a) => !a.startsWith("-"));
     if (argv[0] === "--version" || argv[0] === "-v") argv = ["version", ...argv.slice(1)];
+    // Only global flags may come before the command; the command's own flags go after it.
+    const at = argv.findIndex((a) => !(a === "--debug" || a === "--help" || a === "-h"));
+    const first = at === -1 ? undefined : argv[at]!;
+    if (first?.startsWith("-")) {
+      throw new UsageError(`unknown flag ${first} before the command`, { hint: "put a command's flags after it: u7s COMMAND [flags] (see `u7s --help`)" });
+    }
     if (first === undefined || first === "help") {
-      const topic = first === "help" ? argv[argv.indexOf("help") + 1] : undefined;
+      const topic = first === "help" ? argv[at + 1] : undefined;
       if (topic !== undefined) return await run([topic, "--help"], deps);
-      const unknown = argv.find((a) => a.startsWith("-") && a !== "--help" && a !== "-h" && a !== "--debug");
-      if (unknown) throw new UsageError(`unknown flag ${unknown}`, { hint: "see `u7s --help`" });
       deps.stdout.write(mainHelp());
       return 0;
     }
@@ -169,7 +172,7 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
       });
     }
     const rest = [...argv];
-    rest.splice(argv.indexOf(first), 1);
+    rest.splice(at, 1);
     const args = parseCommandArgs(command, rest);
     if (args.values.help === true) {
       deps.stdout.write(commandHelp(command));

@@ -128,10 +128,21 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
   let containerEngineType: EngineName | undefined;
   let engineNotFound: string | undefined;
   const engineSetting = safe("containerEngine", get("containerEngine"));
+  // CONTAINER_ENGINE_TYPE names the engine's kind when the binary's name does not (e.g. a wrapper script).
+  const typeOverride = env.CONTAINER_ENGINE_TYPE;
+  let typeFromEnv: EngineName | undefined;
+  if (typeOverride !== undefined && typeOverride !== "") {
+    if ((ENGINES as readonly string[]).includes(typeOverride)) {
+      typeFromEnv = typeOverride as EngineName;
+      sources.CONTAINER_ENGINE_TYPE = "env";
+    } else {
+      problems.push(`CONTAINER_ENGINE_TYPE=${JSON.stringify(typeOverride)}: unknown engine type (valid: ${ENGINES.join(", ")})`);
+    }
+  }
   if (engineSetting) {
-    containerEngineType = engineTypeOf(engineSetting.value);
+    containerEngineType = typeFromEnv ?? engineTypeOf(engineSetting.value);
     if (containerEngineType === undefined) {
-      problems.push(`${describe("containerEngine", engineSetting.source)}=${JSON.stringify(engineSetting.value)}: unknown container engine (valid: ${ENGINES.join(", ")}, or a path to one of them)`);
+      problems.push(`${describe("containerEngine", engineSetting.source)}=${JSON.stringify(engineSetting.value)}: unknown container engine (valid: ${ENGINES.join(", ")}, or a path to one of them; set CONTAINER_ENGINE_TYPE for another name)`);
     } else {
       containerEngine = engineSetting.value;
     }
@@ -139,19 +150,10 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     const found = ENGINE_PROBES.find((p) => host.which(p.marker) !== undefined);
     if (found) {
       containerEngine = found.engine;
-      containerEngineType = found.engine;
+      containerEngineType = typeFromEnv ?? found.engine;
       sources.CONTAINER_ENGINE = "default";
     } else {
       engineNotFound = `no container engine found (tried: ${ENGINE_PROBES.map((p) => p.marker).join(", ")}); install one or set CONTAINER_ENGINE`;
-    }
-  }
-  const typeOverride = env.CONTAINER_ENGINE_TYPE;
-  if (typeOverride !== undefined && typeOverride !== "" && containerEngine !== undefined) {
-    if ((ENGINES as readonly string[]).includes(typeOverride)) {
-      containerEngineType = typeOverride as EngineName;
-      sources.CONTAINER_ENGINE_TYPE = "env";
-    } else {
-      problems.push(`CONTAINER_ENGINE_TYPE=${JSON.stringify(typeOverride)}: unknown engine type (valid: ${ENGINES.join(", ")})`);
     }
   }
 
@@ -199,20 +201,25 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     }
   }
 
-  // HOST_IP: flag/env, else the named interface's address, else the default route's source.
+  // HOST_IP: a flag (--host-ip, then --host-ip-interface) beats the environment (HOST_IP, then
+  // HOST_IP_INTERFACE), which beats the default route's source address.
   const ifSetting = safe("hostIpInterface", get("hostIpInterface"));
   const hostIpSetting = safe("hostIp", get("hostIp"));
-  let hostIp = hostIpSetting?.value ?? "";
-  if (hostIpSetting) {
-    if (!isIPv4(hostIp)) problems.push(`${describe("hostIp", hostIpSetting.source)}=${JSON.stringify(hostIp)}: not an IPv4 address`);
-  } else if (ifSetting) {
+  const useInterface = ifSetting !== undefined && !(hostIpSetting?.source === "flag" || (hostIpSetting?.source === "env" && ifSetting.source === "env"));
+  let hostIp = "";
+  let hostIpInterface: string | undefined;
+  if (useInterface) {
     const found = ifSetting.value === "" ? undefined : await host.interfaceIp(ifSetting.value);
     if (found) {
       hostIp = found;
+      hostIpInterface = ifSetting.value;
       sources.HOST_IP = ifSetting.source;
     } else {
       problems.push(`${describe("hostIpInterface", ifSetting.source)}=${JSON.stringify(ifSetting.value)}: no such interface with an IPv4 address (see \`ip -4 addr\`)`);
     }
+  } else if (hostIpSetting) {
+    hostIp = hostIpSetting.value;
+    if (!isIPv4(hostIp)) problems.push(`${describe("hostIp", hostIpSetting.source)}=${JSON.stringify(hostIp)}: not an IPv4 address`);
   } else {
     const found = await host.routeSourceIp();
     sources.HOST_IP = "default";
@@ -238,7 +245,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
   const byPort = new Map<number, string[]>();
   for (const key of Object.keys(ports) as (keyof typeof DEFAULT_PORTS)[]) {
     const n = ports[key];
-    if (Number.isNaN(n)) continue;
+    if (!(n >= 1 && n <= 65535)) continue; // already reported as invalid
     byPort.set(n, [...(byPort.get(n) ?? []), describe(key, sources[SETTINGS[key].env])]);
   }
   for (const [port, names] of byPort) {
@@ -252,7 +259,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     engineNotFound,
     hostname,
     hostIp,
-    hostIpInterface: ifSetting?.value,
+    hostIpInterface,
     nodeName,
     nodeSubnet: subnet,
     nodeIp: ip,

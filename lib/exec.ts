@@ -94,7 +94,9 @@ export const spawnRunner: Runner = async (argv, opts = {}) => {
       timeout: opts.timeoutMs,
     });
   } catch (err) {
-    throw new U7sError(`cannot run ${formatCommand(argv)}: ${(err as Error).message}`);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "ENOENT") throw new U7sError(`${bin}: command not found`, { hint: `check the path, or install ${bin.split("/").pop()}` });
+    throw new U7sError(`cannot run ${formatCommand(argv)}: ${e.message}`);
   }
   if (opts.inherit) {
     const exitCode = await proc.exited;

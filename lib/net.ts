@@ -81,7 +81,7 @@ export function interfaceIpFromIpJson(json: string, ifname: string): string | un
   }
 }
 
-/** routeSourceFromProcRoute picks the default route's interface from /proc/net/route (fallback when `ip` is missing). */
+/** defaultInterfaceFromProcRoute picks the default route's interface from /proc/net/route (fallback when `ip` is missing). */
 export function defaultInterfaceFromProcRoute(text: string): string | undefined {
   for (const line of text.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);

@@ -8,7 +8,7 @@ export const KUBERNETES_VERSION = "v1.35.0";
 
 /** KIND_NODE_IMAGE is the pinned base image of the node (tag and digest). */
 export const KIND_NODE_IMAGE =
-  "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
+  "docker.io/kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
 
 /** CNI_PLUGINS_VERSION, HELM_VERSION, FLANNEL_VERSION are the pinned add-ons of the node image. */
 export const CNI_PLUGINS_VERSION = "v1.9.0";

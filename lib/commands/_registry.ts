@@ -4,6 +4,7 @@ import { config } from "./config.ts";
 import { down, downV } from "./down.ts";
 import { exec } from "./exec.ts";
 import { logs } from "./logs.ts";
+import { render } from "./render.ts";
 import { shell } from "./shell.ts";
 import { status } from "./status.ts";
 import { up } from "./up.ts";
@@ -42,7 +43,7 @@ export const COMMANDS: readonly CommandDef[] = [
   pending("image", "image", "build, save or load the node image (build|save|load)", "a later issue"),
   pending("load-image", "image", "load a container image into the node's containerd", "a later issue"),
   config,
-  pending("render", "info", "print the compose file, kubeadm config or Dockerfile", "foundation issue"),
+  render,
   version,
   pending("completion", "info", "print a shell completion script", "a later issue"),
 ];

@@ -1,0 +1,165 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  assetsHash,
+  buildContext,
+  DOCKERFILE,
+  ENTRYPOINT_PATH,
+  ENTRYPOINT_SCRIPT,
+  FLANNEL_CHART_PATH,
+  FLANNEL_RULES,
+  nodeImageRef,
+  writeBuildContext,
+} from "../../lib/assets.ts";
+import { CNI_PLUGINS_VERSION, FLANNEL_VERSION, HELM_VERSION, KIND_NODE_IMAGE, KUBERNETES_VERSION } from "../../lib/versions.ts";
+
+/** instructions joins the Dockerfile's continuation lines and drops comments: one string per instruction. */
+function instructions(text: string): string[] {
+  return text
+    .split("\n")
+    .filter((l) => !l.trimStart().startsWith("#"))
+    .join("\n")
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+}
+
+/** args maps each ARG of the Dockerfile to its default. */
+function args(text: string): Record<string, string> {
+  return Object.fromEntries(
+    instructions(text)
+      .filter((i) => i.startsWith("ARG "))
+      .map((i) => {
+        const [name, value = ""] = i.slice(4).split("=", 2);
+        return [name!, value];
+      }),
+  );
+}
+
+/** shellSteps are the `;`-separated steps of every RUN instruction, in order. */
+function shellSteps(text: string): string[] {
+  return instructions(text)
+    .filter((i) => i.startsWith("RUN "))
+    .flatMap((i) => i.slice(4).split(/;\s|&&/))
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+describe("Dockerfile", () => {
+  const a = args(DOCKERFILE);
+
+  test("builds FROM the pinned kindest/node, tag and digest", () => {
+    // Fully qualified: podman without a search registry cannot resolve a short name.
+    const qualified = (ref: string) => (ref.startsWith("docker.io/") ? ref : `docker.io/${ref}`);
+    expect(KIND_NODE_IMAGE).toMatch(/^(docker\.io\/)?kindest\/node:v1\.35\.0@sha256:[0-9a-f]{64}$/);
+    expect(a.BASE_IMAGE).toBe(qualified(KIND_NODE_IMAGE));
+    expect(a.BASE_IMAGE).toContain(KUBERNETES_VERSION);
+    const from = instructions(DOCKERFILE).filter((i) => i.startsWith("FROM "));
+    expect(from).toEqual(["FROM ${BASE_IMAGE}"]);
+  });
+
+  test.each([
+    ["CNI_PLUGINS_VERSION", CNI_PLUGINS_VERSION],
+    ["HELM_VERSION", HELM_VERSION],
+    ["FLANNEL_VERSION", FLANNEL_VERSION],
+  ])("pins %s to %s, the version lib/versions.ts names", (name, version) => {
+    expect(a[name]).toBe(version);
+  });
+
+  test.each(["CNI_PLUGINS_SHA256_AMD64", "CNI_PLUGINS_SHA256_ARM64", "HELM_SHA256_AMD64", "HELM_SHA256_ARM64", "FLANNEL_CHART_SHA256"])(
+    "%s is a sha256",
+    (name) => {
+      expect(a[name]).toMatch(/^[0-9a-f]{64}$/);
+    },
+  );
+
+  test("every download is checked with sha256sum -c right after it", () => {
+    const steps = shellSteps(DOCKERFILE);
+    const downloads = steps.map((s, i) => [s, i] as const).filter(([s]) => /\b(curl|wget)\b/.test(s));
+    expect(downloads).toHaveLength(3);
+    for (const [step, i] of downloads) {
+      const out = /-o\s+("[^"]+"|\S+)/.exec(step)?.[1];
+      expect(out).toBeDefined();
+      const check = steps[i + 1] ?? "";
+      expect(check).toContain("sha256sum -c");
+      expect(check).toContain(out!.replace(/^"|"$/g, ""));
+    }
+    // ADD <url> would skip the check.
+    expect(instructions(DOCKERFILE).some((i) => /^ADD\s+https?:/.test(i))).toBe(false);
+  });
+
+  test("chooses the checksums for amd64 and arm64, with TARGETARCH or the builder's own architecture", () => {
+    expect("TARGETARCH" in a).toBe(true);
+    expect(DOCKERFILE).toContain("dpkg --print-architecture");
+    expect(DOCKERFILE).toMatch(/amd64\|x86_64\)[^\n]*arch=amd64[^\n]*\$CNI_PLUGINS_SHA256_AMD64[^\n]*\$HELM_SHA256_AMD64/);
+    expect(DOCKERFILE).toMatch(/arm64\|aarch64\)[^\n]*arch=arm64[^\n]*\$CNI_PLUGINS_SHA256_ARM64[^\n]*\$HELM_SHA256_ARM64/);
+  });
+
+  test("installs socat, the Flannel chart, the entrypoint and the udev rule", () => {
+    expect(shellSteps(DOCKERFILE).some((s) => /apt-get install .*\bsocat\b/.test(s))).toBe(true);
+    expect(DOCKERFILE).toContain(FLANNEL_CHART_PATH);
+    const copies = instructions(DOCKERFILE).filter((i) => i.startsWith("COPY "));
+    expect(copies).toContain(`COPY u7s-entrypoint.sh ${ENTRYPOINT_PATH}`);
+    expect(copies.some((c) => /^COPY 90-flannel\.rules \S+\/udev\/rules\.d\/90-flannel\.rules$/.test(c))).toBe(true);
+  });
+
+  test("every COPY source is a file of the build context", () => {
+    const names = buildContext().map((f) => f.name);
+    for (const c of instructions(DOCKERFILE).filter((i) => i.startsWith("COPY "))) {
+      expect(names).toContain(c.split(/\s+/)[1]!);
+    }
+  });
+
+  test("ENTRYPOINT runs ours, then kind's entrypoint, then systemd", () => {
+    const ep = instructions(DOCKERFILE).filter((i) => i.startsWith("ENTRYPOINT "));
+    expect(ep).toHaveLength(1);
+    expect(JSON.parse(ep[0]!.slice("ENTRYPOINT ".length))).toEqual([ENTRYPOINT_PATH, "/usr/local/bin/entrypoint", "/sbin/init"]);
+  });
+});
+
+describe("udev rule", () => {
+  test("turns off tx checksum offload on flannel.1", () => {
+    const rules = FLANNEL_RULES.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]).toContain('ENV{INTERFACE}=="flannel.1"');
+    expect(rules[0]).toContain("ethtool -K flannel.1 tx-checksum-ip-generic off");
+  });
+});
+
+describe("build context", () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  test("writeBuildContext writes the three files, the entrypoint executable", async () => {
+    dir = mkdtempSync(join(tmpdir(), "u7s-assets-"));
+    await writeBuildContext(dir);
+    await writeBuildContext(dir); // a second write over existing files works too
+    expect(readdirSync(dir).sort()).toEqual(["90-flannel.rules", "Dockerfile", "u7s-entrypoint.sh"]);
+    expect(readFileSync(join(dir, "Dockerfile"), "utf8")).toBe(DOCKERFILE);
+    expect(readFileSync(join(dir, "u7s-entrypoint.sh"), "utf8")).toBe(ENTRYPOINT_SCRIPT);
+    expect(readFileSync(join(dir, "90-flannel.rules"), "utf8")).toBe(FLANNEL_RULES);
+    expect(statSync(join(dir, "u7s-entrypoint.sh")).mode & 0o777).toBe(0o755);
+    expect(statSync(join(dir, "Dockerfile")).mode & 0o777).toBe(0o644);
+    expect(statSync(join(dir, "90-flannel.rules")).mode & 0o777).toBe(0o644);
+  });
+
+  test("the embedded assets are the files in assets/", () => {
+    const file = (name: string) => readFileSync(new URL(`../../assets/${name}`, import.meta.url), "utf8");
+    expect(DOCKERFILE).toBe(file("Dockerfile"));
+    expect(ENTRYPOINT_SCRIPT).toBe(file("u7s-entrypoint.sh"));
+    expect(FLANNEL_RULES).toBe(file("90-flannel.rules"));
+    expect(ENTRYPOINT_SCRIPT.startsWith("#!/bin/bash\n")).toBe(true);
+  });
+
+  test("assetsHash is a stable short sha256; nodeImageRef tags the image with it", () => {
+    expect(assetsHash()).toMatch(/^[0-9a-f]{12}$/);
+    expect(assetsHash()).toBe(assetsHash());
+    expect(nodeImageRef()).toBe(`localhost/u7s-node:${KUBERNETES_VERSION}-${assetsHash()}`);
+  });
+});

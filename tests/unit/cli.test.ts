@@ -1,0 +1,300 @@
+import { describe, expect, test } from "bun:test";
+import pkg from "../../package.json" with { type: "json" };
+import { SETTINGS } from "../../lib/config.ts";
+import { COMMANDS } from "../../lib/commands/_registry.ts";
+import { nodeSubnet } from "../../lib/net.ts";
+import { FAKE_HOST_IP, FAKE_HOSTNAME, RecordingRunner, runCli } from "../fixtures/fakes.ts";
+
+const UPSTREAM_ORDER = [
+  "CONTAINER_ENGINE",
+  "CONTAINER_ENGINE_TYPE",
+  "HOSTNAME",
+  "HOST_IP",
+  "NODE_NAME",
+  "NODE_SUBNET",
+  "NODE_IP",
+  "PORT_ETCD",
+  "PORT_KUBELET",
+  "PORT_FLANNEL",
+  "PORT_KUBE_APISERVER",
+];
+// Settings u7s adds after upstream's; `config` may print these after the upstream ones.
+const U7S_ONLY = ["HOST_IP_INTERFACE"];
+
+/** parseConfig reads `u7s config` output into [name, value] pairs, in order. */
+function parseConfig(stdout: string): [string, string][] {
+  return stdout
+    .trimEnd()
+    .split("\n")
+    .map((line) => {
+      const eq = line.indexOf("=");
+      expect(eq).toBeGreaterThan(0);
+      return [line.slice(0, eq), line.slice(eq + 1)];
+    });
+}
+
+const errorLines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("error: "));
+
+describe("help", () => {
+  test.each([[["--help"]], [["-h"]], [[]], [["help"]], [["--debug", "--help"]]])("u7s %p lists every command", async (argv) => {
+    const r = await runCli(argv);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("Usage: u7s COMMAND");
+    for (const c of COMMANDS) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "m"));
+      for (const alias of c.aliases ?? []) expect(r.stdout).toContain(alias);
+    }
+    expect(r.runner.calls).toEqual([]);
+  });
+
+  test("the surface keeps upstream's Makefile targets", () => {
+    const names = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+    for (const target of [
+      "up", "down", "down-v", "render", "check-preflight", "shell", "logs", "kubeconfig", "kubectl",
+      "join-command", "kubeadm-init", "kubeadm-join", "kubeadm-reset", "sync-external-ip", "install-flannel",
+    ]) {
+      expect(names).toContain(target);
+    }
+  });
+
+  const ALL_NAMES = COMMANDS.flatMap((c) => [[c.name, c] as const, ...(c.aliases ?? []).map((a) => [a, c] as const)]);
+
+  test.each(ALL_NAMES)("u7s %s --help exits 0 and prints its usage", async (name, c) => {
+    const r = await runCli([name, "--help"], { host: { binaries: [] } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toStartWith(`u7s ${c.name}: ${c.summary}\n`);
+    expect(r.stdout).toContain(`Usage: u7s ${c.name}`);
+    expect(r.stdout).toContain("--help");
+    if (c.settings) for (const s of Object.values(SETTINGS)) expect(r.stdout).toContain(`--${s.flag} ${s.env}`);
+    expect(r.runner.calls).toEqual([]);
+    expect(r.host.calls).toEqual([]);
+  });
+
+  test.each(COMMANDS.map((c) => c.name))("u7s help %s equals u7s %s --help", async (name) => {
+    const a = await runCli(["help", name]);
+    const b = await runCli([name, "--help"]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+
+  test.each(COMMANDS.map((c) => c.name))("u7s %s -h is --help", async (name) => {
+    const a = await runCli([name, "-h"]);
+    const b = await runCli([name, "--help"]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+});
+
+describe("mistakes", () => {
+  test.each([
+    ["upp", "up"],
+    ["confg", "config"],
+    ["cofnig", "config"],
+    ["verison", "version"],
+    ["stauts", "status"],
+    ["kubeadm-int", "kubeadm-init"],
+    ["donw", "down"],
+  ])("unknown command %p exits 2 and suggests %p", async (typo, near) => {
+    const r = await runCli([typo]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(errorLines(r.stderr)).toEqual([`error: unknown command ${JSON.stringify(typo)}`]);
+    expect(r.stderr).toContain(`hint: did you mean \`u7s ${near}\`?`);
+    expect(r.runner.calls).toEqual([]);
+  });
+
+  test("an unknown command far from every name suggests nothing", async () => {
+    const r = await runCli(["xyzzyplugh"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: unknown command "xyzzyplugh"');
+    expect(r.stderr).not.toContain("did you mean");
+    expect(r.stderr).toContain("u7s --help");
+  });
+
+  test("help for an unknown command is an unknown command", async () => {
+    const r = await runCli(["help", "confg"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("did you mean `u7s config`?");
+  });
+
+  test.each([
+    [["--bogus"], "--bogus"],
+    [["config", "--bogus"], "--bogus"],
+    [["config", "--port-etc", "1"], "--port-etc"],
+    [["version", "--port-etcd", "1"], "--port-etcd"],
+    [["version", "-x"], "-x"],
+    [["--help", "--bogus"], "--bogus"],
+  ])("unknown flag: u7s %p exits 2 naming %s", async (argv, flag) => {
+    const r = await runCli(argv);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(errorLines(r.stderr)).toHaveLength(1);
+    expect(errorLines(r.stderr)[0]).toContain(flag);
+    expect(r.stderr).toContain("--help");
+    expect(r.runner.calls).toEqual([]);
+  });
+
+  test.each([[["config", "extra"]], [["version", "1", "2"]]])("unexpected argument: u7s %p exits 2", async (argv) => {
+    const r = await runCli(argv);
+    expect(r.code).toBe(2);
+    expect(errorLines(r.stderr)[0]).toContain("unexpected argument");
+  });
+
+  test("a setting flag without its value exits 2", async () => {
+    const r = await runCli(["config", "--port-etcd"]);
+    expect(r.code).toBe(2);
+    expect(errorLines(r.stderr)[0]).toContain("--port-etcd");
+  });
+
+  test.each(COMMANDS.filter((c) => c.pending).map((c) => c.name))("u7s %s (not built yet) exits 1 and runs nothing", async (name) => {
+    const r = await runCli([name]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("not built yet");
+    expect(r.runner.calls).toEqual([]);
+  });
+});
+
+describe("version", () => {
+  test("prints the package version and the pinned Kubernetes", async () => {
+    const r = await runCli(["version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`u7s ${pkg.version}\n`);
+    expect(r.stdout).toContain("kubernetes v1.35.0\n");
+    expect(r.stdout).toContain("kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f");
+    expect(r.runner.calls).toEqual([]);
+    expect(r.host.calls).toEqual([]);
+  });
+
+  test("--json", async () => {
+    const r = await runCli(["version", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ u7s: pkg.version, kubernetes: "v1.35.0" });
+  });
+
+  test("the main help names the version", async () => {
+    const r = await runCli(["--help"]);
+    expect(r.stdout).toStartWith(`u7s ${pkg.version}:`);
+  });
+});
+
+describe("config", () => {
+  const HOST = { binaries: ["podman"], hostname: FAKE_HOSTNAME };
+
+  test("prints NAME=value lines in upstream's order", async () => {
+    const r = await runCli(["config"], { host: HOST });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const entries = parseConfig(r.stdout);
+    expect(entries.map(([k]) => k).slice(0, UPSTREAM_ORDER.length)).toEqual(UPSTREAM_ORDER);
+    for (const [k] of entries.slice(UPSTREAM_ORDER.length)) expect(U7S_ONLY).toContain(k);
+    const subnet = nodeSubnet(FAKE_HOSTNAME);
+    expect(Object.fromEntries(entries)).toMatchObject({
+      CONTAINER_ENGINE: "podman",
+      CONTAINER_ENGINE_TYPE: "podman",
+      HOSTNAME: FAKE_HOSTNAME,
+      HOST_IP: FAKE_HOST_IP,
+      NODE_NAME: `u7s-${FAKE_HOSTNAME}`,
+      NODE_SUBNET: subnet,
+      NODE_IP: subnet.replace(".0/24", ".100"),
+      PORT_ETCD: "2379",
+      PORT_KUBELET: "10250",
+      PORT_FLANNEL: "8472",
+      PORT_KUBE_APISERVER: "6443",
+    });
+  });
+
+  test.each<[string, string[], Record<string, string>]>([
+    ["no overrides", [], {}],
+    ["environment", [], { NODE_NAME: "u7s-env", PORT_ETCD: "12379", CONTAINER_ENGINE: "/usr/bin/docker", HOST_IP_INTERFACE: "ib0" }],
+    ["flags", ["--node-subnet", "10.100.42.0/24", "--host-ip=203.0.113.4", "--port-flannel", "18472"], {}],
+  ])("--json holds the same values as the text (%s)", async (_name, flags, env) => {
+    const text = await runCli(["config", ...flags], { host: HOST, env });
+    const json = await runCli(["config", "--json", ...flags], { host: HOST, env });
+    expect(text.code).toBe(0);
+    expect(json.code).toBe(0);
+    const obj = JSON.parse(json.stdout) as Record<string, unknown>;
+    const entries = parseConfig(text.stdout);
+    expect(Object.keys(obj)).toEqual(entries.map(([k]) => k));
+    for (const [k, v] of entries) {
+      if (k.startsWith("PORT_")) expect(obj[k]).toBe(Number(v));
+      else expect(obj[k]).toBe(v === "" ? null : v);
+    }
+  });
+
+  test("flags and environment reach the output", async () => {
+    const r = await runCli(["config", "--node-name", "u7s-flag", "--port-etcd=12379"], {
+      host: HOST,
+      env: { NODE_NAME: "u7s-env", PORT_KUBELET: "11250", HOST_IP_INTERFACE: "ib0" },
+    });
+    expect(r.code).toBe(0);
+    const c = Object.fromEntries(parseConfig(r.stdout));
+    expect(c.NODE_NAME).toBe("u7s-flag");
+    expect(c.PORT_ETCD).toBe("12379");
+    expect(c.PORT_KUBELET).toBe("11250");
+    expect(c.HOST_IP).toBe("198.51.100.7");
+  });
+
+  test("invalid settings: exit 2, one error line per problem, no engine command", async () => {
+    const runner = new RecordingRunner().failAll();
+    const r = await runCli(["config", "--port-etcd", "0", "--node-subnet", "10.96.1.0/24"], {
+      host: HOST,
+      runner,
+      env: { HOST_IP: "1.2.3", NODE_NAME: "Bad_Name", PORT_KUBELET: "abc", CONTAINER_ENGINE: "podman;id" },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    const errors = errorLines(r.stderr);
+    expect(errors).toHaveLength(6);
+    for (const named of ['--port-etcd="0"', '--node-subnet="10.96.1.0/24"', 'HOST_IP="1.2.3"', 'NODE_NAME="Bad_Name"', 'PORT_KUBELET="abc"', 'CONTAINER_ENGINE="podman;id"']) {
+      expect(errors.filter((e) => e.includes(named))).toHaveLength(1);
+    }
+    expect(runner.calls).toEqual([]);
+  });
+
+  test("no engine installed: still exits 0, with a warning on stderr", async () => {
+    const r = await runCli(["config"], { host: { binaries: [] } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toStartWith("warning: no container engine found");
+    expect(r.stderr).toContain("CONTAINER_ENGINE");
+    expect(errorLines(r.stderr)).toEqual([]);
+    const c = Object.fromEntries(parseConfig(r.stdout));
+    expect(c.CONTAINER_ENGINE).toBe("");
+    expect(c.CONTAINER_ENGINE_TYPE).toBe("");
+    expect(c.NODE_NAME).toBe(`u7s-${FAKE_HOSTNAME}`);
+    expect(r.runner.calls).toEqual([]);
+  });
+
+  test("no engine installed, --json: CONTAINER_ENGINE is null", async () => {
+    const r = await runCli(["config", "--json"], { host: { binaries: [] } });
+    expect(r.code).toBe(0);
+    const obj = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(obj.CONTAINER_ENGINE).toBeNull();
+    expect(obj.CONTAINER_ENGINE_TYPE).toBeNull();
+  });
+
+  test("the fake host answers every probe: config runs no command at all", async () => {
+    const runner = new RecordingRunner().failAll();
+    const r = await runCli(["config"], { host: HOST, runner });
+    expect(r.code).toBe(0);
+    expect(runner.calls).toEqual([]);
+  });
+});
+
+describe("colour", () => {
+  test("errors are plain when stderr is not a terminal", async () => {
+    const r = await runCli(["upp"]);
+    expect(r.stderr).not.toContain("\x1b[");
+  });
+
+  test("FORCE_COLOR colours them", async () => {
+    const r = await runCli(["upp"], { env: { FORCE_COLOR: "1" } });
+    expect(r.stderr).toContain("\x1b[");
+  });
+
+  test("NO_COLOR wins over a terminal", async () => {
+    const r = await runCli(["upp"], { env: { NO_COLOR: "1", TERM: "xterm" }, tty: true });
+    expect(r.stderr).not.toContain("\x1b[");
+  });
+});

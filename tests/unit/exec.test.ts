@@ -1,0 +1,231 @@
+import { describe, expect, test } from "bun:test";
+import { U7sError } from "../../lib/errors.ts";
+import { check, CommandError, formatCommand, lastLines, spawnRunner } from "../../lib/exec.ts";
+import { RecordingRunner } from "../fixtures/fakes.ts";
+
+/** shellWords asks a real sh how it splits a line: the argv it would pass to a command. */
+async function shellWords(line: string): Promise<string[]> {
+  const r = await spawnRunner(["sh", "-c", `for a in ${line}; do printf '%s\\0' "$a"; done`]);
+  expect(r.stderr).toBe("");
+  expect(r.exitCode).toBe(0);
+  return r.stdout.split("\0").slice(0, -1);
+}
+
+describe("formatCommand", () => {
+  test.each<[string[], string]>([
+    [["docker", "ps"], "docker ps"],
+    [["podman", "run", "--name", "u7s-node-a"], "podman run --name u7s-node-a"],
+    [["echo", "a b"], "echo 'a b'"],
+    [["echo", "it's"], `echo "it's"`],
+    [["echo", 'say "hi"'], `echo 'say "hi"'`],
+    [["echo", "$HOME"], "echo \\$HOME"],
+    [["echo", "$(id)"], "echo \\$\\(id\\)"],
+    [["echo", "a;b"], "echo a\\;b"],
+    [["echo", ""], "echo ''"],
+    [["sh", "-c", "echo $X | tr a b"], "sh -c 'echo $X | tr a b'"],
+    [["--opt=value", "10.100.7.0/24"], "--opt=value 10.100.7.0/24"],
+  ])("%p → %s", (argv, line) => {
+    expect(formatCommand(argv)).toBe(line);
+  });
+
+  // Whatever the argument, sh must read the line back as the same argv.
+  const ROUND_TRIP: string[][] = [
+    ["plain"],
+    ["a b", "c  d"],
+    ["it's", "won't stop"],
+    ['"double"', "mixed 'single' and \"double\""],
+    ["$HOME", "${HOME}", "$(id)", "`id`"],
+    ["a;b", "a|b", "a&b", "a>b", "a<b", "(x)", "{a,b}"],
+    ["*", "?", "[a]", "~", "~root", "#comment"],
+    ["back\\slash", "trailing\\"],
+    ["bang!", "it's a bang!"],
+    ["tab\tinside", "new\nline"],
+    ["", "x", ""],
+    ["ünïcödé", "ホスト"],
+  ];
+  test.each(ROUND_TRIP.map((argv) => [argv] as const))("sh reads formatCommand(%p) back unchanged", async (argv) => {
+    expect(await shellWords(formatCommand(argv))).toEqual(argv);
+  });
+});
+
+describe("lastLines", () => {
+  test.each<[string, number, string]>([
+    ["a\nb\nc\n", 2, "b\nc"],
+    ["a\n\n\nb\n  \n", 5, "a\nb"],
+    ["only", 10, "only"],
+    ["", 3, ""],
+    [Array.from({ length: 20 }, (_, i) => `line ${i}`).join("\n"), 3, "line 17\nline 18\nline 19"],
+  ])("lastLines(%p, %d) = %p", (text, n, want) => {
+    expect(lastLines(text, n)).toBe(want);
+  });
+});
+
+describe("spawnRunner", () => {
+  test("true exits 0", async () => {
+    expect(await spawnRunner(["true"])).toEqual({ exitCode: 0, stdout: "", stderr: "" });
+  });
+
+  test("false exits 1 and resolves (it does not reject)", async () => {
+    expect((await spawnRunner(["false"])).exitCode).toBe(1);
+  });
+
+  test("stdout, stderr and the exit code come back separately", async () => {
+    const r = await spawnRunner(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r).toEqual({ exitCode: 3, stdout: "out\n", stderr: "err\n" });
+  });
+
+  test("arguments are passed as they are, never through a shell", async () => {
+    const args = ["a b", "$(id)", "`id`", "x;y", "*", "'q'", ""];
+    const r = await spawnRunner(["printf", "%s|", ...args]);
+    expect(r.stdout).toBe(`${args.join("|")}|`);
+  });
+
+  test("input goes to stdin", async () => {
+    const r = await spawnRunner(["cat"], { input: "line 1\nline 2\n" });
+    expect(r.stdout).toBe("line 1\nline 2\n");
+  });
+
+  test("without input, stdin is empty (nothing waits on the terminal)", async () => {
+    const r = await spawnRunner(["cat"], { timeoutMs: 5000 });
+    expect(r).toEqual({ exitCode: 0, stdout: "", stderr: "" });
+  });
+
+  test("env adds to the environment", async () => {
+    const r = await spawnRunner(["sh", "-c", 'printf "%s %s" "$U7S_TEST_VAR" "${PATH:+has-path}"'], {
+      env: { U7S_TEST_VAR: "hello world" },
+    });
+    expect(r.stdout).toBe("hello world has-path");
+  });
+
+  test("timeoutMs kills a command that runs too long", async () => {
+    const t0 = performance.now();
+    const r = await spawnRunner(["sleep", "10"], { timeoutMs: 100 });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(r.exitCode).not.toBe(0);
+  });
+
+  test("a killed command reports a non-zero exit code", async () => {
+    const r = await spawnRunner(["sh", "-c", "kill -9 $$"]);
+    expect(r.exitCode).not.toBe(0);
+  });
+
+  test("large output is read completely", async () => {
+    const r = await spawnRunner(["sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done"]);
+    expect(r.stdout.split("\n")).toHaveLength(20001);
+    expect(r.stdout).toEndWith("line19999\n");
+  });
+
+  test("an absolute path runs", async () => {
+    const sh = Bun.which("sh")!;
+    expect((await spawnRunner([sh, "-c", "exit 0"])).exitCode).toBe(0);
+  });
+
+  test("a missing binary rejects with a U7sError and a hint", async () => {
+    const err = await spawnRunner(["u7s-no-such-binary-x"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(U7sError);
+    const e = err as U7sError;
+    expect(e.message).toBe("u7s-no-such-binary-x: command not found");
+    expect(e.hint).toContain("install u7s-no-such-binary-x");
+    expect(e.hint).toContain("PATH");
+  });
+
+  test("a missing path rejects with a U7sError naming it", async () => {
+    const err = await spawnRunner(["/nonexistent/u7s/podman", "ps"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(U7sError);
+    expect((err as U7sError).message).toContain("/nonexistent/u7s/podman");
+  });
+
+  test("an empty argv rejects with a U7sError", async () => {
+    const err = await spawnRunner([]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(U7sError);
+  });
+});
+
+describe("CommandError and check", () => {
+  test("the message has the exit code and the quoted command; the detail has the stderr tail", () => {
+    const stderr = Array.from({ length: 15 }, (_, i) => `err ${i}`).join("\n");
+    const e = new CommandError(["podman", "run", "--name", "a b"], { exitCode: 125, stdout: "ignored", stderr });
+    expect(e).toBeInstanceOf(U7sError);
+    expect(e.exitCode).toBe(1);
+    expect(e.message).toBe("command failed (exit code 125): podman run --name 'a b'");
+    expect(e.detail).toBe(Array.from({ length: 10 }, (_, i) => `err ${i + 5}`).join("\n"));
+    expect(e.argv).toEqual(["podman", "run", "--name", "a b"]);
+  });
+
+  test.each<[string, string, string]>([
+    ["stderr when there is some", "out\n", "boom\n"],
+    ["stdout when stderr is empty", "out line\n", ""],
+    ["nothing when both are empty", "", ""],
+  ])("the detail is %s", (_name, stdout, stderr) => {
+    const e = new CommandError(["x"], { exitCode: 2, stdout, stderr });
+    const want = lastLines(stderr || stdout, 10);
+    expect(e.detail).toBe(want === "" ? undefined : want);
+  });
+
+  test("check with spawnRunner: a failing command rejects with the command and its stderr", async () => {
+    const argv = ["sh", "-c", "echo first >&2; echo 'the last words' >&2; exit 3"];
+    const err = await check(spawnRunner, argv).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    const e = err as CommandError;
+    expect(e.message).toContain("exit code 3");
+    expect(e.message).toContain(formatCommand(argv));
+    expect(e.detail).toContain("the last words");
+    expect(e.result.exitCode).toBe(3);
+  });
+
+  test("check with spawnRunner: success resolves with the result", async () => {
+    expect((await check(spawnRunner, ["echo", "ok"])).stdout).toBe("ok\n");
+  });
+
+  test("check with a recording runner told to fail", async () => {
+    const runner = new RecordingRunner().on(["podman", "info"], { stdout: "{}" }).failOn(["podman", "rm"], { exitCode: 2, stderr: "no such container\n" });
+    expect((await check(runner.run, ["podman", "info"])).stdout).toBe("{}");
+    const err = await check(runner.run, ["podman", "rm", "-f", "u7s-a"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect((err as CommandError).detail).toBe("no such container");
+    expect(runner.argvs).toEqual([
+      ["podman", "info"],
+      ["podman", "rm", "-f", "u7s-a"],
+    ]);
+  });
+});
+
+describe("RecordingRunner (the fake other tests use)", () => {
+  test("records argv and options; succeeds by default", async () => {
+    const runner = new RecordingRunner();
+    const r = await runner.run(["docker", "ps"], { input: "x" });
+    expect(r).toEqual({ exitCode: 0, stdout: "", stderr: "" });
+    expect(runner.calls).toEqual([{ argv: ["docker", "ps"], opts: { input: "x" } }]);
+    expect(runner.commands).toEqual(["docker ps"]);
+  });
+
+  test("failOn by call index, by predicate and for every call; later rules win", async () => {
+    const runner = new RecordingRunner()
+      .failOn(1)
+      .failOn((argv) => argv.includes("--bad"), { exitCode: 7 });
+    expect((await runner.run(["a"])).exitCode).toBe(0);
+    expect((await runner.run(["b"])).exitCode).toBe(1);
+    expect((await runner.run(["c", "--bad"])).exitCode).toBe(7);
+    runner.failAll({ exitCode: 9 });
+    expect((await runner.run(["d"])).exitCode).toBe(9);
+    runner.on(["e"], { stdout: "fine" });
+    expect(await runner.run(["e"])).toEqual({ exitCode: 0, stdout: "fine", stderr: "" });
+  });
+
+  test("a failing call names the command on stderr", async () => {
+    const runner = new RecordingRunner().failAll();
+    expect((await runner.run(["podman", "rm", "a b"])).stderr).toContain("podman rm 'a b'");
+  });
+
+  test("missing rejects like spawnRunner does for a binary not on PATH", async () => {
+    const runner = new RecordingRunner().missing(["nerdctl"]);
+    const err = await runner.run(["nerdctl", "ps"]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(U7sError);
+    expect((err as U7sError).hint).toContain("PATH");
+  });
+
+  test("responders can compute from the argv", async () => {
+    const runner = new RecordingRunner().on(["echo"], (argv) => ({ stdout: `${argv.slice(1).join(" ")}\n` }));
+    expect((await runner.run(["echo", "a", "b"])).stdout).toBe("a b\n");
+  });
+});
