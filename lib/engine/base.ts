@@ -207,13 +207,17 @@ export function labelFlags(labels: Record<string, string>): string[] {
 export { check as runChecked };
 
 /**
- * rootlesskitNetnsArgs enters the namespaces of a rootlesskit child (its pid is in STATEDIR/child_pid),
- * as dockerd-rootless-setuptool.sh does; rootful engines share the host's network namespace.
+ * rootlesskitNetnsArgs enters the namespaces of the first live process named by one of pidFiles
+ * (rootlesskit's child, or the daemon inside it), as dockerd-rootless-setuptool.sh does; rootful
+ * engines share the host's network namespace.
  */
-export async function rootlesskitNetnsArgs(cmd: readonly string[], rootless: boolean, stateDir: string | undefined): Promise<string[] | undefined> {
+export async function rootlesskitNetnsArgs(cmd: readonly string[], rootless: boolean, pidFiles: readonly string[]): Promise<string[] | undefined> {
   if (!rootless) return [...cmd];
-  if (stateDir === undefined) return undefined;
-  const pid = (await Bun.file(`${stateDir}/child_pid`).text().catch(() => "")).trim();
-  if (!/^[0-9]+$/.test(pid)) return undefined;
-  return ["nsenter", "-U", "--preserve-credentials", "-n", "-t", pid, ...cmd];
+  for (const file of pidFiles) {
+    const pid = (await Bun.file(file).text().catch(() => "")).trim();
+    if (/^[0-9]+$/.test(pid) && (await Bun.file(`/proc/${pid}/status`).exists())) {
+      return ["nsenter", "-U", "--preserve-credentials", "-n", "-t", pid, ...cmd];
+    }
+  }
+  return undefined;
 }

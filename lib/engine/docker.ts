@@ -26,7 +26,10 @@ export class DockerEngine extends DockerLikeEngine {
     return parseDockerInfo((await this.infoJson()) as DockerInfo);
   }
   inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined) {
-    return rootlesskitNetnsArgs(cmd, rootless, runtimeDir && `${runtimeDir}/dockerd-rootless`);
+    // Newer dockerd-rootless.sh keeps rootlesskit's state in dockerd-rootless/; older ones (Debian's
+    // 20.10) leave only docker.pid, the daemon that runs inside the same namespaces.
+    const files = runtimeDir ? [`${runtimeDir}/dockerd-rootless/child_pid`, `${runtimeDir}/docker.pid`] : [];
+    return rootlesskitNetnsArgs(cmd, rootless, files);
   }
   protected reachHint(): string {
     return "start rootless Docker (`systemctl --user start docker`) and check DOCKER_HOST (unix://$XDG_RUNTIME_DIR/docker.sock)";

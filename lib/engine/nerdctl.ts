@@ -9,7 +9,7 @@ export class NerdctlEngine extends DockerLikeEngine {
     return parseDockerInfo((await this.infoJson()) as Parameters<typeof parseDockerInfo>[0]);
   }
   inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined) {
-    return rootlesskitNetnsArgs(cmd, rootless, runtimeDir && `${runtimeDir}/containerd-rootless`);
+    return rootlesskitNetnsArgs(cmd, rootless, runtimeDir ? [`${runtimeDir}/containerd-rootless/child_pid`] : []);
   }
   protected reachHint(): string {
     return "start rootless containerd (`containerd-rootless-setuptool.sh install`) and check `nerdctl info`";

@@ -1,0 +1,252 @@
+/**
+ * harness: helpers for e2e tests that drive the compiled dist/u7s against the real rootless
+ * engines prepared by tests/setup-engines.sh. Tests run as root; every engine command runs as
+ * the unprivileged test user through its wrapper (u7s-testuser-exec), the way users run u7s.
+ */
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+/** TestEngine names an engine that tests/setup-engines.sh sets up. */
+export type TestEngine = "docker" | "podman";
+
+/** TEST_ENGINES lists every engine the e2e tests cover, in a stable order. */
+export const TEST_ENGINES: readonly TestEngine[] = ["docker", "podman"];
+
+/** repoRoot is the checkout these tests belong to (works from any clone). */
+export const repoRoot: string = resolve(import.meta.dir, "../..");
+
+/** setupScript is the engine setup script, also used to restart rootless dockerd. */
+export const setupScript: string = join(repoRoot, "tests/setup-engines.sh");
+
+/** enginesEnvFile is where tests/setup-engines.sh writes its KEY=value lines. */
+export const enginesEnvFile: string = join(repoRoot, "tests/.work/engines.env");
+
+/** EnginesEnv is the parsed tests/.work/engines.env: its keys as written, plus the engine list. */
+export interface EnginesEnv {
+  /** engines: U7S_ENGINES split, the engines that are ready. */
+  readonly engines: readonly TestEngine[];
+  /** U7S_TEST_USER: the unprivileged owner of the engines. */
+  readonly U7S_TEST_USER: string;
+  /** U7S_TEST_UID: its numeric uid. */
+  readonly U7S_TEST_UID: string;
+  /** U7S_AS_TEST_USER: the wrapper that runs a command as the test user (u7s-testuser-exec). */
+  readonly U7S_AS_TEST_USER: string;
+  /** U7S_TEST_IMAGE: the systemd node image loaded into every engine. */
+  readonly U7S_TEST_IMAGE: string;
+  /** U7S_TEST_IMAGE_ARCHIVE: that image as a docker-archive (in the checkout: readable by root only). */
+  readonly U7S_TEST_IMAGE_ARCHIVE: string;
+  /** DOCKER_SOCK: the rootless dockerd's API socket. */
+  readonly DOCKER_SOCK: string;
+  /** raw: every KEY=value line of the file. */
+  readonly raw: Readonly<Record<string, string>>;
+}
+
+/** CommandResult is what a finished command left behind. */
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** RunOpts tune one command run. */
+export interface RunOpts {
+  /** env: extra variables for the command (passed through `env K=V`, as runuser resets the environment). */
+  env?: Record<string, string>;
+  /** timeoutMs: SIGTERM the command after this long (default 300 000). */
+  timeoutMs?: number;
+  /** input: text for the command's stdin (default: no stdin). */
+  input?: string;
+}
+
+/** HarnessError is a failed harness step; its message carries the command and its stderr. */
+export class HarnessError extends Error {
+  override name = "HarnessError";
+}
+
+const DEFAULT_TIMEOUT_MS = 300_000;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+let enginesEnv: EnginesEnv | undefined;
+
+/** loadEnginesEnv reads tests/.work/engines.env once per process; it throws when setup has not run. */
+export function loadEnginesEnv(): EnginesEnv {
+  if (enginesEnv) return enginesEnv;
+  if (!existsSync(enginesEnvFile)) {
+    throw new HarnessError(
+      `${enginesEnvFile} is missing: the e2e tests need real rootless engines; run \`npm run test:setup\` (as root) first`,
+    );
+  }
+  const raw: Record<string, string> = {};
+  for (const line of readFileSync(enginesEnvFile, "utf8").split("\n")) {
+    const eq = line.indexOf("=");
+    if (line.startsWith("#") || eq <= 0) continue;
+    raw[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  const need = (key: string): string => {
+    const v = raw[key];
+    if (v === undefined || v === "") {
+      throw new HarnessError(`${enginesEnvFile} has no ${key}: re-run \`npm run test:setup\``);
+    }
+    return v;
+  };
+  const engines = need("U7S_ENGINES")
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e): e is TestEngine => e === "docker" || e === "podman");
+  enginesEnv = {
+    engines,
+    U7S_TEST_USER: need("U7S_TEST_USER"),
+    U7S_TEST_UID: need("U7S_TEST_UID"),
+    U7S_AS_TEST_USER: need("U7S_AS_TEST_USER"),
+    U7S_TEST_IMAGE: need("U7S_TEST_IMAGE"),
+    U7S_TEST_IMAGE_ARCHIVE: need("U7S_TEST_IMAGE_ARCHIVE"),
+    DOCKER_SOCK: need("DOCKER_SOCK"),
+    raw,
+  };
+  return enginesEnv;
+}
+
+let binaryPath: string | undefined;
+
+/**
+ * u7sBinary copies dist/u7s, once per process, into a fresh world-readable directory under /tmp
+ * and returns the copy's path: the test user cannot reach a checkout under root's home.
+ * (/tmp rather than $TMPDIR, which may point somewhere the test user cannot enter.)
+ */
+export function u7sBinary(): string {
+  if (binaryPath) return binaryPath;
+  const src = join(repoRoot, "dist/u7s");
+  if (!existsSync(src)) throw new HarnessError(`${src} is missing: run ./compile.sh (npm test does) first`);
+  const dir = mkdtempSync("/tmp/u7s-e2e-");
+  chmodSync(dir, 0o755);
+  const dst = join(dir, "u7s");
+  copyFileSync(src, dst);
+  chmodSync(dst, 0o755);
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  binaryPath = dst;
+  return dst;
+}
+
+/** formatArgv renders an argv for messages (single-quoted where needed). */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+}
+
+/** describeResult renders a result for an error message: exit code, stderr, then stdout if stderr is empty. */
+export function describeResult(argv: readonly string[], r: CommandResult): string {
+  const out = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-30).join("\n");
+  return `command failed (exit code ${r.exitCode}): ${formatArgv(argv)}${out ? `\n${out}` : ""}`;
+}
+
+/** assertSuccess returns the result when it exited 0 and throws a HarnessError with its stderr otherwise. */
+export function assertSuccess(argv: readonly string[], r: CommandResult): CommandResult {
+  if (r.exitCode !== 0) throw new HarnessError(describeResult(argv, r));
+  return r;
+}
+
+/**
+ * runCommand runs an argv (never through a shell) and resolves with its result whatever the
+ * exit code. Output goes to files rather than pipes: a daemon the command leaves behind (conmon,
+ * dockerd) must not keep us waiting for an end-of-file that never comes.
+ */
+export async function runCommand(argv: readonly string[], opts: RunOpts = {}): Promise<CommandResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const dir = mkdtempSync("/tmp/u7s-e2e-run-");
+  const outFile = join(dir, "stdout");
+  const errFile = join(dir, "stderr");
+  try {
+    const started = Date.now();
+    const proc = (() => {
+      try {
+        return Bun.spawn([...argv], {
+          stdin: opts.input === undefined ? "ignore" : new TextEncoder().encode(opts.input),
+          stdout: Bun.file(outFile),
+          stderr: Bun.file(errFile),
+          env: { ...process.env, ...opts.env },
+        });
+      } catch (e) {
+        throw new HarnessError(`cannot start ${formatArgv(argv)}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    })();
+    // SIGTERM first (runuser forwards it to the command), SIGKILL if that is ignored.
+    const term = setTimeout(() => proc.kill("SIGTERM"), timeoutMs);
+    const kill = setTimeout(() => proc.kill("SIGKILL"), timeoutMs + 15_000);
+    const code = await proc.exited;
+    clearTimeout(term);
+    clearTimeout(kill);
+    const read = async (f: string): Promise<string> => ((await Bun.file(f).exists()) ? Bun.file(f).text() : "");
+    const stdout = await read(outFile);
+    let stderr = await read(errFile);
+    if (Date.now() - started >= timeoutMs) stderr += `${stderr.endsWith("\n") || stderr === "" ? "" : "\n"}[harness] killed after the ${timeoutMs} ms timeout`;
+    return { exitCode: proc.exitCode ?? (code === 0 ? 128 : code), stdout, stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** asTestUser builds the argv that runs a command as the test user with extra environment variables. */
+export function asTestUser(argv: readonly string[], env: Record<string, string> = {}): string[] {
+  const assignments = Object.entries(env).map(([k, v]) => {
+    if (!ENV_KEY.test(k)) throw new HarnessError(`invalid environment variable name ${JSON.stringify(k)}`);
+    return `${k}=${v}`;
+  });
+  return [loadEnginesEnv().U7S_AS_TEST_USER, "env", ...assignments, ...argv];
+}
+
+/** runU7s runs the u7s binary as the test user with CONTAINER_ENGINE=engine; it never throws on a non-zero exit. */
+export function runU7s(engine: TestEngine, args: readonly string[], opts: RunOpts = {}): Promise<CommandResult> {
+  const argv = asTestUser([u7sBinary(), ...args], { CONTAINER_ENGINE: engine, ...opts.env });
+  return runCommand(argv, { timeoutMs: opts.timeoutMs, input: opts.input });
+}
+
+/** EngineCliOpts tune engineCli; check: false returns a failed result instead of throwing. */
+export interface EngineCliOpts extends RunOpts {
+  check?: boolean;
+}
+
+/** engineCli runs the engine's own CLI as the test user (assertions, cleanup); it throws with stderr on failure unless check is false. */
+export async function engineCli(engine: TestEngine, args: readonly string[], opts: EngineCliOpts = {}): Promise<CommandResult> {
+  const argv = asTestUser([engine, ...args], opts.env);
+  const r = await runCommand(argv, { timeoutMs: opts.timeoutMs, input: opts.input });
+  return opts.check === false ? r : assertSuccess(argv, r);
+}
+
+/**
+ * restartEngine restarts the engine's daemon, as a host reboot or an upgrade would.
+ * docker: stops rootless dockerd (SIGTERM, which stops its containers) and starts it again, via
+ * tests/setup-engines.sh --restart-docker; it resolves once the API answers again.
+ * podman: daemonless (each container is supervised by its own conmon), so there is nothing to
+ * restart and this returns at once.
+ */
+export async function restartEngine(engine: TestEngine): Promise<void> {
+  if (engine === "podman") return;
+  const argv = ["bash", setupScript, "--restart-docker"];
+  assertSuccess(argv, await runCommand(argv, { timeoutMs: 180_000 }));
+}
+
+/** cleanupNode removes the node container, its network and its three volumes, ignoring what is absent. */
+export async function cleanupNode(engine: TestEngine, nodeName: string): Promise<void> {
+  const quiet = { check: false, timeoutMs: 120_000 } as const;
+  await engineCli(engine, ["rm", "-f", nodeName], quiet);
+  await engineCli(engine, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
+  await engineCli(engine, ["network", "rm", nodeName], quiet);
+}
+
+/**
+ * hostPortFree tells whether the port can be bound on 0.0.0.0 of the host. Both rootless engines
+ * publish ports on the host's 0.0.0.0 (rootlesskit, rootlessport), so a busy port shows up here.
+ */
+export async function hostPortFree(port: number, proto: "tcp" | "udp" = "tcp"): Promise<boolean> {
+  try {
+    if (proto === "tcp") {
+      const server = Bun.listen({ hostname: "0.0.0.0", port, socket: { data() {} } });
+      server.stop(true);
+    } else {
+      const sock = await Bun.udpSocket({ hostname: "0.0.0.0", port });
+      sock.close();
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
