@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # compile.sh [--all]: build dist/u7s for this host; --all also cross-compiles the release
-# binaries (linux x64/arm64, glibc/musl) and writes dist/SHA256SUMS.
+# binaries (linux x64/arm64, glibc/musl) and writes dist/SHA256SUMS. U7S_DIST=DIR writes to DIR
+# instead of dist (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")"
 BUN=node_modules/.bin/bun
 [ -x "$BUN" ] || { echo "compile.sh: $BUN missing: run npm install first" >&2; exit 1; }
-mkdir -p dist
+DIST=${U7S_DIST:-dist}
+mkdir -p "$DIST"
 build() { # build OUTFILE [--target T]
   local out=$1; shift
   "$BUN" build --compile --minify --sourcemap=none "$@" main.ts --outfile "$out.tmp" >/dev/null
   mv "$out.tmp" "$out"
 }
-build dist/u7s
+build "$DIST/u7s"
 case "${1:-}" in
   --all)
     for t in linux-x64 linux-arm64 linux-x64-musl linux-arm64-musl; do
-      build "dist/u7s-$t" --target "bun-$t"
+      build "$DIST/u7s-$t" --target "bun-$t"
     done
-    (cd dist && sha256sum u7s-linux-x64 u7s-linux-arm64 u7s-linux-x64-musl u7s-linux-arm64-musl > SHA256SUMS)
+    (cd "$DIST" && sha256sum u7s-linux-x64 u7s-linux-arm64 u7s-linux-x64-musl u7s-linux-arm64-musl > SHA256SUMS)
     ;;
   "") ;;
   *) echo "usage: compile.sh [--all]" >&2; exit 2 ;;
 esac
-echo "compile.sh: built $(cd dist && ls -1 | tr '\n' ' ')" >&2
+echo "compile.sh: built in $DIST: $(cd "$DIST" && ls -1 | tr '\n' ' ')" >&2
