@@ -3,21 +3,9 @@ import pkg from "../../package.json" with { type: "json" };
 import { SETTINGS } from "../../lib/config.ts";
 import { COMMANDS } from "../../lib/commands/_registry.ts";
 import { nodeSubnet } from "../../lib/net.ts";
-import { FAKE_HOST_IP, FAKE_HOSTNAME, RecordingRunner, runCli } from "../fixtures/fakes.ts";
+import { FAKE_HOST_IP, FAKE_HOSTNAME, RecordingRunner, runCli, UPSTREAM_NAMES } from "../fixtures/fakes.ts";
 
-const UPSTREAM_ORDER = [
-  "CONTAINER_ENGINE",
-  "CONTAINER_ENGINE_TYPE",
-  "HOSTNAME",
-  "HOST_IP",
-  "NODE_NAME",
-  "NODE_SUBNET",
-  "NODE_IP",
-  "PORT_ETCD",
-  "PORT_KUBELET",
-  "PORT_FLANNEL",
-  "PORT_KUBE_APISERVER",
-];
+const UPSTREAM_ORDER: string[] = [...UPSTREAM_NAMES];
 // Settings u7s adds after upstream's; `config` may print these after the upstream ones.
 const U7S_ONLY = ["HOST_IP_INTERFACE"];
 

@@ -10,7 +10,7 @@ import {
 } from "../../lib/config.ts";
 import { UsageError } from "../../lib/errors.ts";
 import { nodeIp, nodeSubnet } from "../../lib/net.ts";
-import { FAKE_HOST_IP, FAKE_HOSTNAME, FakeHost, type FakeHostOptions } from "../fixtures/fakes.ts";
+import { FAKE_HOST_IP, FAKE_HOSTNAME, FakeHost, type FakeHostOptions, UPSTREAM_NAMES } from "../fixtures/fakes.ts";
 
 type Env = Record<string, string | undefined>;
 type Key = keyof SettingFlags;
@@ -72,19 +72,7 @@ describe("defaults on a plain host", () => {
 
   test("configEntries lists upstream's names in upstream's order", async () => {
     const { config } = await resolve();
-    expect(configEntries(config).map(([k]) => k).slice(0, 11)).toEqual([
-      "CONTAINER_ENGINE",
-      "CONTAINER_ENGINE_TYPE",
-      "HOSTNAME",
-      "HOST_IP",
-      "NODE_NAME",
-      "NODE_SUBNET",
-      "NODE_IP",
-      "PORT_ETCD",
-      "PORT_KUBELET",
-      "PORT_FLANNEL",
-      "PORT_KUBE_APISERVER",
-    ]);
+    expect(configEntries(config).map(([k]) => k).slice(0, 11)).toEqual([...UPSTREAM_NAMES]);
   });
 });
 
