@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Applier } from "./apply.ts";
 import { nodeImageRef, writeBuildContext } from "./assets.ts";
 import type { NodeConfig } from "./config.ts";
-import type { ContainerState, Engine } from "./engine/engine.ts";
+import type { ContainerState, Engine, PortSpec } from "./engine/engine.ts";
 import { U7sError, wrapError } from "./errors.ts";
 import { CommandError, lastLines, type Runner } from "./exec.ts";
 import type { HostProbe } from "./host.ts";
@@ -22,10 +22,11 @@ export function nodePorts(c: NodeConfig): { setting: string; port: number; proto
   ];
 }
 
-/** busyPorts returns one line per node port that this host cannot give the node. */
-export async function busyPorts(c: NodeConfig, host: HostProbe): Promise<string[]> {
+/** busyPorts returns one line per node port that this host cannot give the node (ports the node itself holds excepted). */
+export async function busyPorts(c: NodeConfig, host: HostProbe, heldByNode: readonly PortSpec[] = []): Promise<string[]> {
   const problems: string[] = [];
   for (const p of nodePorts(c)) {
+    if (heldByNode.some((h) => h.host === p.port && h.protocol === p.protocol)) continue;
     const verdict = await host.portFree(p.port, p.protocol);
     if (verdict === "in-use") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is already in use on this host`);
     if (verdict === "denied") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is privileged and cannot be published by a rootless engine`);
@@ -177,24 +178,30 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
       if (!applier.dryRun) await log.step("Waiting for systemd in the node", () => waitForSystemd(engine, env.runner, names.container, opts.timeoutSeconds));
       return;
     }
+  }
+  // Ports are checked before anything is created or removed; those the node itself holds are its own.
+  const busy = await busyPorts(config, host, existing?.running ? existing.ports : []);
+  if (busy.length > 0) {
+    const err = new U7sError(busy[0]!, {
+      detail: busy.slice(1).join("\n") || undefined,
+      hint: "stop what uses the port, or choose other ports, e.g. `PORT_KUBE_APISERVER=16443 u7s up` (or see `u7s up --help` for --port-* flags)",
+    });
+    if (!applier.dryRun) throw err;
+    log.warn(busy.join("; "));
+  }
+  const image = await ensureImage(env, opts);
+  if (existing) {
     await applier.apply(`Removing node ${names.container} to recreate it`, engine.removeContainerArgs(names.container));
-  } else {
-    const busy = await busyPorts(config, host);
-    if (busy.length > 0) {
-      const err = new U7sError(busy[0]!, {
-        detail: busy.slice(1).join("\n") || undefined,
-        hint: "stop what uses the port, or choose other ports, e.g. `PORT_KUBE_APISERVER=16443 u7s up` (or see `u7s up --help` for --port-* flags)",
-      });
-      if (!applier.dryRun) throw err;
-      log.warn(busy.join("; "));
+    // The network goes too, so that a changed NODE_SUBNET takes effect; the volumes stay.
+    if (await engine.networkExists(names.network)) {
+      await applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network));
     }
   }
-
-  const image = await ensureImage(env, opts);
   const spec = nodeSpec(config, {
     image,
     hostPaths: { boot: host.exists("/boot"), libModules: host.exists("/lib/modules") },
-    bypass4netns: engine.name === "nerdctl" && env.env.XDG_RUNTIME_DIR !== undefined && host.exists(`${env.env.XDG_RUNTIME_DIR}/bypass4netnsd.sock`),
+    // Only nerdctl runs bypass4netnsd; drivers of other engines ignore the annotations.
+    bypass4netns: env.env.XDG_RUNTIME_DIR !== undefined && host.exists(`${env.env.XDG_RUNTIME_DIR}/bypass4netnsd.sock`),
   });
   const labels = { [LABEL_NODE]: config.nodeName };
   const created: string[][] = []; // undo list: what this run created, removed again on failure

@@ -182,6 +182,17 @@ for (const engine of ENGINES) {
       expect(r.stderr).toContain(`PORT_KUBELET: ${env.PORT_KUBELET} -> 31250`);
     });
 
+    test("--recreate applies changed settings and keeps the volumes", async () => {
+      await inNode(["sh", "-c", "echo before-recreate > /var/u7s-e2e-recreate"]);
+      const r = await u7s(["up", "--image", image, "--recreate"], { env: { PORT_KUBELET: "31250" } });
+      expect(r.exitCode, show(r)).toBe(0);
+      const s = JSON.parse((await u7s(["status", "--json"], { env: { PORT_KUBELET: "31250" } })).stdout);
+      expect(s.node.ports).toContainEqual({ host: 31250, container: 31250, protocol: "tcp" });
+      expect((await u7s(["exec", "--", "cat", "/var/u7s-e2e-recreate"])).stdout.trim()).toBe("before-recreate");
+      const back = await u7s(["up", "--image", image, "--recreate"]);
+      expect(back.exitCode, show(back)).toBe(0);
+    });
+
     test("shell runs bash in the node with upstream's variables", async () => {
       const r = await u7s(["shell"], { input: 'echo "name=$NODE_NAME ip=$NODE_IP host=$U7S_HOST_IP"\nexit 0\n' });
       expect(r.exitCode, show(r)).toBe(0);

@@ -63,6 +63,27 @@ describe("up", () => {
     expect(engine.volumes.size).toBe(3);
   });
 
+  test("--recreate with a new NODE_SUBNET recreates the network too, keeping the volumes", async () => {
+    const { engine, u7s } = setup();
+    await u7s(["up", "--image", IMAGE]);
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { NODE_SUBNET: "10.100.250.0/24" });
+    expect(r.code).toBe(0);
+    expect(engine.networks.get("u7s-host-a")).toBe("10.100.250.0/24");
+    expect(engine.containers.get("u7s-host-a")!.ip).toBe("10.100.250.100");
+    expect(engine.volumes.size).toBe(3);
+  });
+
+  test("--recreate onto a busy port removes nothing", async () => {
+    const { engine, u7s } = setup({ busyPorts: [16443] });
+    await u7s(["up", "--image", IMAGE]);
+    const before = engine.mutations.length;
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "16443" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("port 16443/tcp (PORT_KUBE_APISERVER) is already in use");
+    expect(engine.mutations.length).toBe(before);
+    expect(engine.containers.get("u7s-host-a")!.running).toBe(true);
+  });
+
   test("a stopped node is started again", async () => {
     const { engine, u7s } = setup();
     await u7s(["up", "--image", IMAGE]);
