@@ -98,6 +98,19 @@ export function lingerFinding(info: EngineInfo, host: HostProbe): Finding {
   };
 }
 
+/** restartFinding: without the engine's restart unit enabled, the node does not come back after a reboot. */
+export async function restartFinding(engine: Engine, host: HostProbe, runner: Runner): Promise<Finding | undefined> {
+  const unit = engine.restartUnit;
+  if (unit === undefined || !host.exists("/run/systemd/system")) return undefined;
+  const r = await runner(["systemctl", "--user", "is-enabled", unit]);
+  if (r.exitCode === 0) return { level: "ok", message: `${unit} is enabled: the node comes back after a reboot` };
+  return {
+    level: "warn",
+    message: `${unit} is not enabled: the node will not start again after a reboot`,
+    hint: `systemctl --user enable ${unit}`,
+  };
+}
+
 /** rpFilterFinding: net.ipv4.conf.default.rp_filter=1 in the engine's netns drops Flannel's VXLAN traffic. */
 export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: Runner, runtimeDir: string | undefined): Promise<Finding> {
   const key = "/proc/sys/net/ipv4/conf/default/rp_filter";
@@ -149,6 +162,8 @@ export async function runPreflight({ config, engine, host, runner, env }: Prefli
   );
   findings.push(...cgroupFindings(info, host));
   findings.push(lingerFinding(info, host));
+  const restart = await restartFinding(engine, host, runner);
+  if (restart) findings.push(restart);
   findings.push(...moduleFindings(host));
   findings.push(await rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR));
   const state = await engine.inspectContainer(nodeNames(config).container);

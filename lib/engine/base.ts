@@ -61,6 +61,7 @@ export function parseContainerState(json: string): ContainerState | undefined {
  */
 export abstract class DockerLikeEngine implements Engine {
   abstract readonly name: EngineName;
+  readonly restartUnit: string | undefined = undefined;
   readonly binary: string;
   protected readonly runner: Runner;
   constructor(binary: string, runner: Runner) {

@@ -75,6 +75,11 @@ export interface Engine {
   readonly name: EngineName;
   /** binary is the CLI the driver runs (CONTAINER_ENGINE). */
   readonly binary: string;
+  /**
+   * restartUnit is the systemd user unit that must be enabled for `--restart always` containers to
+   * come back after a reboot; undefined when the engine's daemon restarts them itself.
+   */
+  readonly restartUnit: string | undefined;
   info(): Promise<EngineInfo>;
   imageExists(ref: string): Promise<boolean>;
   networkExists(name: string): Promise<boolean>;

@@ -20,6 +20,9 @@ export function parsePodmanInfo(info: PodmanInfo): EngineInfo {
 /** PodmanEngine drives the podman CLI (no daemon: each command is the engine). */
 export class PodmanEngine extends DockerLikeEngine {
   readonly name = "podman" as const;
+  // Podman has no daemon: after a reboot, only podman-restart.service starts `--restart always`
+  // containers (https://docs.podman.io/en/latest/markdown/podman-run.1.html#restart-policy).
+  override readonly restartUnit = "podman-restart.service";
   async info(): Promise<EngineInfo> {
     return parsePodmanInfo((await this.infoJson()) as PodmanInfo);
   }

@@ -1,0 +1,113 @@
+import { describe, expect, test } from "bun:test";
+import { DockerEngine } from "../../lib/engine/docker.ts";
+import type { EngineInfo } from "../../lib/engine/engine.ts";
+import { PodmanEngine } from "../../lib/engine/podman.ts";
+import { cgroupFindings, lingerFinding, moduleFindings, restartFinding, rpFilterFinding } from "../../lib/preflight.ts";
+import { FakeEngineCli } from "../fixtures/fake-engine-cli.ts";
+import { FakeHost, RecordingRunner, runCli } from "../fixtures/fakes.ts";
+
+const ALL = ["br_netfilter", "ip6_tables", "ip6table_nat", "ip_tables", "iptable_nat", "vxlan"];
+const rootless = (cgroupVersion: 1 | 2 | undefined): EngineInfo => ({ rootless: true, cgroupVersion, cgroupDriver: undefined, version: "1" });
+
+describe("kernel modules", () => {
+  test("loaded (/proc/modules), present (/sys/module), built in (modules.builtin, kernel config): ok", () => {
+    const host = new FakeHost({
+      files: {
+        "/proc/modules": "br_netfilter 32768 0 - Live 0x0\nip6_tables 32768 0 - Live 0x0\n",
+        "/lib/modules/6.1.0-test/modules.builtin": "kernel/net/ipv6/netfilter/ip6table_nat.ko\n",
+      },
+      dirs: ["/sys/module/ip_tables"],
+      kernelConfig: "CONFIG_IP_NF_NAT=y\nCONFIG_VXLAN=y\n",
+    });
+    expect(moduleFindings(host)).toEqual([{ level: "ok", message: `kernel modules: ${ALL.join(", ")}` }]);
+  });
+
+  test("a modular kernel without them: an error with the modprobe line", () => {
+    const host = new FakeHost({ files: { "/proc/modules": "" }, kernelConfig: "CONFIG_VXLAN=m\n" });
+    const [f] = moduleFindings(host);
+    expect(f!.level).toBe("error");
+    expect(f!.message).toContain("vxlan");
+    expect(f!.hint).toContain(`sudo modprobe -a ${ALL.join(" ")}`);
+  });
+
+  test("a kernel without loadable modules and no config to read: a warning, not an error", () => {
+    expect(moduleFindings(new FakeHost()).map((f) => f.level)).toEqual(["warn"]);
+  });
+});
+
+describe("cgroups (fail only on what breaks)", () => {
+  const controllers = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers";
+  test.each([
+    ["v1 hybrid: boots, no limits", rootless(1), {}, ["warn"]],
+    ["v2 with cpu memory pids", rootless(2), { [controllers]: "cpuset cpu io memory pids\n" }, ["ok"]],
+    ["v2 without memory", rootless(2), { [controllers]: "cpu pids\n" }, ["error"]],
+    ["v2 without pids", rootless(2), { [controllers]: "cpu memory\n" }, ["warn"]],
+    ["v2, controllers unreadable", rootless(2), {}, ["warn"]],
+  ] as const)("%s", (_name, info, files, levels) => {
+    expect(cgroupFindings(info, new FakeHost({ files })).map((f) => f.level)).toEqual([...levels]);
+  });
+});
+
+describe("linger and restart at boot", () => {
+  test("linger", () => {
+    expect(lingerFinding(rootless(2), new FakeHost({ dirs: ["/var/lib/systemd/linger/u7s", "/run/systemd/system"] })).level).toBe("ok");
+    const off = lingerFinding(rootless(2), new FakeHost({ dirs: ["/run/systemd/system"] }));
+    expect(off).toMatchObject({ level: "warn", hint: "sudo loginctl enable-linger u7s" });
+    expect(lingerFinding(rootless(2), new FakeHost()).message).toContain("systemd is not running");
+  });
+
+  test("podman needs podman-restart.service; docker restarts its containers itself", async () => {
+    const runner = new RecordingRunner().failOn(["systemctl"]);
+    const host = new FakeHost({ dirs: ["/run/systemd/system"] });
+    const podman = await restartFinding(new PodmanEngine("podman", runner.run), host, runner.run);
+    expect(podman).toMatchObject({ level: "warn", hint: "systemctl --user enable podman-restart.service" });
+    expect(await restartFinding(new DockerEngine("docker", runner.run), host, runner.run)).toBeUndefined();
+    expect(await restartFinding(new PodmanEngine("podman", runner.run), new FakeHost(), runner.run)).toBeUndefined();
+  });
+});
+
+describe("rp_filter in the engine's network namespace", () => {
+  test.each([
+    ["1", "error"],
+    ["2", "ok"],
+    ["0", "ok"],
+    ["", "warn"],
+  ] as const)("value %p -> %s", async (value, level) => {
+    const runner = new RecordingRunner().on(["podman", "unshare"], { stdout: `${value}\n`, exitCode: value === "" ? 1 : 0 });
+    const f = await rpFilterFinding(new PodmanEngine("podman", runner.run), rootless(2), runner.run, "/run/user/1000");
+    expect(f.level).toBe(level);
+    expect(runner.argvs[0]).toEqual(["podman", "unshare", "--rootless-netns", "cat", "/proc/sys/net/ipv4/conf/default/rp_filter"]);
+  });
+});
+
+describe("u7s check-preflight", () => {
+  const engineRunner = (cli: FakeEngineCli) => new RecordingRunner().on("*", (argv, opts) => cli.runner(argv, opts));
+  const host = { files: { "/proc/modules": ALL.map((m) => `${m} 1 0 - Live 0x0`).join("\n") } };
+
+  test("warnings only: exit 0", async () => {
+    const r = await runCli(["check-preflight"], { runner: engineRunner(new FakeEngineCli()), env: { CONTAINER_ENGINE: "docker" }, host });
+    expect(r.stdout).toContain("✓ docker 20.10.24 is rootless");
+    expect(r.stdout).toContain("! cgroup v1");
+    expect(r.code).toBe(0);
+  });
+
+  test("a busy port and an unreachable engine are errors: exit 1, with hints", async () => {
+    const busy = await runCli(["check-preflight"], { runner: engineRunner(new FakeEngineCli()), env: { CONTAINER_ENGINE: "docker" }, host: { ...host, busyPorts: [2379] } });
+    expect(busy.code).toBe(1);
+    expect(busy.stdout).toContain("✗ port 2379/tcp (PORT_ETCD) is already in use");
+    const cli = new FakeEngineCli();
+    cli.unreachable = true;
+    const down = await runCli(["check-preflight", "--json"], { runner: engineRunner(cli), env: { CONTAINER_ENGINE: "docker" }, host });
+    expect(down.code).toBe(1);
+    const report = JSON.parse(down.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.findings.at(-1)).toMatchObject({ level: "error", hint: expect.stringContaining("DOCKER_HOST") });
+  });
+
+  test("no engine: one error, exit 1, nothing run", async () => {
+    const r = await runCli(["check-preflight"], { host: { binaries: [] } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("no container engine found");
+    expect(r.runner.calls).toEqual([]);
+  });
+});
