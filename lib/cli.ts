@@ -10,7 +10,7 @@ import { colorEnabled, Log, type Writer } from "./log.ts";
 import { COMMANDS, findCommand } from "./commands/_registry.ts";
 import { settingFlags, settingOptions } from "./commands/_shared.ts";
 import type { Args, CommandDef, Ctx, OptionDef } from "./commands/_types.ts";
-import { KUBERNETES_VERSION, VERSION } from "./versions.ts";
+import { VERSION } from "./versions.ts";
 
 /** Deps are everything run() touches outside itself; tests inject fakes. */
 export interface Deps {

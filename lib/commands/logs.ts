@@ -1,9 +1,8 @@
-import { UsageError } from "../errors.ts";
+import { U7sError, UsageError } from "../errors.ts";
 import { nodeNames } from "../node-spec.ts";
 import { nodeContext } from "./_node.ts";
 import { boolFlag, stringFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";
-import { U7sError } from "../errors.ts";
 
 /** logs shows the node's journal (journald in the node), or the engine's log when the node is not running. */
 export const logs: CommandDef = {

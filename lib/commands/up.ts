@@ -1,4 +1,4 @@
-import { U7sError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { upNode } from "../lifecycle.ts";
 import { boolFlag, dryRunFlag, positiveSeconds, stringFlag } from "./_shared.ts";
 import { applierFor, nodeContext } from "./_node.ts";
@@ -26,7 +26,7 @@ export const up: CommandDef = {
     const timeoutSeconds = positiveSeconds(args, "timeout", 180);
     const image = stringFlag(args, "image");
     if (image !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/.test(image)) {
-      throw new U7sError(`--image=${JSON.stringify(image)}: not an image reference (e.g. localhost/u7s-node:v1)`, { exitCode: 2 });
+      throw new UsageError(`--image=${JSON.stringify(image)}: not an image reference (e.g. localhost/u7s-node:v1)`);
     }
     const { config, engine } = await nodeContext(ctx);
     const applier = applierFor(ctx, args);

@@ -1,4 +1,4 @@
-import { check, CommandError, type Runner } from "../exec.ts";
+import { CommandError, type Runner } from "../exec.ts";
 import { U7sError } from "../errors.ts";
 import type { ContainerState, Engine, EngineInfo, ExecOptions, NodeSpec, PortSpec } from "./engine.ts";
 import type { EngineName } from "./types.ts";
@@ -203,9 +203,6 @@ export abstract class DockerLikeEngine implements Engine {
 export function labelFlags(labels: Record<string, string>): string[] {
   return Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
 }
-
-/** runChecked runs an argv and throws a CommandError on failure. */
-export { check as runChecked };
 
 /**
  * rootlesskitNetnsArgs enters the namespaces of the first live process named by one of pidFiles
