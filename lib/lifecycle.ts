@@ -9,7 +9,7 @@ import { U7sError, wrapError } from "./errors.ts";
 import { CommandError, lastLines, type Runner } from "./exec.ts";
 import type { HostProbe } from "./host.ts";
 import type { Log } from "./log.ts";
-import { LABEL_NODE, LABEL_SETTINGS, nodeNames, nodeSpec, settingsRecord } from "./node-spec.ts";
+import { LABEL_NODE, LABEL_SETTINGS, nodeNames, nodeSpec, settingsRecord, type NodeNames } from "./node-spec.ts";
 import { KIND_NODE_IMAGE } from "./versions.ts";
 
 /** NodePorts lists the node's published ports with the setting each comes from. */
@@ -253,8 +253,7 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
     await applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network));
     changed = true;
   }
-  const volumes: string[] = [];
-  for (const v of Object.values(names.volumes)) if (await engine.volumeExists(v)) volumes.push(v);
+  const volumes = await existingVolumes(engine, names);
   if (opts.volumes) {
     for (const v of volumes) await applier.apply(`Removing volume ${v}`, engine.volumeRemoveArgs([v]));
     changed ||= volumes.length > 0;
@@ -262,6 +261,13 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   if (applier.dryRun) return;
   if (!changed) log.info(`node ${names.container} is already down`);
   if (!opts.volumes && volumes.length > 0) log.info(`kept volumes ${volumes.join(", ")} (\`u7s down -v\` removes them)`);
+}
+
+/** existingVolumes lists which of the node's volumes the engine has. */
+export async function existingVolumes(engine: Engine, names: NodeNames): Promise<string[]> {
+  const volumes: string[] = [];
+  for (const v of Object.values(names.volumes)) if (await engine.volumeExists(v)) volumes.push(v);
+  return volumes;
 }
 
 /** runningNode returns the node container's state, or throws when the node is not running. */

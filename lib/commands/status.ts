@@ -1,3 +1,4 @@
+import { existingVolumes } from "../lifecycle.ts";
 import { nodeNames } from "../node-spec.ts";
 import { nodeContext } from "./_node.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
@@ -17,8 +18,7 @@ export const status: CommandDef = {
     const names = nodeNames(config);
     const info = await engine.info();
     const state = await engine.inspectContainer(names.container);
-    const volumes: string[] = [];
-    for (const v of Object.values(names.volumes)) if (await engine.volumeExists(v)) volumes.push(v);
+    const volumes = await existingVolumes(engine, names);
     let systemd: string | null = null;
     if (state?.running) {
       const r = await engine.exec(names.container, ["systemctl", "is-system-running"]);
