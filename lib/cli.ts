@@ -1,11 +1,11 @@
 import { parseArgs } from "node:util";
 import { closest, distance } from "fastest-levenshtein";
-import { resolveNodeConfig, type NodeConfig } from "./config.ts";
+import { resolveNodeConfig, type NodeConfig } from "./config/resolve.ts";
 import { detectEngine } from "./engine/detect.ts";
 import type { Engine } from "./engine/engine.ts";
 import { U7sError, UsageError } from "./errors.ts";
 import { spawnRunner, type Runner } from "./exec.ts";
-import { realHost, type HostProbe } from "./host.ts";
+import { realHost, type HostProbe } from "./host/probe.ts";
 import { colorEnabled, Log, type Writer } from "./log.ts";
 import { COMMANDS, findCommand } from "./commands/_registry.ts";
 import { settingFlags, settingOptions } from "./commands/_shared.ts";

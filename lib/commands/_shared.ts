@@ -1,4 +1,4 @@
-import { SETTINGS, type SettingFlags } from "../config.ts";
+import { SETTINGS, type SettingFlags } from "../config/settings.ts";
 import { UsageError } from "../errors.ts";
 import type { Args, OptionDef } from "./_types.ts";
 

@@ -1,7 +1,7 @@
-import type { NodeConfig } from "../config.ts";
+import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Runner } from "../exec.ts";
-import type { HostProbe } from "../host.ts";
+import type { HostProbe } from "../host/probe.ts";
 import type { Log, Writer } from "../log.ts";
 
 /** OptionDef is one flag of a command: its parseArgs type plus help text. */

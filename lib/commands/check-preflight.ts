@@ -1,4 +1,4 @@
-import { runPreflight } from "../preflight.ts";
+import { runPreflight } from "../host/preflight.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";
 

@@ -1,4 +1,4 @@
-import { configEntries } from "../config.ts";
+import { configEntries } from "../config/resolve.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";
 

@@ -1,4 +1,4 @@
-import { downNode } from "../lifecycle.ts";
+import { downNode } from "../node/lifecycle.ts";
 import { boolFlag, dryRunFlag } from "./_shared.ts";
 import { applierFor, nodeContext } from "./_node.ts";
 import type { Args, CommandDef, Ctx } from "./_types.ts";

@@ -1,6 +1,6 @@
 import { UsageError } from "../errors.ts";
-import { runningNode, shellEnv } from "../lifecycle.ts";
-import { nodeNames } from "../node-spec.ts";
+import { runningNode, shellEnv } from "../node/lifecycle.ts";
+import { nodeNames } from "../node/names.ts";
 import { nodeContext } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 

@@ -1,5 +1,5 @@
 import { U7sError, UsageError } from "../errors.ts";
-import { nodeNames } from "../node-spec.ts";
+import { nodeNames } from "../node/names.ts";
 import { nodeContext } from "./_node.ts";
 import { boolFlag, stringFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";

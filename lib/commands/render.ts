@@ -1,8 +1,8 @@
 import { DOCKERFILE, ENTRYPOINT_SCRIPT, nodeImageRef } from "../assets.ts";
-import { composeFile } from "../compose.ts";
+import { composeFile } from "../node/compose.ts";
 import { UsageError } from "../errors.ts";
-import { kubeadmConfig } from "../kubeadm.ts";
-import { nodeSpec } from "../node-spec.ts";
+import { kubeadmConfig } from "../cluster/kubeadm-config.ts";
+import { nodeSpec } from "../node/spec.ts";
 import { stringFlag } from "./_shared.ts";
 import type { CommandDef, Ctx } from "./_types.ts";
 

@@ -1,5 +1,5 @@
-import { existingVolumes } from "../lifecycle.ts";
-import { nodeNames } from "../node-spec.ts";
+import { existingVolumes } from "../node/lifecycle.ts";
+import { nodeNames } from "../node/names.ts";
 import { nodeContext } from "./_node.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";

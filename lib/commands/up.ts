@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.ts";
-import { upNode } from "../lifecycle.ts";
+import { upNode } from "../node/lifecycle.ts";
 import { boolFlag, dryRunFlag, positiveSeconds, stringFlag } from "./_shared.ts";
 import { applierFor, nodeContext } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";

@@ -1,4 +1,4 @@
-import type { NodeConfig } from "../config.ts";
+import type { NodeConfig } from "../config/resolve.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { Engine } from "./engine.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
-import { SETTINGS } from "../../lib/config.ts";
+import { SETTINGS } from "../../lib/config/settings.ts";
 import { COMMANDS } from "../../lib/commands/_registry.ts";
 import { nodeSubnet } from "../../lib/net.ts";
 import { FAKE_HOST_IP, FAKE_HOSTNAME, RecordingRunner, runCli, UPSTREAM_NAMES } from "../fixtures/fakes.ts";

@@ -3,7 +3,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { DOCKERFILE, ENTRYPOINT_SCRIPT, nodeImageRef } from "../../lib/assets.ts";
 import { run, type Deps } from "../../lib/cli.ts";
 import type { Runner } from "../../lib/exec.ts";
-import type { HostProbe } from "../../lib/host.ts";
+import type { HostProbe } from "../../lib/host/probe.ts";
 import type { Writer } from "../../lib/log.ts";
 
 /** Capture is a Writer that keeps what was written. */

@@ -1,10 +1,10 @@
 // up/down/status against FakeEngineCli, a test double of the engine CLI (nothing boots here;
 // tests/e2e runs the same commands against real rootless Docker and Podman).
 import { describe, expect, test } from "bun:test";
-import { nodeImageRef } from "../../lib/assets.ts";
-import { nodeIp, nodeSubnet } from "../../lib/net.ts";
-import { FakeEngineCli } from "../fixtures/fake-engine-cli.ts";
-import { RecordingRunner, runCli, type FakeHostOptions } from "../fixtures/fakes.ts";
+import { nodeImageRef } from "../../../lib/assets.ts";
+import { nodeIp, nodeSubnet } from "../../../lib/net.ts";
+import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
+import { RecordingRunner, runCli, type FakeHostOptions } from "../../fixtures/fakes.ts";
 
 const IMAGE = "localhost/test-node:1";
 const ENV = { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a" };

@@ -3,8 +3,8 @@ import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { hostname as osHostname, networkInterfaces, release, userInfo } from "node:os";
 import { gunzipSync } from "node:zlib";
-import type { Runner } from "./exec.ts";
-import { defaultInterfaceFromProcRoute, interfaceIpFromIpJson, routeSourceFromIpJson } from "./net.ts";
+import type { Runner } from "../exec.ts";
+import { defaultInterfaceFromProcRoute, interfaceIpFromIpJson, routeSourceFromIpJson } from "../net.ts";
 
 /** HostProbe is everything u7s asks the host; tests pass a fake so no host is needed. */
 export interface HostProbe {

@@ -1,57 +1,15 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Applier } from "./apply.ts";
-import { nodeImageRef, writeBuildContext } from "./assets.ts";
-import type { NodeConfig } from "./config.ts";
-import type { ContainerState, Engine, PortSpec } from "./engine/engine.ts";
-import { U7sError, wrapError } from "./errors.ts";
-import { CommandError, lastLines, type Runner } from "./exec.ts";
-import type { HostProbe } from "./host.ts";
-import type { Log } from "./log.ts";
-import { LABEL_NODE, LABEL_SETTINGS, nodeNames, nodeSpec, settingsRecord, type NodeNames } from "./node-spec.ts";
-import { KIND_NODE_IMAGE } from "./versions.ts";
-
-/** NodePorts lists the node's published ports with the setting each comes from. */
-export function nodePorts(c: NodeConfig): { setting: string; port: number; protocol: "tcp" | "udp" }[] {
-  return [
-    { setting: "PORT_ETCD", port: c.portEtcd, protocol: "tcp" },
-    { setting: "PORT_KUBE_APISERVER", port: c.portKubeApiserver, protocol: "tcp" },
-    { setting: "PORT_KUBELET", port: c.portKubelet, protocol: "tcp" },
-    { setting: "PORT_FLANNEL", port: c.portFlannel, protocol: "udp" },
-  ];
-}
-
-/** busyPorts returns one line per node port that this host cannot give the node (ports the node itself holds excepted). */
-export async function busyPorts(c: NodeConfig, host: HostProbe, heldByNode: readonly PortSpec[] = []): Promise<string[]> {
-  const problems: string[] = [];
-  for (const p of nodePorts(c)) {
-    if (heldByNode.some((h) => h.host === p.port && h.protocol === p.protocol)) continue;
-    const verdict = await host.portFree(p.port, p.protocol);
-    if (verdict === "in-use") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is already in use on this host`);
-    if (verdict === "denied") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is privileged and cannot be published by a rootless engine`);
-  }
-  return problems;
-}
-
-/** settingsDiff says what differs between the settings a container was created with and the wanted ones. */
-export function settingsDiff(created: Record<string, string>, wanted: Record<string, string>, ignore: readonly string[] = []): string[] {
-  const keys = [...new Set([...Object.keys(created), ...Object.keys(wanted)])].filter((k) => !ignore.includes(k));
-  return keys
-    .filter((k) => created[k] !== wanted[k])
-    .map((k) => `${k}: ${created[k] ?? "(unset)"} -> ${wanted[k] ?? "(unset)"}`);
-}
-
-/** createdSettings reads the settings label u7s put on a container, undefined when it has none. */
-export function createdSettings(state: ContainerState): Record<string, string> | undefined {
-  const raw = state.labels[LABEL_SETTINGS];
-  if (raw === undefined) return undefined;
-  try {
-    return JSON.parse(raw) as Record<string, string>;
-  } catch {
-    return undefined;
-  }
-}
+import type { Applier } from "../apply.ts";
+import { nodeImageRef } from "../assets.ts";
+import type { NodeConfig } from "../config/resolve.ts";
+import type { ContainerState, Engine } from "../engine/engine.ts";
+import { U7sError, wrapError } from "../errors.ts";
+import { lastLines, type Runner } from "../exec.ts";
+import type { HostProbe } from "../host/probe.ts";
+import type { Log } from "../log.ts";
+import { busyPorts } from "../host/ports.ts";
+import { ensureImage } from "./image.ts";
+import { LABEL_NODE, nodeNames, type NodeNames } from "./names.ts";
+import { createdSettings, nodeSpec, settingsDiff, settingsRecord } from "./spec.ts";
 
 /** UpOptions are `u7s up`'s flags. */
 export interface UpOptions {
@@ -107,43 +65,6 @@ export async function nodeLogTail(engine: Engine, runner: Runner, name: string, 
   const logs = await runner(engine.logsArgs(name, { tail: lines }));
   const text = lastLines(`${logs.stdout}\n${logs.stderr}`, lines);
   return text === "" ? undefined : text;
-}
-
-/** ensureImage makes sure the node image exists: --image must be local; otherwise build it from the embedded assets. */
-async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> {
-  const { engine, applier, log } = env;
-  if (opts.image !== undefined) {
-    if (!(await engine.imageExists(opts.image))) {
-      throw new U7sError(`image ${opts.image} is not present in ${engine.name}`, {
-        hint: `load it first (\`${engine.binary} load -i FILE\`), or leave out --image to build the node image`,
-      });
-    }
-    return opts.image;
-  }
-  const ref = nodeImageRef();
-  if (await engine.imageExists(ref)) return ref;
-  const baseLocal = await engine.imageExists(KIND_NODE_IMAGE);
-  if (applier.dryRun) {
-    await applier.apply("Building the node image", engine.buildArgs(ref, "<build context>"));
-    return ref;
-  }
-  const dir = await mkdtemp(join(tmpdir(), "u7s-build-"));
-  try {
-    await writeBuildContext(dir);
-    if (!baseLocal) log.info(`the base image ${KIND_NODE_IMAGE} is not present locally; the build will try to pull it`);
-    await applier.apply(`Building the node image ${ref}`, engine.buildArgs(ref, dir));
-  } catch (err) {
-    if (err instanceof CommandError && !baseLocal) {
-      throw new U7sError(`cannot build the node image: the base image ${KIND_NODE_IMAGE} is not present and could not be pulled`, {
-        detail: err.detail,
-        hint: "on a host without registry access, load a saved node image (`u7s image load FILE`, made with `u7s image save` on a connected host) or run an existing local image with `u7s up --image REF`",
-      });
-    }
-    throw wrapError("cannot build the node image", err);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  return ref;
 }
 
 /** upNode creates and starts this host's node, or says why it will not. */

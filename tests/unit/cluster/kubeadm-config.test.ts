@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { parseAllDocuments } from "yaml";
-import { resolveNodeConfig, type NodeConfig } from "../../lib/config.ts";
-import type { HostProbe } from "../../lib/host.ts";
-import { kubeadmConfig } from "../../lib/kubeadm.ts";
+import { resolveNodeConfig, type NodeConfig } from "../../../lib/config/resolve.ts";
+import type { HostProbe } from "../../../lib/host/probe.ts";
+import { kubeadmConfig } from "../../../lib/cluster/kubeadm-config.ts";
 
 // Every setting differs from upstream's default, so a hard-coded default cannot pass.
 const ENV = {

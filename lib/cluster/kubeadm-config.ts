@@ -1,7 +1,7 @@
 import { Document } from "yaml";
-import type { NodeConfig } from "./config.ts";
-import { POD_CIDR, SERVICE_CIDR } from "./net.ts";
-import { KUBERNETES_VERSION } from "./versions.ts";
+import type { NodeConfig } from "../config/resolve.ts";
+import { POD_CIDR, SERVICE_CIDR } from "../net.ts";
+import { KUBERNETES_VERSION } from "../versions.ts";
 
 /** KUBEADM_API_VERSION is the kubeadm configuration format u7s writes. */
 export const KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4";

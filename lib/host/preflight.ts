@@ -1,10 +1,10 @@
-import type { NodeConfig } from "./config.ts";
-import type { Engine, EngineInfo } from "./engine/engine.ts";
-import { U7sError } from "./errors.ts";
-import type { Runner } from "./exec.ts";
-import type { HostProbe } from "./host.ts";
-import { busyPorts } from "./lifecycle.ts";
-import { nodeNames } from "./node-spec.ts";
+import type { NodeConfig } from "../config/resolve.ts";
+import type { Engine, EngineInfo } from "../engine/engine.ts";
+import { U7sError } from "../errors.ts";
+import type { Runner } from "../exec.ts";
+import type { HostProbe } from "./probe.ts";
+import { busyPorts } from "./ports.ts";
+import { nodeNames } from "../node/names.ts";
 
 /** Finding is one preflight result: ok, a warning (does not fail) or an error (fails, with a hint). */
 export interface Finding {

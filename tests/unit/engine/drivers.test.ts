@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { parseContainerState } from "../../lib/engine/base.ts";
-import { DockerEngine, parseDockerInfo } from "../../lib/engine/docker.ts";
-import { NerdctlEngine } from "../../lib/engine/nerdctl.ts";
-import { parsePodmanInfo, PodmanEngine } from "../../lib/engine/podman.ts";
-import type { NodeSpec } from "../../lib/engine/engine.ts";
-import type { Runner } from "../../lib/exec.ts";
+import { parseContainerState } from "../../../lib/engine/base.ts";
+import { DockerEngine, parseDockerInfo } from "../../../lib/engine/docker.ts";
+import { NerdctlEngine } from "../../../lib/engine/nerdctl.ts";
+import { parsePodmanInfo, PodmanEngine } from "../../../lib/engine/podman.ts";
+import type { NodeSpec } from "../../../lib/engine/engine.ts";
+import type { Runner } from "../../../lib/exec.ts";
 
 const noRun: Runner = async (argv) => {
   throw new Error(`unexpected command: ${argv.join(" ")}`);

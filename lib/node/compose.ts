@@ -1,6 +1,6 @@
 import { Document } from "yaml";
-import type { NodeConfig } from "./config.ts";
-import type { NodeSpec } from "./engine/engine.ts";
+import type { NodeConfig } from "../config/resolve.ts";
+import type { NodeSpec } from "../engine/engine.ts";
 
 /** COMPOSE_SERVICE is the node's service name, as in upstream's docker-compose.yaml. */
 export const COMPOSE_SERVICE = "node";

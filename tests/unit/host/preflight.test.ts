@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { DockerEngine } from "../../lib/engine/docker.ts";
-import type { EngineInfo } from "../../lib/engine/engine.ts";
-import { PodmanEngine } from "../../lib/engine/podman.ts";
-import { cgroupFindings, lingerFinding, moduleFindings, restartFinding, rpFilterFinding } from "../../lib/preflight.ts";
-import { FakeEngineCli } from "../fixtures/fake-engine-cli.ts";
-import { FakeHost, RecordingRunner, runCli } from "../fixtures/fakes.ts";
+import { DockerEngine } from "../../../lib/engine/docker.ts";
+import type { EngineInfo } from "../../../lib/engine/engine.ts";
+import { PodmanEngine } from "../../../lib/engine/podman.ts";
+import { cgroupFindings, lingerFinding, moduleFindings, restartFinding, rpFilterFinding } from "../../../lib/host/preflight.ts";
+import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
+import { FakeHost, RecordingRunner, runCli } from "../../fixtures/fakes.ts";
 
 const ALL = ["br_netfilter", "ip6_tables", "ip6table_nat", "ip_tables", "iptable_nat", "vxlan"];
 const rootless = (cgroupVersion: 1 | 2 | undefined): EngineInfo => ({ rootless: true, cgroupVersion, cgroupDriver: undefined, version: "1" });

@@ -1,16 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import {
-  configEntries,
-  DEFAULT_PORTS,
-  engineTypeOf,
-  resolveNodeConfig,
-  SETTINGS,
-  type NodeConfig,
-  type SettingFlags,
-} from "../../lib/config.ts";
-import { UsageError } from "../../lib/errors.ts";
-import { nodeIp, nodeSubnet } from "../../lib/net.ts";
-import { FAKE_HOST_IP, FAKE_HOSTNAME, FakeHost, type FakeHostOptions, UPSTREAM_NAMES } from "../fixtures/fakes.ts";
+import { configEntries, engineTypeOf, resolveNodeConfig, type NodeConfig } from "../../../lib/config/resolve.ts";
+import { DEFAULT_PORTS, SETTINGS, type SettingFlags } from "../../../lib/config/settings.ts";
+import { UsageError } from "../../../lib/errors.ts";
+import { nodeIp, nodeSubnet } from "../../../lib/net.ts";
+import { FAKE_HOST_IP, FAKE_HOSTNAME, FakeHost, type FakeHostOptions, UPSTREAM_NAMES } from "../../fixtures/fakes.ts";
 
 type Env = Record<string, string | undefined>;
 type Key = keyof SettingFlags;

@@ -1,27 +1,8 @@
-import type { NodeConfig } from "./config.ts";
-import type { NodeSpec } from "./engine/engine.ts";
-import { POD_CIDR, SERVICE_CIDR } from "./net.ts";
-import { VERSION } from "./versions.ts";
-
-/** LABEL_NODE marks every engine object u7s creates with the node it belongs to. */
-export const LABEL_NODE = "io.u7s.node";
-/** LABEL_SETTINGS records, on the container, the settings it was created with (JSON). */
-export const LABEL_SETTINGS = "io.u7s.settings";
-/** LABEL_VERSION records the u7s version that created the container. */
-export const LABEL_VERSION = "io.u7s.version";
-
-/** NodeNames are the engine object names of one node; all derive from NODE_NAME, which is unique per host. */
-export interface NodeNames {
-  container: string;
-  network: string;
-  volumes: { var: string; opt: string; etc: string };
-}
-
-/** nodeNames derives the container, network and volume names of a node. */
-export function nodeNames(config: Pick<NodeConfig, "nodeName">): NodeNames {
-  const n = config.nodeName;
-  return { container: n, network: n, volumes: { var: `${n}-var`, opt: `${n}-opt`, etc: `${n}-etc` } };
-}
+import type { NodeConfig } from "../config/resolve.ts";
+import type { ContainerState, NodeSpec } from "../engine/engine.ts";
+import { POD_CIDR, SERVICE_CIDR } from "../net.ts";
+import { VERSION } from "../versions.ts";
+import { LABEL_NODE, LABEL_SETTINGS, LABEL_VERSION, nodeNames } from "./names.ts";
 
 /** NodeSpecInput is what the node spec needs beyond the settings. */
 export interface NodeSpecInput {
@@ -87,4 +68,23 @@ export function nodeSpec(config: NodeConfig, input: NodeSpecInput): NodeSpec {
         }
       : {},
   };
+}
+
+/** settingsDiff says what differs between the settings a container was created with and the wanted ones. */
+export function settingsDiff(created: Record<string, string>, wanted: Record<string, string>, ignore: readonly string[] = []): string[] {
+  const keys = [...new Set([...Object.keys(created), ...Object.keys(wanted)])].filter((k) => !ignore.includes(k));
+  return keys
+    .filter((k) => created[k] !== wanted[k])
+    .map((k) => `${k}: ${created[k] ?? "(unset)"} -> ${wanted[k] ?? "(unset)"}`);
+}
+
+/** createdSettings reads the settings label u7s put on a container, undefined when it has none. */
+export function createdSettings(state: ContainerState): Record<string, string> | undefined {
+  const raw = state.labels[LABEL_SETTINGS];
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw) as Record<string, string>;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,25 @@
+import type { NodeConfig } from "../config/resolve.ts";
+import type { PortSpec } from "../engine/engine.ts";
+import type { HostProbe } from "./probe.ts";
+
+/** NodePorts lists the node's published ports with the setting each comes from. */
+export function nodePorts(c: NodeConfig): { setting: string; port: number; protocol: "tcp" | "udp" }[] {
+  return [
+    { setting: "PORT_ETCD", port: c.portEtcd, protocol: "tcp" },
+    { setting: "PORT_KUBE_APISERVER", port: c.portKubeApiserver, protocol: "tcp" },
+    { setting: "PORT_KUBELET", port: c.portKubelet, protocol: "tcp" },
+    { setting: "PORT_FLANNEL", port: c.portFlannel, protocol: "udp" },
+  ];
+}
+
+/** busyPorts returns one line per node port that this host cannot give the node (ports the node itself holds excepted). */
+export async function busyPorts(c: NodeConfig, host: HostProbe, heldByNode: readonly PortSpec[] = []): Promise<string[]> {
+  const problems: string[] = [];
+  for (const p of nodePorts(c)) {
+    if (heldByNode.some((h) => h.host === p.port && h.protocol === p.protocol)) continue;
+    const verdict = await host.portFree(p.port, p.protocol);
+    if (verdict === "in-use") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is already in use on this host`);
+    if (verdict === "denied") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is privileged and cannot be published by a rootless engine`);
+  }
+  return problems;
+}
