@@ -117,7 +117,9 @@ export abstract class DockerLikeEngine implements Engine {
   }
 
   exec(name: string, cmd: readonly string[], opts: ExecOptions = {}) {
-    return this.runner(this.execArgs(name, cmd, opts));
+    const { input, stream, ...rest } = opts;
+    const argv = this.execArgs(name, cmd, { ...rest, interactive: rest.interactive || input !== undefined });
+    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(stream ? { stream } : {}) });
   }
 
   abstract inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;

@@ -65,6 +65,10 @@ export interface ExecOptions {
   env?: Record<string, string>;
   workdir?: string;
   detach?: boolean;
+  /** input: text handed to the command's stdin (implies --interactive). */
+  input?: string;
+  /** stream: show the command's output live while also capturing it. */
+  stream?: boolean;
 }
 
 /**
