@@ -4,6 +4,7 @@ import { SETTINGS } from "../../lib/config/settings.ts";
 import { COMMANDS } from "../../lib/commands/_registry.ts";
 import { nodeSubnet } from "../../lib/net.ts";
 import { FAKE_HOST_IP, FAKE_HOSTNAME, RecordingRunner, runCli, UPSTREAM_NAMES } from "../fixtures/fakes.ts";
+import { wrongRows } from "../fixtures/table.ts";
 
 const UPSTREAM_ORDER: string[] = [...UPSTREAM_NAMES];
 // Settings u7s adds after upstream's; `config` may print these after the upstream ones.
@@ -24,16 +25,17 @@ function parseConfig(stdout: string): [string, string][] {
 const errorLines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("error: "));
 
 describe("help", () => {
-  test.each([[["--help"]], [["-h"]], [[]], [["help"]], [["--debug", "--help"]]])("u7s %p lists every command", async (argv) => {
-    const r = await runCli(argv);
-    expect(r.code).toBe(0);
-    expect(r.stderr).toBe("");
-    expect(r.stdout).toContain("Usage: u7s COMMAND");
-    for (const c of COMMANDS) {
-      expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "m"));
-      for (const alias of c.aliases ?? []) expect(r.stdout).toContain(alias);
-    }
-    expect(r.runner.calls).toEqual([]);
+  test("u7s --help, -h, help, nothing, and --debug --help: exit 0, every command and alias listed, nothing run", async () => {
+    const got = async (argv: string[]) => {
+      const r = await runCli(argv);
+      const missing = COMMANDS.flatMap((c) => [
+        ...(new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`, "m").test(r.stdout) ? [] : [c.name]),
+        ...(c.aliases ?? []).filter((a) => !r.stdout.includes(a)),
+      ]);
+      return { code: r.code, stderr: r.stderr, usage: r.stdout.includes("Usage: u7s COMMAND"), missing, calls: r.runner.calls };
+    };
+    const ok = { code: 0, stderr: "", usage: true, missing: [], calls: [] };
+    expect(await wrongRows([["--help"], ["-h"], [], ["help"], ["--debug", "--help"]].map((argv) => [argv, ok] as const), got)).toEqual([]);
   });
 
   test("the surface keeps upstream's Makefile targets", () => {
@@ -46,51 +48,51 @@ describe("help", () => {
     }
   });
 
-  const ALL_NAMES = COMMANDS.flatMap((c) => [[c.name, c] as const, ...(c.aliases ?? []).map((a) => [a, c] as const)]);
-
-  test.each(ALL_NAMES)("u7s %s --help exits 0 and prints its usage", async (name, c) => {
-    const r = await runCli([name, "--help"], { host: { binaries: [] } });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toBe("");
-    expect(r.stdout).toStartWith(`u7s ${c.name}: ${c.summary}\n`);
-    expect(r.stdout).toContain(`Usage: u7s ${c.name}`);
-    expect(r.stdout).toContain("--help");
-    if (c.settings) for (const s of Object.values(SETTINGS)) expect(r.stdout).toContain(`--${s.flag} ${s.env}`);
-    expect(r.runner.calls).toEqual([]);
-    expect(r.host.calls).toEqual([]);
+  test("u7s NAME --help, for every command and alias: exit 0, its usage, its setting flags, nothing run or probed", async () => {
+    const names = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+    const got = async (name: string) => {
+      const r = await runCli([name, "--help"], { host: { binaries: [] } });
+      const c = COMMANDS.find((x) => x.name === name || x.aliases?.includes(name))!;
+      const missing = [
+        `u7s ${c.name}: ${c.summary}\n`,
+        `Usage: u7s ${c.name}`,
+        "--help",
+        ...(c.settings ? Object.values(SETTINGS).map((s) => `--${s.flag} ${s.env}`) : []),
+      ].filter((want) => !r.stdout.includes(want));
+      return { code: r.code, stderr: r.stderr, startsWithSummary: r.stdout.startsWith(`u7s ${c.name}: `), missing, calls: [...r.runner.calls, ...r.host.calls] };
+    };
+    const ok = { code: 0, stderr: "", startsWithSummary: true, missing: [], calls: [] };
+    expect(await wrongRows(names.map((n) => [n, ok] as const), got)).toEqual([]);
   });
 
-  test.each(COMMANDS.map((c) => c.name))("u7s help %s equals u7s %s --help", async (name) => {
-    const a = await runCli(["help", name]);
-    const b = await runCli([name, "--help"]);
-    expect(a.code).toBe(0);
-    expect(a.stdout).toBe(b.stdout);
-  });
-
-  test.each(COMMANDS.map((c) => c.name))("u7s %s -h is --help", async (name) => {
-    const a = await runCli([name, "-h"]);
-    const b = await runCli([name, "--help"]);
-    expect(a.code).toBe(0);
-    expect(a.stdout).toBe(b.stdout);
+  test("u7s help NAME and u7s NAME -h print what u7s NAME --help prints, for every command", async () => {
+    const got = async (name: string) => {
+      const want = (await runCli([name, "--help"])).stdout;
+      const viaHelp = await runCli(["help", name]);
+      const viaH = await runCli([name, "-h"]);
+      return [viaHelp.code, viaHelp.stdout === want, viaH.code, viaH.stdout === want];
+    };
+    expect(await wrongRows(COMMANDS.map((c) => [c.name, [0, true, 0, true]] as const), got)).toEqual([]);
   });
 });
 
 describe("mistakes", () => {
-  test.each([
-    ["upp", "up"],
-    ["confg", "config"],
-    ["cofnig", "config"],
-    ["verison", "version"],
-    ["stauts", "status"],
-    ["kubeadm-int", "kubeadm-init"],
-    ["donw", "down"],
-  ])("unknown command %p exits 2 and suggests %p", async (typo, near) => {
-    const r = await runCli([typo]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe("");
-    expect(errorLines(r.stderr)).toEqual([`error: unknown command ${JSON.stringify(typo)}`]);
-    expect(r.stderr).toContain(`hint: did you mean \`u7s ${near}\`?`);
-    expect(r.runner.calls).toEqual([]);
+  test("an unknown command exits 2 and suggests the nearest (typos, swaps, a dropped letter)", async () => {
+    const rows = [
+      ["upp", "up"],
+      ["confg", "config"],
+      ["cofnig", "config"],
+      ["verison", "version"],
+      ["stauts", "status"],
+      ["kubeadm-int", "kubeadm-init"],
+      ["donw", "down"],
+    ] as const;
+    const got = async (typo: string) => {
+      const r = await runCli([typo]);
+      return { code: r.code, stdout: r.stdout, errors: errorLines(r.stderr), hint: /did you mean `u7s ([^`]+)`/.exec(r.stderr)?.[1], calls: r.runner.calls };
+    };
+    const want = (typo: string, near: string) => ({ code: 2, stdout: "", errors: [`error: unknown command ${JSON.stringify(typo)}`], hint: near, calls: [] });
+    expect(await wrongRows(rows.map(([typo, near]) => [typo, want(typo, near)] as const), got)).toEqual([]);
   });
 
   test("an unknown command far from every name suggests nothing", async () => {
@@ -107,27 +109,30 @@ describe("mistakes", () => {
     expect(r.stderr).toContain("did you mean `u7s config`?");
   });
 
-  test.each([
-    [["--bogus"], "--bogus"],
-    [["config", "--bogus"], "--bogus"],
-    [["config", "--port-etc", "1"], "--port-etc"],
-    [["version", "--port-etcd", "1"], "--port-etcd"],
-    [["version", "-x"], "-x"],
-    [["--help", "--bogus"], "--bogus"],
-  ])("unknown flag: u7s %p exits 2 naming %s", async (argv, flag) => {
-    const r = await runCli(argv);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe("");
-    expect(errorLines(r.stderr)).toHaveLength(1);
-    expect(errorLines(r.stderr)[0]).toContain(flag);
-    expect(r.stderr).toContain("--help");
-    expect(r.runner.calls).toEqual([]);
+  test("an unknown flag (global, a command's, a near miss, another command's, short, after --help) exits 2 naming it", async () => {
+    const rows = [
+      [["--bogus"], "--bogus"],
+      [["config", "--bogus"], "--bogus"],
+      [["config", "--port-etc", "1"], "--port-etc"],
+      [["version", "--port-etcd", "1"], "--port-etcd"],
+      [["version", "-x"], "-x"],
+      [["--help", "--bogus"], "--bogus"],
+    ] as const;
+    const got = async ([argv, flag]: readonly [readonly string[], string]) => {
+      const r = await runCli([...argv]);
+      const errors = errorLines(r.stderr);
+      return { code: r.code, stdout: r.stdout, errors: errors.length, named: errors[0]?.includes(flag), help: r.stderr.includes("--help"), calls: r.runner.calls };
+    };
+    const ok = { code: 2, stdout: "", errors: 1, named: true, help: true, calls: [] };
+    expect(await wrongRows(rows.map((r) => [r, ok] as const), got)).toEqual([]);
   });
 
-  test.each([[["config", "extra"]], [["version", "1", "2"]]])("unexpected argument: u7s %p exits 2", async (argv) => {
-    const r = await runCli(argv);
-    expect(r.code).toBe(2);
-    expect(errorLines(r.stderr)[0]).toContain("unexpected argument");
+  test("an unexpected argument exits 2", async () => {
+    const got = async (argv: string[]) => {
+      const r = await runCli(argv);
+      return [r.code, errorLines(r.stderr)[0]?.includes("unexpected argument")];
+    };
+    expect(await wrongRows([["config", "extra"], ["version", "1", "2"]].map((a) => [a, [2, true]] as const), got)).toEqual([]);
   });
 
   test("a setting flag without its value exits 2", async () => {
@@ -136,11 +141,12 @@ describe("mistakes", () => {
     expect(errorLines(r.stderr)[0]).toContain("--port-etcd");
   });
 
-  test.each(COMMANDS.filter((c) => c.pending).map((c) => c.name))("u7s %s (not built yet) exits 1 and runs nothing", async (name) => {
-    const r = await runCli([name]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("not built yet");
-    expect(r.runner.calls).toEqual([]);
+  test("every command not built yet exits 1, says so, and runs nothing", async () => {
+    const got = async (name: string) => {
+      const r = await runCli([name]);
+      return [r.code, r.stderr.includes("not built yet"), r.runner.calls];
+    };
+    expect(await wrongRows(COMMANDS.filter((c) => c.pending).map((c) => [c.name, [1, true, []]] as const), got)).toEqual([]);
   });
 });
 
@@ -193,21 +199,19 @@ describe("config", () => {
     });
   });
 
-  test.each<[string, string[], Record<string, string>]>([
-    ["no overrides", [], {}],
-    ["environment", [], { NODE_NAME: "u7s-env", PORT_ETCD: "12379", CONTAINER_ENGINE: "/usr/bin/docker", HOST_IP_INTERFACE: "ib0" }],
-    ["flags", ["--node-subnet", "10.100.42.0/24", "--host-ip=203.0.113.4", "--port-flannel", "18472"], {}],
-  ])("--json holds the same values as the text (%s)", async (_name, flags, env) => {
-    const text = await runCli(["config", ...flags], { host: HOST, env });
-    const json = await runCli(["config", "--json", ...flags], { host: HOST, env });
-    expect(text.code).toBe(0);
-    expect(json.code).toBe(0);
-    const obj = JSON.parse(json.stdout) as Record<string, unknown>;
-    const entries = parseConfig(text.stdout);
-    expect(Object.keys(obj)).toEqual(entries.map(([k]) => k));
-    for (const [k, v] of entries) {
-      if (k.startsWith("PORT_")) expect(obj[k]).toBe(Number(v));
-      else expect(obj[k]).toBe(v === "" ? null : v);
+  test("--json holds the same values as the text (ports as numbers, empty as null), with no overrides, environment or flags", async () => {
+    const cases: [string[], Record<string, string>][] = [
+      [[], {}],
+      [[], { NODE_NAME: "u7s-env", PORT_ETCD: "12379", CONTAINER_ENGINE: "/usr/bin/docker", HOST_IP_INTERFACE: "ib0" }],
+      [["--node-subnet", "10.100.42.0/24", "--host-ip=203.0.113.4", "--port-flannel", "18472"], {}],
+    ];
+    for (const [flags, env] of cases) {
+      const text = await runCli(["config", ...flags], { host: HOST, env });
+      const json = await runCli(["config", "--json", ...flags], { host: HOST, env });
+      expect([text.code, json.code]).toEqual([0, 0]);
+      const fromText = Object.fromEntries(parseConfig(text.stdout).map(([k, v]) => [k, k.startsWith("PORT_") ? Number(v) : v === "" ? null : v]));
+      expect({ flags, env, json: JSON.parse(json.stdout) as unknown }).toEqual({ flags, env, json: fromText });
+      expect(Object.keys(JSON.parse(json.stdout) as object)).toEqual(Object.keys(fromText));
     }
   });
 

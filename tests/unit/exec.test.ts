@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { U7sError } from "../../lib/errors.ts";
 import { check, CommandError, formatCommand, lastLines, spawnRunner } from "../../lib/exec.ts";
 import { RecordingRunner } from "../fixtures/fakes.ts";
+import { wrongRows } from "../fixtures/table.ts";
 
 /** shellWords asks a real sh how it splits a line: the argv it would pass to a command. */
 async function shellWords(line: string): Promise<string[]> {
@@ -12,20 +13,21 @@ async function shellWords(line: string): Promise<string[]> {
 }
 
 describe("formatCommand", () => {
-  test.each<[string[], string]>([
-    [["docker", "ps"], "docker ps"],
-    [["podman", "run", "--name", "u7s-node-a"], "podman run --name u7s-node-a"],
-    [["echo", "a b"], "echo 'a b'"],
-    [["echo", "it's"], `echo "it's"`],
-    [["echo", 'say "hi"'], `echo 'say "hi"'`],
-    [["echo", "$HOME"], "echo \\$HOME"],
-    [["echo", "$(id)"], "echo \\$\\(id\\)"],
-    [["echo", "a;b"], "echo a\\;b"],
-    [["echo", ""], "echo ''"],
-    [["sh", "-c", "echo $X | tr a b"], "sh -c 'echo $X | tr a b'"],
-    [["--opt=value", "10.100.7.0/24"], "--opt=value 10.100.7.0/24"],
-  ])("%p → %s", (argv, line) => {
-    expect(formatCommand(argv)).toBe(line);
+  test("quotes only what sh would read differently", async () => {
+    const rows: [string[], string][] = [
+      [["docker", "ps"], "docker ps"],
+      [["podman", "run", "--name", "u7s-node-a"], "podman run --name u7s-node-a"],
+      [["echo", "a b"], "echo 'a b'"],
+      [["echo", "it's"], `echo "it's"`],
+      [["echo", 'say "hi"'], `echo 'say "hi"'`],
+      [["echo", "$HOME"], "echo \\$HOME"],
+      [["echo", "$(id)"], "echo \\$\\(id\\)"],
+      [["echo", "a;b"], "echo a\\;b"],
+      [["echo", ""], "echo ''"],
+      [["sh", "-c", "echo $X | tr a b"], "sh -c 'echo $X | tr a b'"],
+      [["--opt=value", "10.100.7.0/24"], "--opt=value 10.100.7.0/24"],
+    ];
+    expect(await wrongRows(rows, formatCommand)).toEqual([]);
   });
 
   // Whatever the argument, sh must read the line back as the same argv.
@@ -43,20 +45,21 @@ describe("formatCommand", () => {
     ["", "x", ""],
     ["ünïcödé", "ホスト"],
   ];
-  test.each(ROUND_TRIP.map((argv) => [argv] as const))("sh reads formatCommand(%p) back unchanged", async (argv) => {
-    expect(await shellWords(formatCommand(argv))).toEqual(argv);
+  test("sh reads every formatted line back as the same argv", async () => {
+    expect(await wrongRows(ROUND_TRIP.map((argv) => [argv, argv] as const), (argv) => shellWords(formatCommand(argv)))).toEqual([]);
   });
 });
 
 describe("lastLines", () => {
-  test.each<[string, number, string]>([
-    ["a\nb\nc\n", 2, "b\nc"],
-    ["a\n\n\nb\n  \n", 5, "a\nb"],
-    ["only", 10, "only"],
-    ["", 3, ""],
-    [Array.from({ length: 20 }, (_, i) => `line ${i}`).join("\n"), 3, "line 17\nline 18\nline 19"],
-  ])("lastLines(%p, %d) = %p", (text, n, want) => {
-    expect(lastLines(text, n)).toBe(want);
+  test("the last n non-blank lines", async () => {
+    const rows: [[string, number], string][] = [
+      [["a\nb\nc\n", 2], "b\nc"],
+      [["a\n\n\nb\n  \n", 5], "a\nb"],
+      [["only", 10], "only"],
+      [["", 3], ""],
+      [[Array.from({ length: 20 }, (_, i) => `line ${i}`).join("\n"), 3], "line 17\nline 18\nline 19"],
+    ];
+    expect(await wrongRows(rows, ([text, n]) => lastLines(text, n))).toEqual([]);
   });
 });
 
@@ -152,14 +155,13 @@ describe("CommandError and check", () => {
     expect(e.argv).toEqual(["podman", "run", "--name", "a b"]);
   });
 
-  test.each<[string, string, string]>([
-    ["stderr when there is some", "out\n", "boom\n"],
-    ["stdout when stderr is empty", "out line\n", ""],
-    ["nothing when both are empty", "", ""],
-  ])("the detail is %s", (_name, stdout, stderr) => {
-    const e = new CommandError(["x"], { exitCode: 2, stdout, stderr });
-    const want = lastLines(stderr || stdout, 10);
-    expect(e.detail).toBe(want === "" ? undefined : want);
+  test("the detail is stderr when there is some, else stdout, else nothing", async () => {
+    const rows: [[string, string], string | undefined][] = [
+      [["out\n", "boom\n"], "boom"],
+      [["out line\n", ""], "out line"],
+      [["", ""], undefined],
+    ];
+    expect(await wrongRows(rows, ([stdout, stderr]) => new CommandError(["x"], { exitCode: 2, stdout, stderr }).detail)).toEqual([]);
   });
 
   test("check with spawnRunner: a failing command rejects with the command and its stderr", async () => {
