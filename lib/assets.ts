@@ -4,6 +4,7 @@ import { join } from "node:path";
 import dockerfile from "../assets/Dockerfile" with { type: "text" };
 import flannelRules from "../assets/90-flannel.rules" with { type: "text" };
 import entrypoint from "../assets/u7s-entrypoint.sh" with { type: "text" };
+import syncExternalIp from "../assets/u7s-sync-external-ip.sh" with { type: "text" };
 import { KUBERNETES_VERSION } from "./versions.ts";
 
 /** DOCKERFILE is the node image's Dockerfile (assets/Dockerfile). */
@@ -12,6 +13,9 @@ export const DOCKERFILE: string = dockerfile;
 export const ENTRYPOINT_SCRIPT: string = entrypoint;
 /** FLANNEL_RULES is the udev rule that fixes Flannel's VXLAN checksums (assets/90-flannel.rules). */
 export const FLANNEL_RULES: string = flannelRules;
+
+/** SYNC_EXTERNAL_IP_SCRIPT keeps nodes' ExternalIP in sync (assets/u7s-sync-external-ip.sh); not part of the image: u7s hands it to the node. */
+export const SYNC_EXTERNAL_IP_SCRIPT: string = syncExternalIp;
 
 /** NODE_IMAGE_REPO is the local name of the built node image. */
 export const NODE_IMAGE_REPO = "localhost/u7s-node";

@@ -160,7 +160,14 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     }
     if (first === undefined || first === "help") {
       const topic = first === "help" ? argv[at + 1] : undefined;
-      if (topic !== undefined) return await run([topic, "--help"], deps);
+      if (topic !== undefined) {
+        const c = findCommand(topic);
+        if (c) {
+          deps.stdout.write(commandHelp(c));
+          return 0;
+        }
+        return await run([topic, "--help"], deps);
+      }
       deps.stdout.write(mainHelp());
       return 0;
     }
@@ -173,7 +180,8 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     }
     const rest = [...argv];
     rest.splice(at, 1);
-    const args = parseCommandArgs(command, rest);
+    // rawArgs commands (kubectl) pass everything on: their flags are the wrapped program's.
+    const args = command.rawArgs ? { values: {}, positionals: [], rest: argv.slice(at + 1) } : parseCommandArgs(command, rest);
     if (args.values.help === true) {
       deps.stdout.write(commandHelp(command));
       return 0;

@@ -3,10 +3,19 @@ import { checkPreflight } from "./check-preflight.ts";
 import { config } from "./config.ts";
 import { down, downV } from "./down.ts";
 import { exec } from "./exec.ts";
+import { installFlannel } from "./install-flannel.ts";
+import { joinCommand } from "./join-command.ts";
+import { kubeadmInit } from "./kubeadm-init.ts";
+import { kubeadmJoin } from "./kubeadm-join.ts";
+import { kubeadmReset } from "./kubeadm-reset.ts";
+import { kubeconfig } from "./kubeconfig.ts";
+import { kubectl, kubectlBinary } from "./kubectl.ts";
 import { logs } from "./logs.ts";
 import { render } from "./render.ts";
 import { shell } from "./shell.ts";
+import { smokeTest } from "./smoke-test.ts";
 import { status } from "./status.ts";
+import { syncExternalIp } from "./sync-external-ip.ts";
 import { up } from "./up.ts";
 import { version } from "./version.ts";
 
@@ -31,15 +40,16 @@ export const COMMANDS: readonly CommandDef[] = [
   status,
   checkPreflight,
   pending("doctor", "node", "check the host and say how to fix it (alias of check-preflight)", "a later issue", { aliases: ["init-host"] }),
-  pending("kubeadm-init", "cluster", "initialize the control plane in the node", "a later issue"),
-  pending("kubeadm-join", "cluster", "join this node to a cluster (runs join-command)", "a later issue"),
-  pending("kubeadm-reset", "cluster", "undo kubeadm-init or kubeadm-join", "a later issue"),
-  pending("join-command", "cluster", "print the script that joins a worker", "a later issue"),
-  pending("kubeconfig", "cluster", "print the admin kubeconfig for this host", "a later issue"),
-  pending("kubectl", "cluster", "run kubectl in the node", "a later issue"),
-  pending("sync-external-ip", "cluster", "set each node's ExternalIP from its host IP", "a later issue"),
-  pending("install-flannel", "cluster", "install the Flannel CNI with Helm", "a later issue"),
-  pending("cluster", "cluster", "one-shot bring-up: up, kubeadm-init, sync-external-ip, install-flannel", "a later issue"),
+  kubeadmInit,
+  kubeadmJoin,
+  kubeadmReset,
+  joinCommand,
+  kubeconfig,
+  kubectl,
+  kubectlBinary,
+  syncExternalIp,
+  installFlannel,
+  smokeTest,
   pending("image", "image", "build, save or load the node image (build|save|load)", "a later issue"),
   pending("load-image", "image", "load a container image into the node's containerd", "a later issue"),
   config,

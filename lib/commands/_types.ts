@@ -53,6 +53,8 @@ export interface CommandDef {
   settings?: boolean;
   /** positionals: the most positional arguments the command takes (default 0). */
   maxPositionals?: number;
+  /** rawArgs: every argument after the command goes to args.rest unparsed (kubectl's own flags). */
+  rawArgs?: boolean;
   /** pending: the command is not built yet; this says where it will come from. */
   pending?: string;
   /** group: where `u7s --help` lists the command. */

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { U7sError } from "../errors.ts";
 
 /** XdgEnv is the part of the environment the XDG base directories come from. */
 export type XdgEnv = Readonly<Record<string, string | undefined>>;
@@ -8,7 +9,7 @@ function xdgBase(env: XdgEnv, variable: string, fallback: string): string {
   const v = env[variable];
   if (v !== undefined && v.startsWith("/")) return v;
   const home = env.HOME;
-  if (home === undefined || home === "") throw new Error(`neither ${variable} nor HOME is set`);
+  if (home === undefined || home === "") throw new U7sError(`neither ${variable} nor HOME is set: u7s cannot place its files`, { hint: "set HOME (or XDG_CONFIG_HOME and XDG_STATE_HOME)" });
   return join(home, fallback);
 }
 

@@ -1,0 +1,53 @@
+import { readFile } from "node:fs/promises";
+import { joinProblems, parseJoinFile, type JoinFile } from "../cluster/join-file.ts";
+import type { NodeConfig } from "../config/resolve.ts";
+import type { Role, ClusterEnv } from "../cluster/node.ts";
+import { nodeRole } from "../cluster/node.ts";
+import { U7sError, UsageError } from "../errors.ts";
+import { statePaths, type StatePaths } from "../state/paths.ts";
+import { nodeContext } from "./_node.ts";
+import type { Ctx } from "./_types.ts";
+
+/** ClusterContext is what a cluster command works with. */
+export interface ClusterContext {
+  env: ClusterEnv;
+  paths: StatePaths;
+}
+
+/** clusterContext resolves settings, engine and this node's state paths (per real host name, so shared homes never clash). */
+export async function clusterContext(ctx: Ctx): Promise<ClusterContext> {
+  const { config, engine } = await nodeContext(ctx);
+  return { env: { config, engine, log: ctx.log }, paths: statePaths(ctx.env, ctx.host.hostname(), config.nodeName) };
+}
+
+/** requireControlPlane fails unless the node runs and kubeadm init has run in it. */
+export async function requireControlPlane(env: ClusterEnv, command: string): Promise<void> {
+  const role = await nodeRole(env);
+  if (role === "control-plane") return;
+  const name = env.config.nodeName;
+  if (role === "worker") {
+    throw new U7sError(`node ${name} is a worker: \`u7s ${command}\` runs on the control plane's host`);
+  }
+  throw new U7sError(`node ${name} is not initialised as a control plane`, { hint: "run `u7s kubeadm-init` (or `u7s up`, which does it)" });
+}
+
+/** describeRole names a role for messages. */
+export function describeRole(role: Role): string {
+  return role === "control-plane" ? "a control plane" : role === "worker" ? "a worker" : "not in a cluster";
+}
+
+/** loadJoinFile reads and validates a join file against this host's settings; every problem is a UsageError (exit 2), before anything is created. */
+export async function loadJoinFile(path: string, config: NodeConfig): Promise<JoinFile> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`join file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      hint: "make one with `u7s join-command` on the control plane's host",
+    });
+  }
+  const file = parseJoinFile(text, path);
+  const problems = joinProblems(file, config);
+  if (problems.length > 0) throw new UsageError(problems);
+  return file;
+}

@@ -1,0 +1,63 @@
+import { join } from "node:path";
+import { readLocalKubeconfig } from "../cluster/bringup.ts";
+import { mergeKubeconfig, withKubeconfigLock } from "../cluster/kubeconfig.ts";
+import { U7sError, UsageError } from "../errors.ts";
+import { readFileIfExists, writeFileAtomic } from "../state/files.ts";
+import { clusterContext, requireControlPlane } from "./_cluster.ts";
+import { boolFlag, stringFlag } from "./_shared.ts";
+import type { CommandDef } from "./_types.ts";
+
+/** mergeTarget is the file `--merge` updates: $KUBECONFIG's first file, else ~/.kube/config (as kubectl picks). */
+export function mergeTarget(env: Readonly<Record<string, string | undefined>>): string {
+  const first = (env.KUBECONFIG ?? "").split(":").find((p) => p !== "");
+  if (first) return first;
+  if (!env.HOME) throw new U7sError("neither KUBECONFIG nor HOME is set: no kubeconfig to merge into", { hint: "use -o FILE" });
+  return join(env.HOME, ".kube", "config");
+}
+
+/** kubeconfig writes the admin kubeconfig for this host, pointing at https://127.0.0.1:PORT_KUBE_APISERVER. */
+export const kubeconfig: CommandDef = {
+  name: "kubeconfig",
+  group: "cluster",
+  summary: "write the admin kubeconfig for this host (0600) and print `export KUBECONFIG=...`",
+  description:
+    "Reads the node's /etc/kubernetes/admin.conf, points it at https://127.0.0.1:PORT_KUBE_APISERVER and names\n" +
+    "its cluster, user and context after the node. By default it is written (atomically, mode 0600) to\n" +
+    "$XDG_CONFIG_HOME/u7s/HOST/NODE_NAME/kubeconfig, one file per host, so hosts sharing a home never clash.\n" +
+    "-o FILE writes there instead, -o - prints it. --merge adds or updates that one context in $KUBECONFIG's\n" +
+    "first file (or ~/.kube/config), leaving every other entry byte-identical, under kubectl's lock file.",
+  settings: true,
+  options: {
+    output: { type: "string", short: "o", value: "FILE", description: "write here instead (- for stdout)" },
+    merge: { type: "boolean", description: "merge into $KUBECONFIG's first file or ~/.kube/config" },
+  },
+  examples: ["eval \"$(u7s kubeconfig)\" && kubectl get nodes", "u7s kubeconfig -o - > admin.conf", "u7s kubeconfig --merge && kubectl --context u7s-$(hostname) get nodes"],
+  async run(ctx, args) {
+    const output = stringFlag(args, "output");
+    const merge = boolFlag(args, "merge");
+    if (output !== undefined && merge) throw new UsageError("u7s kubeconfig: -o and --merge do not go together (choose one)");
+    if (output === "") throw new UsageError('-o "": not a file (valid: a path, or - for stdout)');
+    const { env, paths } = await clusterContext(ctx);
+    await requireControlPlane(env, "kubeconfig");
+    const text = await readLocalKubeconfig(env);
+    const name = env.config.nodeName;
+    if (output === "-") {
+      ctx.out.write(text);
+      return;
+    }
+    if (merge) {
+      const target = mergeTarget(ctx.env);
+      await withKubeconfigLock(target, async () => {
+        const existing = (await readFileIfExists(target)) ?? "";
+        await writeFileAtomic(target, mergeKubeconfig(existing, text, name));
+      });
+      ctx.log.info(`merged context ${name} into ${target}`);
+      ctx.out.write(`kubectl config use-context ${name}\n`);
+      return;
+    }
+    const file = output ?? paths.kubeconfig;
+    await writeFileAtomic(file, text);
+    ctx.log.info(`wrote ${file} (mode 0600)`);
+    ctx.out.write(`export KUBECONFIG=${file}\n`);
+  },
+};

@@ -1,0 +1,236 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { SYNC_EXTERNAL_IP_SCRIPT } from "../../../lib/assets.ts";
+import { kubeadmConfig } from "../../../lib/cluster/kubeadm-config.ts";
+import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
+import { FAKE_JOIN_HASH, FakeClusterNode } from "../../fixtures/fake-cluster-node.ts";
+import { FakeHost, runCli } from "../../fixtures/fakes.ts";
+
+const NODE = "u7s-node-a"; // the fake host is node-a
+let home = "";
+let node: FakeClusterNode;
+const env = () => ({ CONTAINER_ENGINE: "docker", HOME: home, XDG_CONFIG_HOME: join(home, "cfg"), XDG_STATE_HOME: join(home, "state") });
+const u7s = (argv: string[], extra: Record<string, string> = {}) => runCli(argv, { runner: node.recorder, env: { ...env(), ...extra } });
+const joinFile = (over: Record<string, unknown> = {}) => {
+  const f = {
+    kind: "u7s-join",
+    version: 1,
+    controlPlane: { nodeName: "u7s-cp", hostIp: "192.0.2.10", portKubeApiserver: 6443, portFlannel: 8472, nodeSubnet: "10.100.250.0/24" },
+    join: { endpoint: "u7s-cp:6443", token: "abcdef.0123456789abcdef", caCertHashes: [FAKE_JOIN_HASH] },
+    created: "2026-11-23T10:00:00Z",
+    ...over,
+  };
+  const p = join(home, "join.json");
+  writeFileSync(p, JSON.stringify(f));
+  return p;
+};
+
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), "u7s-cluster-unit-"));
+  node = new FakeClusterNode(NODE);
+});
+afterEach(() => rmSync(home, { recursive: true, force: true }));
+
+describe("kubeadm-init", () => {
+  test("hands kubeadm the rendered config through stdin, inits, syncs and starts the sync service", async () => {
+    const r = await u7s(["kubeadm-init"]);
+    expect(r.code, r.stderr).toBe(0);
+    const config = await resolveNodeConfig({ flags: {}, env: env(), host: new FakeHost() });
+    const write = node.inNode.find((c) => c.cmd.includes("/etc/u7s/kubeadm-config.yaml"));
+    expect(write?.input).toBe(kubeadmConfig(config));
+    expect(node.ran("kubeadm", "init", "--config", "/etc/u7s/kubeadm-config.yaml", "--skip-token-print")).toBe(true);
+    const sync = node.inNode.find((c) => c.cmd[0] === "bash" && c.cmd[4] === "--once");
+    expect(sync?.cmd[2]).toBe(SYNC_EXTERNAL_IP_SCRIPT);
+    expect(node.ran("systemctl", "enable", "u7s-sync-external-ip.service")).toBe(true);
+    // init before sync before the service
+    const order = ["kubeadm", "bash", "systemctl"].map((w) => node.inNode.findIndex((c) => c.cmd[0] === w));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+  });
+  test("a second run says it is initialised and runs no kubeadm", async () => {
+    node.state.files.add("/etc/kubernetes/admin.conf");
+    const r = await u7s(["kubeadm-init"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("already initialised");
+    expect(node.ran("kubeadm")).toBe(false);
+  });
+  test("a failed kubeadm init is undone with kubeadm reset and reported as such", async () => {
+    node.state.fail.push("kubeadm init");
+    const r = await u7s(["kubeadm-init"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot initialise the control plane with kubeadm");
+    expect(node.ran("kubeadm", "reset", "--force")).toBe(true);
+    expect(node.ran("systemctl")).toBe(false);
+  });
+  test("a worker is not initialised", async () => {
+    node.state.files.add("/etc/kubernetes/kubelet.conf");
+    const r = await u7s(["kubeadm-init"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("is a worker");
+    expect(node.ran("kubeadm")).toBe(false);
+  });
+});
+
+describe("kubeconfig", () => {
+  beforeEach(() => void node.state.files.add("/etc/kubernetes/admin.conf"));
+  test("writes a 0600 file per host and node under XDG_CONFIG_HOME and prints the export line", async () => {
+    const r = await u7s(["kubeconfig"]);
+    expect(r.code, r.stderr).toBe(0);
+    const file = join(home, "cfg", "u7s", "node-a", NODE, "kubeconfig");
+    expect(r.stdout).toBe(`export KUBECONFIG=${file}\n`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(parse(readFileSync(file, "utf8")).clusters[0].cluster.server).toBe("https://127.0.0.1:6443");
+  });
+  test("-o - prints it; PORT_KUBE_APISERVER moves the server port", async () => {
+    const r = await u7s(["kubeconfig", "-o", "-"], { PORT_KUBE_APISERVER: "16443" });
+    expect(parse(r.stdout).clusters[0].cluster.server).toBe("https://127.0.0.1:16443");
+  });
+  test("--merge updates $KUBECONFIG's first file and keeps the other contexts", async () => {
+    const target = join(home, "kc");
+    const other = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://x:1\n  name: x\ncontexts:\n- context:\n    cluster: x\n    user: x\n  name: x\ncurrent-context: x\nkind: Config\nusers:\n- name: x\n  user:\n    token: t\n";
+    writeFileSync(target, other);
+    const r = await u7s(["kubeconfig", "--merge"], { KUBECONFIG: `${target}:${join(home, "second")}` });
+    expect(r.code, r.stderr).toBe(0);
+    const merged = readFileSync(target, "utf8");
+    expect(merged.startsWith(other.slice(0, other.indexOf("contexts:")))).toBe(true);
+    expect(parse(merged).contexts.map((c: { name: string }) => c.name)).toEqual(["x", NODE]);
+    expect(statSync(target).mode & 0o777).toBe(0o600);
+    expect(existsSync(`${target}.lock`)).toBe(false);
+  });
+  test("refuses on a node that is not a control plane", async () => {
+    node.state.files.clear();
+    const r = await u7s(["kubeconfig"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("not initialised as a control plane");
+  });
+});
+
+describe("join-command", () => {
+  test("writes a validated 0600 join file with the control plane's settings", async () => {
+    node.state.files.add("/etc/kubernetes/admin.conf");
+    const r = await u7s(["join-command", "--ttl", "2h"]);
+    expect(r.code, r.stderr).toBe(0);
+    const file = r.stdout.trim();
+    expect(file).toBe(join(home, "cfg", "u7s", "node-a", NODE, "join.json"));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const j = JSON.parse(readFileSync(file, "utf8"));
+    expect(j.controlPlane).toMatchObject({ nodeName: NODE, hostIp: "192.0.2.2", portKubeApiserver: 6443, portFlannel: 8472 });
+    expect(j.join).toEqual({ endpoint: `${NODE}:6443`, token: "abcdef.0123456789abcdef", caCertHashes: [FAKE_JOIN_HASH] });
+    expect(node.ran("kubeadm", "token", "create", "--print-join-command", "--ttl", "2h")).toBe(true);
+  });
+  test("a bad --ttl is a usage error before anything runs", async () => {
+    const r = await u7s(["join-command", "--ttl", "2 days"]);
+    expect(r.code).toBe(2);
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+});
+
+describe("kubeadm-join", () => {
+  test("records the control plane's address, then runs kubeadm join with the file's arguments", async () => {
+    const r = await u7s(["kubeadm-join", joinFile()]);
+    expect(r.code, r.stderr).toBe(0);
+    const save = node.inNode.find((c) => c.cmd[0] === "bash" && c.cmd[3] === "u7s-save-host");
+    expect(save?.cmd.slice(4)).toEqual(["/etc/u7s/hosts", "192.0.2.10", "u7s-cp", "/usr/local/bin/u7s-entrypoint"]);
+    expect(node.ran("kubeadm", "join", "u7s-cp:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", FAKE_JOIN_HASH)).toBe(true);
+  });
+  test.each([
+    ["a Flannel port other than the cluster's", { PORT_FLANNEL: "18472" }, "PORT_FLANNEL=18472 differs"],
+    ["the control plane's subnet", { NODE_SUBNET: "10.100.250.0/24" }, "set NODE_SUBNET"],
+  ])("refuses %s with exit 2 and no engine command", async (_what, extra, message) => {
+    const r = await u7s(["kubeadm-join", joinFile()], extra);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+  test("refuses a tampered file with exit 2 and no engine command", async () => {
+    const r = await u7s(["kubeadm-join", joinFile({ join: { endpoint: "evil:6443", token: "abcdef.0123456789abcdef", caCertHashes: [FAKE_JOIN_HASH] } })]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("join.endpoint");
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+  test("a joined node is not joined again", async () => {
+    node.state.files.add("/etc/kubernetes/kubelet.conf");
+    const r = await u7s(["kubeadm-join", joinFile()]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("already joined");
+    expect(node.ran("kubeadm")).toBe(false);
+  });
+  test("a failed join is undone with kubeadm reset", async () => {
+    node.state.fail.push("kubeadm join");
+    const r = await u7s(["kubeadm-join", joinFile()]);
+    expect(r.code).toBe(1);
+    expect(node.ran("kubeadm", "reset", "--force")).toBe(true);
+  });
+});
+
+describe("install-flannel and sync-external-ip", () => {
+  beforeEach(() => void node.state.files.add("/etc/kubernetes/admin.conf"));
+  const nodes = (...n: [string, string, string | undefined][]) =>
+    JSON.stringify({
+      items: n.map(([name, hostIp, ext]) => ({
+        metadata: { name, labels: { "usernetes/host-ip": hostIp }, annotations: ext ? { "flannel.alpha.coreos.com/public-ip-overwrite": ext } : {} },
+        status: { addresses: ext ? [{ type: "ExternalIP", address: ext }] : [] },
+      })),
+    });
+  test("labels the namespace and installs the image's chart with PORT_FLANNEL; a second run changes nothing", async () => {
+    node.state.nodesJson = nodes([NODE, "192.0.2.2", "192.0.2.2"]);
+    const r = await u7s(["install-flannel"], { PORT_FLANNEL: "18472" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(node.ran("kubectl", "label", "--overwrite", "namespace", "kube-flannel", "pod-security.kubernetes.io/enforce=privileged")).toBe(true);
+    expect(node.ran("helm", "upgrade", "--install", "flannel", "/usr/local/share/u7s/charts/flannel", "--namespace", "kube-flannel", "--set", "flannel.backendPort=18472")).toBe(true);
+    node.inNode.length = 0;
+    const again = await u7s(["install-flannel"], { PORT_FLANNEL: "18472" });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("already installed");
+    expect(node.ran("helm", "upgrade")).toBe(false);
+  });
+  test("refuses on a multi-node cluster with a node whose external IP is not synced", async () => {
+    node.state.nodesJson = nodes([NODE, "192.0.2.2", "192.0.2.2"], ["u7s-w", "192.0.2.3", undefined]);
+    const r = await u7s(["install-flannel"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("external IPs are not synced on u7s-w");
+    expect(node.ran("helm", "upgrade")).toBe(false);
+  });
+  test("sync-external-ip prints the script's lines on stdout", async () => {
+    const r = await u7s(["sync-external-ip"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${NODE}: in sync (192.0.2.2)\n`);
+  });
+});
+
+describe("kubectl", () => {
+  test("passes every argument to kubectl in the node with the admin kubeconfig, and returns its exit code", async () => {
+    node.recorder.on((argv) => argv.includes("kubectl") && argv.includes("get"), { exitCode: 3 });
+    const r = await u7s(["kubectl", "get", "pods", "-o", "wide", "--help"]);
+    expect(r.code).toBe(3);
+    const call = node.recorder.calls.find((c) => c.argv.includes("kubectl"))!;
+    expect(call.argv).toEqual(["docker", "exec", "--interactive", "--env", "KUBECONFIG=/etc/kubernetes/admin.conf", NODE, "kubectl", "get", "pods", "-o", "wide", "--help"]);
+    expect(call.opts?.inherit).toBe(true);
+  });
+  test("`u7s help kubectl` is u7s's help, not kubectl's", async () => {
+    const r = await u7s(["help", "kubectl"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("u7s kubectl:");
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+});
+
+describe("kubeadm-reset", () => {
+  test("resets, removes the sync service and the node's and host's cluster files; safe to re-run", async () => {
+    node.state.files.add("/etc/kubernetes/admin.conf");
+    const kc = join(home, "cfg", "u7s", "node-a", NODE, "kubeconfig");
+    expect((await u7s(["kubeconfig"])).code).toBe(0);
+    const r = await u7s(["kubeadm-reset"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(node.ran("kubeadm", "reset", "--force")).toBe(true);
+    expect(node.ran("systemctl", "disable", "--now", "u7s-sync-external-ip.service")).toBe(true);
+    expect(node.ran("rm", "-f", "/etc/u7s/kubeadm-config.yaml", "/etc/u7s/hosts")).toBe(true);
+    expect(existsSync(kc)).toBe(false);
+    node.inNode.length = 0;
+    const again = await u7s(["kubeadm-reset"]);
+    expect(again.code).toBe(0);
+    expect(node.ran("kubeadm")).toBe(false);
+  });
+});
