@@ -39,3 +39,15 @@ export function wrapError(doing: string, err: unknown): U7sError {
   const message = err instanceof Error ? err.message : String(err);
   return new U7sError(`${doing}: ${message}`, { cause: err });
 }
+
+/**
+ * errnoText turns a system error into plain words: "no space left on device (ENOSPC)" rather than
+ * "ENOSPC: no space left on device, write"; other errors give their message.
+ */
+export function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const message = e instanceof Error ? e.message : String(err);
+  if (typeof e?.code !== "string") return message;
+  const words = message.replace(new RegExp(`^${e.code}:\\s*`), "").replace(/,\s*\w+\s*('.*')?$/, "").trim();
+  return words === "" || words === e.code ? e.code : `${words} (${e.code})`;
+}
