@@ -1,5 +1,7 @@
 import { readFile } from "node:fs/promises";
+import { bringUpControlPlane, joinSteps } from "../cluster/bringup.ts";
 import { joinProblems, parseJoinFile, type JoinFile } from "../cluster/join-file.ts";
+import { runSteps } from "../steps.ts";
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Role, ClusterEnv } from "../cluster/node.ts";
 import { nodeRole } from "../cluster/node.ts";
@@ -50,4 +52,25 @@ export async function loadJoinFile(path: string, config: NodeConfig): Promise<Jo
   const problems = joinProblems(file, config);
   if (problems.length > 0) throw new UsageError(problems);
   return file;
+}
+
+/**
+ * clusterAfterUp is what `u7s up` does once the node runs: with a join file, join it (unless it has
+ * joined); otherwise initialise the control plane (unless it is one), sync external IPs, install
+ * Flannel and write the kubeconfig. A worker stays a worker and a control plane is never re-initialised.
+ */
+export async function clusterAfterUp(ctx: Ctx, join: JoinFile | undefined): Promise<void> {
+  const { env, paths } = await clusterContext(ctx);
+  const role = await nodeRole(env);
+  const name = env.config.nodeName;
+  if (join) {
+    if (role === "worker") return ctx.log.info(`node ${name} has already joined a cluster (kubeadm join is not run again)`);
+    if (role === "control-plane") throw new U7sError(`node ${name} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
+    await runSteps(ctx.log, joinSteps(env, join, ctx.debug));
+    ctx.log.info(`node ${name} joined the cluster of ${join.controlPlane.nodeName}; the control plane syncs its external IP`);
+    return;
+  }
+  if (role === "worker") return ctx.log.info(`node ${name} is a worker of a cluster (nothing more to do here)`);
+  await bringUpControlPlane(env, role, paths.kubeconfig, ctx.debug, ctx.log);
+  ctx.log.info(`cluster is up; use it with: export KUBECONFIG=${paths.kubeconfig} (or \`u7s kubectl ...\`)`);
 }
