@@ -3,6 +3,7 @@ import { nodeRole } from "../cluster/node.ts";
 import { U7sError } from "../errors.ts";
 import { runSteps } from "../steps.ts";
 import { clusterContext } from "./_cluster.ts";
+import { nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** kubeadmInit initialises the control plane in the running node, then syncs external IPs. */
@@ -19,17 +20,19 @@ export const kubeadmInit: CommandDef = {
   examples: ["u7s kubeadm-init"],
   async run(ctx) {
     const { env } = await clusterContext(ctx);
-    const role = await nodeRole(env);
-    if (role === "control-plane") {
-      ctx.log.info(`node ${env.config.nodeName} is already initialised (nothing to do)`);
-      return;
-    }
-    if (role === "worker") {
-      throw new U7sError(`node ${env.config.nodeName} is a worker joined to a cluster; it cannot also be initialised`, {
-        hint: "run `u7s kubeadm-reset` first to leave that cluster",
-      });
-    }
-    await runSteps(ctx.log, initSteps(env, ctx.debug));
-    ctx.log.info(`control plane ${env.config.nodeName} is initialised; next: \`u7s install-flannel\`, \`u7s kubeconfig\``);
+    await nodeLock(ctx, env.config, "u7s kubeadm-init", async () => {
+      const role = await nodeRole(env);
+      if (role === "control-plane") {
+        ctx.log.info(`node ${env.config.nodeName} is already initialised (nothing to do)`);
+        return;
+      }
+      if (role === "worker") {
+        throw new U7sError(`node ${env.config.nodeName} is a worker joined to a cluster; it cannot also be initialised`, {
+          hint: "run `u7s kubeadm-reset` first to leave that cluster",
+        });
+      }
+      await runSteps(ctx.log, initSteps(env, ctx.debug));
+      ctx.log.info(`control plane ${env.config.nodeName} is initialised; next: \`u7s install-flannel\`, \`u7s kubeconfig\``);
+    });
   },
 };

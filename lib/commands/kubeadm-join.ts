@@ -3,6 +3,7 @@ import { nodeRole } from "../cluster/node.ts";
 import { U7sError, UsageError } from "../errors.ts";
 import { runSteps } from "../steps.ts";
 import { clusterContext, loadJoinFile } from "./_cluster.ts";
+import { nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** kubeadmJoin joins the running node to a cluster with a join file from `u7s join-command`. */
@@ -26,15 +27,17 @@ export const kubeadmJoin: CommandDef = {
     const config = await ctx.config();
     const file = await loadJoinFile(path, config);
     const { env } = await clusterContext(ctx);
-    const role = await nodeRole(env);
-    if (role === "worker") {
-      ctx.log.info(`node ${config.nodeName} has already joined a cluster (nothing to do)`);
-      return;
-    }
-    if (role === "control-plane") {
-      throw new U7sError(`node ${config.nodeName} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
-    }
-    await runSteps(ctx.log, joinSteps(env, file, ctx.debug));
-    ctx.log.info(`node ${config.nodeName} joined the cluster of ${file.controlPlane.nodeName}`);
+    await nodeLock(ctx, env.config, "u7s kubeadm-join", async () => {
+      const role = await nodeRole(env);
+      if (role === "worker") {
+        ctx.log.info(`node ${config.nodeName} has already joined a cluster (nothing to do)`);
+        return;
+      }
+      if (role === "control-plane") {
+        throw new U7sError(`node ${config.nodeName} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
+      }
+      await runSteps(ctx.log, joinSteps(env, file, ctx.debug));
+      ctx.log.info(`node ${config.nodeName} joined the cluster of ${file.controlPlane.nodeName}`);
+    });
   },
 };

@@ -5,6 +5,7 @@ import { kubeadmReset as reset } from "../cluster/kubeadm.ts";
 import { inNode, KUBEADM_CONFIG_PATH, nodeRole } from "../cluster/node.ts";
 import { runSteps, type Step } from "../steps.ts";
 import { clusterContext } from "./_cluster.ts";
+import { nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** kubeadmReset undoes kubeadm-init or kubeadm-join and removes u7s's cluster files for this node. */
@@ -20,19 +21,21 @@ export const kubeadmReset: CommandDef = {
   examples: ["u7s kubeadm-reset"],
   async run(ctx) {
     const { env, paths } = await clusterContext(ctx);
-    const role = await nodeRole(env);
-    const steps: Step[] = [];
-    if (role !== "none") steps.push({ title: "Resetting the node (kubeadm reset)", doing: "cannot reset the node", run: () => reset(env) });
-    if (role === "control-plane") steps.push({ title: "Removing the external-IP sync service", run: () => removeSyncService(env) });
-    steps.push({
-      title: "Removing u7s's cluster files",
-      run: async () => {
-        await inNode(env, ["rm", "-f", KUBEADM_CONFIG_PATH, SAVED_HOSTS_FILE]);
-        await rm(paths.kubeconfig, { force: true });
-        await rm(paths.joinFile, { force: true });
-      },
+    await nodeLock(ctx, env.config, "u7s kubeadm-reset", async () => {
+      const role = await nodeRole(env);
+      const steps: Step[] = [];
+      if (role !== "none") steps.push({ title: "Resetting the node (kubeadm reset)", doing: "cannot reset the node", run: () => reset(env) });
+      if (role === "control-plane") steps.push({ title: "Removing the external-IP sync service", run: () => removeSyncService(env) });
+      steps.push({
+        title: "Removing u7s's cluster files",
+        run: async () => {
+          await inNode(env, ["rm", "-f", KUBEADM_CONFIG_PATH, SAVED_HOSTS_FILE]);
+          await rm(paths.kubeconfig, { force: true });
+          await rm(paths.joinFile, { force: true });
+        },
+      });
+      if (role === "none") ctx.log.info(`node ${env.config.nodeName} is not in a cluster; removing leftover files only`);
+      await runSteps(ctx.log, steps);
     });
-    if (role === "none") ctx.log.info(`node ${env.config.nodeName} is not in a cluster; removing leftover files only`);
-    await runSteps(ctx.log, steps);
   },
 };
