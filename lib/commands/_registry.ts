@@ -1,8 +1,10 @@
 import type { CommandDef } from "./_types.ts";
 import { checkPreflight } from "./check-preflight.ts";
 import { config } from "./config.ts";
+import { doctor } from "./doctor.ts";
 import { down, downV } from "./down.ts";
 import { exec } from "./exec.ts";
+import { initHost } from "./init-host.ts";
 import { installFlannel } from "./install-flannel.ts";
 import { joinCommand } from "./join-command.ts";
 import { kubeadmInit } from "./kubeadm-init.ts";
@@ -39,7 +41,8 @@ export const COMMANDS: readonly CommandDef[] = [
   logs,
   status,
   checkPreflight,
-  pending("doctor", "node", "check the host and say how to fix it (alias of check-preflight)", "a later issue", { aliases: ["init-host"] }),
+  doctor,
+  initHost,
   kubeadmInit,
   kubeadmJoin,
   kubeadmReset,

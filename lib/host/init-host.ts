@@ -1,0 +1,228 @@
+import type { EngineName } from "../engine/types.ts";
+import { U7sError } from "../errors.ts";
+import { check, formatCommand, type Runner } from "../exec.ts";
+import type { Log } from "../log.ts";
+import {
+  checkIdMap,
+  checkSlirp,
+  checkSubIds,
+  checkUserns,
+  CONTAINERS_CONF,
+  DELEGATE_CONTROLLERS,
+  DELEGATE_FILE,
+  installArgv,
+  installFix,
+  MODULES_FILE,
+  packagesFor,
+  podmanNetworkCmd,
+  SUBID_MIN,
+  freeSubIdStart,
+  subIdCount,
+  SYSCTL_FILE,
+  type Distro,
+  type Need,
+} from "./doctor.ts";
+import { KERNEL_MODULES } from "./preflight.ts";
+import type { HostProbe } from "./probe.ts";
+
+/** Action is one thing a host step does: run a command, write a file (through `install`), or only say something. */
+export type Action = { kind: "run"; argv: string[] } | { kind: "write"; path: string; content: string } | { kind: "note"; text: string };
+
+/** HostStep is one named step of init-host: its progress line and its actions. */
+export interface HostStep {
+  title: string;
+  actions: Action[];
+}
+
+/** writeArgv is how a write action is applied: `install` creates parent directories and sets the mode in one command. */
+export function writeArgv(path: string): string[] {
+  return ["install", "-D", "-m", "0644", "/dev/stdin", path];
+}
+
+/** DEBIAN_DOCKER_CONTRIB is where Debian's docker.io keeps the rootless scripts (not on PATH). */
+const DEBIAN_DOCKER_CONTRIB = "/usr/share/docker.io/contrib";
+
+/** RootPlanInput is what the root plan depends on. */
+export interface RootPlanInput {
+  host: HostProbe;
+  distro: Distro;
+  engine: EngineName;
+  /** user: the user who will run u7s (sub-IDs, linger); undefined skips those steps. */
+  user: { name: string; uid: number } | undefined;
+}
+
+/** rootPlan lists the root-side steps (upstream's init-host.root.sh): packages, cgroup delegation, modules, sysctls, sub-IDs, linger. */
+export function rootPlan({ host, distro, engine, user }: RootPlanInput): HostStep[] {
+  const steps: HostStep[] = [];
+  const systemd = host.exists("/run/systemd/system");
+  const needs: Need[] = [engine, "uidmap", "slirp4netns", ...(distro.family === "debian" ? (["dbus-user-session"] as Need[]) : [])];
+  const pkgs = packagesFor(distro.family, needs);
+  const install = pkgs && installArgv(distro.family, pkgs);
+  if (install) {
+    const actions: Action[] = distro.family === "debian" ? [{ kind: "run", argv: ["apt-get", "update"] }] : [];
+    actions.push({ kind: "run", argv: install });
+    steps.push({ title: `Installing ${pkgs.join(" ")} (${install[0]})`, actions });
+  } else {
+    steps.push({ title: "Installing the engine's packages", actions: [{ kind: "note", text: `not done: ${installFix(distro, needs)}` }] });
+  }
+  if (distro.family === "debian" && engine === "docker") {
+    // u7s (like upstream) detects rootless Docker by dockerd-rootless.sh on PATH; Debian keeps it in contrib/.
+    steps.push({
+      title: "Putting Debian's rootless Docker scripts on PATH",
+      actions: ["dockerd-rootless.sh", "dockerd-rootless-setuptool.sh"].map((s) => ({ kind: "run", argv: ["ln", "-sfn", `${DEBIAN_DOCKER_CONTRIB}/${s}`, `/usr/local/bin/${s}`] })),
+    });
+  }
+  steps.push({
+    title: `Delegating cgroup controllers (${DELEGATE_CONTROLLERS.join(" ")}) to users' services`,
+    actions: [
+      { kind: "write", path: DELEGATE_FILE, content: `[Service]\nDelegate=${DELEGATE_CONTROLLERS.join(" ")}\n` },
+      systemd ? { kind: "run", argv: ["systemctl", "daemon-reload"] } : { kind: "note", text: "systemd is not running: the drop-in applies once it is" },
+    ],
+  });
+  const modules = Object.keys(KERNEL_MODULES);
+  steps.push({
+    title: "Loading the node's kernel modules, now and at boot",
+    actions: [
+      { kind: "write", path: MODULES_FILE, content: `${modules.join("\n")}\n` },
+      { kind: "run", argv: ["modprobe", "-a", ...modules] },
+    ],
+  });
+  // rp_filter=2 (loose): strict reverse-path filtering drops Flannel's VXLAN packets in the engine's namespace.
+  const sysctls = ["net.ipv4.conf.default.rp_filter = 2"];
+  if (host.readFile("/proc/sys/kernel/unprivileged_userns_clone")?.trim() === "0") sysctls.push("kernel.unprivileged_userns_clone = 1");
+  if (host.readFile("/proc/sys/user/max_user_namespaces")?.trim() === "0") sysctls.push("user.max_user_namespaces = 28633");
+  steps.push({
+    title: "Setting sysctls (rp_filter loose for Flannel's VXLAN)",
+    actions: [
+      { kind: "write", path: SYSCTL_FILE, content: `${sysctls.join("\n")}\n` },
+      { kind: "run", argv: ["sysctl", "-p", SYSCTL_FILE] },
+    ],
+  });
+  const apparmor = checkUserns(host, engine).find((c) => c.level === "fail" && c.message.includes("AppArmor"));
+  if (apparmor) {
+    const program = engine === "podman" ? host.which("podman") ?? "/usr/bin/podman" : host.which("rootlesskit") ?? "/usr/bin/rootlesskit";
+    const profile = `/etc/apparmor.d/${program.replace(/^\//, "").replaceAll("/", ".")}`;
+    steps.push({
+      title: `Allowing ${program} user namespaces under AppArmor`,
+      actions: [
+        { kind: "write", path: profile, content: `abi <abi/4.0>,\ninclude <tunables/global>\n\n${program} flags=(unconfined) {\n  userns,\n}\n` },
+        { kind: "run", argv: ["apparmor_parser", "-r", profile] },
+      ],
+    });
+  }
+  if (!user) {
+    steps.push({ title: "Sub-IDs and linger", actions: [{ kind: "note", text: "skipped: no user named (run through sudo, or pass --user NAME)" }] });
+    return steps;
+  }
+  const subuid = host.readFile("/etc/subuid") ?? "";
+  const subgid = host.readFile("/etc/subgid") ?? "";
+  if (subIdCount(subuid, user) < SUBID_MIN || subIdCount(subgid, user) < SUBID_MIN) {
+    const start = freeSubIdStart(subuid, subgid);
+    const range = `${start}-${start + SUBID_MIN - 1}`;
+    steps.push({ title: `Giving ${user.name} ${SUBID_MIN} sub-IDs (${range})`, actions: [{ kind: "run", argv: ["usermod", "--add-subuids", range, "--add-subgids", range, user.name] }] });
+  }
+  steps.push({
+    title: `Enabling linger for ${user.name} (the engine keeps running after logout)`,
+    actions: [systemd ? { kind: "run", argv: ["loginctl", "enable-linger", user.name] } : { kind: "note", text: "systemd is not running: no linger; keep the engine running yourself" }],
+  });
+  return steps;
+}
+
+/** UserPlanInput is what the user plan depends on. */
+export interface UserPlanInput {
+  host: HostProbe;
+  distro: Distro;
+  engine: EngineName;
+  /** engineBinary: the engine's CLI (CONTAINER_ENGINE). */
+  engineBinary: string;
+  user: { name: string; uid: number };
+  home: string | undefined;
+  /** podmanVersion: `podman --version`'s number, for Podman 5's network default. */
+  podmanVersion: string | undefined;
+}
+
+/** rootNeeds lists what root must do before the user steps can work (each with its fix), [] when nothing. */
+export function rootNeeds({ host, distro, engine, engineBinary, user }: UserPlanInput): string[] {
+  const problems = [checkSubIds(host, user), checkIdMap(host, distro), ...checkUserns(host, engine), checkSlirp(host, distro)]
+    .filter((c) => c.level === "fail")
+    .map((c) => c.message);
+  const tool = setupTool(host, engine);
+  if (engine !== "podman" && tool === undefined) problems.push(`${engine === "docker" ? "dockerd-rootless-setuptool.sh" : "containerd-rootless-setuptool.sh"} not found`);
+  if (engine === "podman" && host.which(engineBinary) === undefined) problems.push(`${engineBinary} not found`);
+  return problems;
+}
+
+/** setupTool finds the engine's rootless setup script (Debian keeps Docker's in contrib/). */
+function setupTool(host: HostProbe, engine: EngineName): string | undefined {
+  if (engine === "docker") {
+    return host.which("dockerd-rootless-setuptool.sh") ?? (host.exists(`${DEBIAN_DOCKER_CONTRIB}/dockerd-rootless-setuptool.sh`) ? `${DEBIAN_DOCKER_CONTRIB}/dockerd-rootless-setuptool.sh` : undefined);
+  }
+  if (engine === "nerdctl") return host.which("containerd-rootless-setuptool.sh");
+  return undefined;
+}
+
+/** userPlan lists the user's steps (upstream's init-host.rootless.sh): set up and start the rootless engine. */
+export function userPlan(input: UserPlanInput): HostStep[] {
+  const { host, engine, home, podmanVersion } = input;
+  const systemd = host.exists("/run/systemd/system");
+  const steps: HostStep[] = [];
+  if (engine === "docker" || engine === "nerdctl") {
+    const tool = setupTool(host, engine) ?? `${engine === "docker" ? "dockerd" : "containerd"}-rootless-setuptool.sh`;
+    steps.push({ title: `Setting up rootless ${engine === "docker" ? "Docker" : "containerd"} for ${input.user.name}`, actions: [{ kind: "run", argv: [tool, "install"] }] });
+    if (engine === "docker") steps.push({ title: "Pointing the docker CLI at the rootless daemon", actions: [{ kind: "note", text: "add to your shell profile: export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock" }] });
+    return steps;
+  }
+  // podman: no daemon. Podman 5 defaults to pasta; Usernetes needs slirp4netns.
+  const major = Number(/^(\d+)\./.exec(podmanVersion ?? "")?.[1]);
+  const conf = `${home ?? "~"}/${CONTAINERS_CONF}`;
+  const text = home ? host.readFile(conf) : undefined;
+  if (major >= 5 && podmanNetworkCmd(text ?? "") !== "slirp4netns") {
+    const line = 'default_rootless_network_cmd = "slirp4netns"';
+    let action: Action;
+    if (text === undefined) action = { kind: "write", path: conf, content: `[network]\n${line}\n` };
+    else if (!/^\s*\[network\]/m.test(text) && podmanNetworkCmd(text) === undefined) action = { kind: "write", path: conf, content: `${text.replace(/\n*$/, "\n")}\n[network]\n${line}\n` };
+    else action = { kind: "note", text: `not done: set ${line} in the [network] table of ${conf}` };
+    steps.push({ title: "Making Podman use slirp4netns (Podman 5 defaults to pasta)", actions: [action] });
+  }
+  // migrate: running podman processes pick up new sub-ID ranges only after this.
+  steps.push({ title: "Applying the sub-ID ranges to Podman's storage", actions: [{ kind: "run", argv: [input.engineBinary, "system", "migrate"] }] });
+  steps.push({
+    title: "Enabling podman-restart.service (nodes come back after a reboot)",
+    actions: [systemd ? { kind: "run", argv: ["systemctl", "--user", "enable", "--now", "podman-restart.service"] } : { kind: "note", text: "systemd is not running: start nodes again after a reboot with `u7s up`" }],
+  });
+  return steps;
+}
+
+/** renderPlan is --dry-run's output: a shell script of the plan, each step a comment, writes as here-documents. */
+export function renderPlan(steps: readonly HostStep[]): string {
+  const lines: string[] = [];
+  for (const s of steps) {
+    lines.push(`# ${s.title}`);
+    for (const a of s.actions) {
+      if (a.kind === "run") lines.push(formatCommand(a.argv));
+      else if (a.kind === "note") lines.push(`# ${a.text}`);
+      else lines.push(`${formatCommand(writeArgv(a.path))} <<'EOF'`, a.content.replace(/\n$/, ""), "EOF");
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** applyPlan runs the plan's steps in order, one progress line each; the first failure stops it, naming the step. */
+export async function applyPlan(steps: readonly HostStep[], runner: Runner, log: Log): Promise<void> {
+  for (const s of steps) {
+    const runnable = s.actions.filter((a) => a.kind !== "note");
+    for (const a of s.actions) if (a.kind === "note") log.info(` - ${s.title}: ${a.text}`);
+    if (runnable.length === 0) continue;
+    try {
+      await log.step(s.title, async () => {
+        for (const a of runnable) {
+          if (a.kind === "run") await check(runner, a.argv);
+          else if (a.kind === "write") await check(runner, writeArgv(a.path), { input: a.content });
+        }
+      });
+    } catch (err) {
+      const e = err instanceof U7sError ? err : new U7sError(String(err));
+      throw new U7sError(`${s.title} failed: ${e.message}`, { detail: e.detail, hint: "fix the cause and run `u7s init-host` again (every step is safe to repeat)", cause: err });
+    }
+  }
+}
