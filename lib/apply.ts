@@ -1,5 +1,5 @@
 import { check, formatCommand, type Runner } from "./exec.ts";
-import type { Log, Writer } from "./log.ts";
+import { elapsed, type Log, type Writer } from "./log.ts";
 
 /** Applier carries out the commands that change the engine, or only prints them (--dry-run). */
 export interface Applier {
@@ -8,16 +8,31 @@ export interface Applier {
   apply(title: string, argv: readonly string[]): Promise<void>;
 }
 
-/** realApplier runs each command as a step with a progress line; --debug also shows the command. */
-export function realApplier(runner: Runner, log: Log, debug: boolean): Applier {
+/**
+ * realApplier runs each command as a step with a progress line (--debug shows the command and its
+ * duration through the runner: see debugRunner).
+ */
+export function realApplier(runner: Runner, log: Log, _debug?: boolean): Applier {
   return {
     dryRun: false,
     async apply(title, argv) {
-      await log.step(title, async () => {
-        if (debug) log.info(`   $ ${formatCommand(argv)}`);
-        await check(runner, argv);
-      });
+      await log.step(title, () => check(runner, argv));
     },
+  };
+}
+
+/** debugRunner wraps a runner so that --debug prints every command it runs, its exit code and its duration. */
+export function debugRunner(runner: Runner, log: Log): Runner {
+  return async (argv, opts) => {
+    const t0 = performance.now();
+    try {
+      const r = await runner(argv, opts);
+      log.debug(`${formatCommand(argv)} (exit ${r.exitCode}, ${elapsed(performance.now() - t0)})`);
+      return r;
+    } catch (err) {
+      log.debug(`${formatCommand(argv)} (failed to start, ${elapsed(performance.now() - t0)})`);
+      throw err;
+    }
   };
 }
 

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { closest, distance } from "fastest-levenshtein";
+import { debugRunner } from "./apply.ts";
 import { resolveNodeConfig, type NodeConfig } from "./config/resolve.ts";
 import { detectEngine } from "./engine/detect.ts";
 import type { Engine } from "./engine/engine.ts";
@@ -38,8 +39,12 @@ export function defaultDeps(): Deps {
 
 const GLOBAL_OPTIONS: Record<string, OptionDef> = {
   help: { type: "boolean", short: "h", description: "show help" },
-  debug: { type: "boolean", description: "show stack traces and every engine command" },
+  quiet: { type: "boolean", short: "q", description: "print no progress or status lines (warnings and errors still)" },
+  debug: { type: "boolean", description: "show every engine command with its duration, and stack traces" },
 };
+
+/** GLOBAL_FLAGS may come before the command: `u7s --debug up`. */
+const GLOBAL_FLAGS = ["--debug", "--quiet", "-q", "--help", "-h"];
 
 const GROUP_TITLES: Record<CommandDef["group"], string> = {
   node: "Node lifecycle",
@@ -132,12 +137,13 @@ function parseCommandArgs(c: CommandDef, argv: string[]): Args {
 function makeCtx(deps: Deps, args: Args, log: Log, debug: boolean): Ctx {
   let config: Promise<NodeConfig> | undefined;
   let engine: Promise<Engine> | undefined;
+  const runner = debug ? debugRunner(deps.runner, log) : deps.runner;
   const ctx: Ctx = {
     config: () => (config ??= resolveNodeConfig({ flags: settingFlags(args), env: deps.env, host: deps.host })),
-    engine: () => (engine ??= ctx.config().then((c) => detectEngine(c, deps.runner))),
+    engine: () => (engine ??= ctx.config().then((c) => detectEngine(c, runner))),
     out: deps.stdout,
     log,
-    runner: deps.runner,
+    runner,
     host: deps.host,
     env: deps.env,
     debug,
@@ -148,12 +154,19 @@ function makeCtx(deps: Deps, args: Args, log: Log, debug: boolean): Ctx {
 
 /** run is the whole CLI: parse argv, dispatch, print errors; resolves with the exit code. */
 export async function run(argv: string[], deps: Deps): Promise<number> {
-  const debug = argv.includes("--debug");
-  const log = new Log(deps.stderr, { color: colorEnabled(deps.env, deps.stderr) });
+  // Global flags count up to `--`, and for kubectl (whose flags are its own) only before the command.
+  const cmdAt = argv.findIndex((a) => !GLOBAL_FLAGS.includes(a));
+  const raw = cmdAt !== -1 && findCommand(argv[cmdAt]!)?.rawArgs === true;
+  const head = raw ? argv.slice(0, cmdAt) : argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv;
+  const debug = head.includes("--debug");
+  const quiet = head.includes("--quiet") || head.includes("-q");
+  // The spinner draws on the real terminal only: never into a pipe, a file or a test's capture.
+  const terminal = deps.stderr.isTTY && process.stderr.isTTY ? process.stderr : undefined;
+  const log = new Log(deps.stderr, { color: colorEnabled(deps.env, deps.stderr), quiet, debug, terminal });
   try {
     if (argv[0] === "--version" || argv[0] === "-v") argv = ["version", ...argv.slice(1)];
     // Only global flags may come before the command; the command's own flags go after it.
-    const at = argv.findIndex((a) => !(a === "--debug" || a === "--help" || a === "-h"));
+    const at = argv.findIndex((a) => !GLOBAL_FLAGS.includes(a));
     const first = at === -1 ? undefined : argv[at]!;
     if (first?.startsWith("-")) {
       throw new UsageError(`unknown flag ${first} before the command`, { hint: "put a command's flags after it: u7s COMMAND [flags] (see `u7s --help`)" });

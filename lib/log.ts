@@ -1,4 +1,5 @@
 import pc from "picocolors";
+import yoctoSpinner from "yocto-spinner";
 
 /** Writer is where text goes (stdout or stderr). */
 export interface Writer {
@@ -6,15 +7,48 @@ export interface Writer {
   readonly isTTY: boolean;
 }
 
-/** Log prints status lines, warnings and errors to stderr; stdout stays for program output. */
+/** elapsed formats a duration in seconds with one decimal, as progress lines show it. */
+export function elapsed(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** LogOptions: colour, --quiet (no progress or status lines), --debug (engine commands with durations). */
+export interface LogOptions {
+  color: boolean;
+  quiet?: boolean;
+  debug?: boolean;
+  /** terminal: the terminal behind stderr, for a spinner on the running step (none on a pipe or a file). */
+  terminal?: NodeJS.WriteStream;
+}
+
+/**
+ * Log prints status lines, warnings and errors to stderr; stdout stays for program output.
+ * Progress: one line per step with its elapsed time; on a terminal a spinner shows the running step.
+ */
 export class Log {
   readonly #err: Writer;
   readonly #c: ReturnType<typeof pc.createColors>;
   readonly quiet: boolean;
-  constructor(err: Writer, opts: { color: boolean; quiet?: boolean }) {
-    this.#err = err;
+  readonly debugging: boolean;
+  readonly #terminal: NodeJS.WriteStream | undefined;
+  #spinner: ReturnType<typeof yoctoSpinner> | undefined;
+  constructor(err: Writer, opts: LogOptions) {
+    this.#err = {
+      isTTY: err.isTTY,
+      // a line written while the spinner is drawn replaces it; the spinner redraws below it
+      write: (t) => {
+        this.#spinner?.clear();
+        err.write(t);
+      },
+    };
     this.#c = pc.createColors(opts.color);
     this.quiet = opts.quiet ?? false;
+    this.debugging = opts.debug ?? false;
+    this.#terminal = this.quiet ? undefined : opts.terminal;
+  }
+  /** debug prints a line only with --debug (engine commands and their durations). */
+  debug(text: string): void {
+    if (this.debugging) this.#err.write(`${this.#c.dim(`debug: ${text}`)}\n`);
   }
   /** info prints a plain status line. */
   info(text: string): void {
@@ -35,15 +69,26 @@ export class Log {
   hint(text: string): void {
     this.#err.write(`${this.#c.dim("hint:")} ${text}\n`);
   }
-  /** step runs one named step of a multi-step command and prints ` ✓ title (1.2s)` or ` ✗ title`. */
+  /**
+   * step runs one named step of a multi-step command and prints ` ✓ title (1.2s)` or ` ✗ title (1.2s)`;
+   * on a terminal a spinner shows the step while it runs (never with --quiet or on a pipe).
+   */
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
+    const outer = this.#spinner; // a step inside a step: the inner one spins, the outer one resumes
+    outer?.stop();
+    this.#spinner = this.#terminal ? yoctoSpinner({ text: title, stream: this.#terminal }).start() : undefined;
+    const done = (mark: string) => {
+      this.#spinner?.stop();
+      this.#spinner = outer?.start();
+      this.info(` ${mark} ${title} ${this.#c.dim(`(${elapsed(performance.now() - t0)})`)}`);
+    };
     try {
       const value = await fn();
-      this.info(` ${this.#c.green("✓")} ${title} ${this.#c.dim(`(${((performance.now() - t0) / 1000).toFixed(1)}s)`)}`);
+      done(this.#c.green("✓"));
       return value;
     } catch (err) {
-      this.info(` ${this.#c.red("✗")} ${title}`);
+      done(this.#c.red("✗"));
       throw err;
     }
   }
