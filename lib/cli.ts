@@ -37,7 +37,8 @@ export function defaultDeps(): Deps {
   };
 }
 
-const GLOBAL_OPTIONS: Record<string, OptionDef> = {
+/** GLOBAL_OPTIONS are the flags every command takes. */
+export const GLOBAL_OPTIONS: Record<string, OptionDef> = {
   help: { type: "boolean", short: "h", description: "show help" },
   quiet: { type: "boolean", short: "q", description: "print no progress or status lines (warnings and errors still)" },
   debug: { type: "boolean", description: "show every engine command with its duration, and stack traces" },

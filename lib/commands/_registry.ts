@@ -1,5 +1,6 @@
 import type { CommandDef } from "./_types.ts";
 import { checkPreflight } from "./check-preflight.ts";
+import { completion } from "./completion.ts";
 import { config } from "./config.ts";
 import { doctor } from "./doctor.ts";
 import { down, downV } from "./down.ts";
@@ -58,7 +59,7 @@ export const COMMANDS: readonly CommandDef[] = [
   config,
   render,
   version,
-  pending("completion", "info", "print a shell completion script", "a later issue"),
+  completion,
 ];
 
 /** findCommand finds a command by name or alias. */
