@@ -250,3 +250,157 @@ export async function hostPortFree(port: number, proto: "tcp" | "udp" = "tcp"): 
     return false;
   }
 }
+
+// ------------------------------------------------------------------ two test hosts (tests/setup-hosts.sh)
+
+/** hostsSetupScript makes (and with --down removes) the two test hosts. */
+export const hostsSetupScript: string = join(repoRoot, "tests/setup-hosts.sh");
+
+/** hostsEnvFile is where tests/setup-hosts.sh writes the test hosts' facts. */
+export const hostsEnvFile: string = join(repoRoot, "tests/.work/hosts.env");
+
+/** TestHost is one test host: a network namespace with its own hostname, unprivileged user and rootless engine. */
+export interface TestHost {
+  /** id: "a" or "b". */
+  readonly id: string;
+  /** netns: the host's network namespace (/run/netns/NAME). */
+  readonly netns: string;
+  /** hostname: the host's hostname (its own UTS namespace), so NODE_NAME is u7s-HOSTNAME. */
+  readonly hostname: string;
+  /** ip: the host's address, the source of its default route: what HOST_IP must be. */
+  readonly ip: string;
+  /** iface: the interface that carries ip. */
+  readonly iface: string;
+  /** user: the unprivileged owner of the host's rootless engine. */
+  readonly user: string;
+  /** home: that user's home directory. */
+  readonly home: string;
+  /** exec: the wrapper that runs a command as user, in the host's namespaces and cgroups. */
+  readonly exec: string;
+  /** engine: the host's rootless engine. */
+  readonly engine: TestEngine;
+  /** secondInterface: another interface of this host (host A only), for --host-ip-interface. */
+  readonly secondInterface: string | undefined;
+  /** secondIp: the address of secondInterface. */
+  readonly secondIp: string | undefined;
+}
+
+/** HostsEnv is the parsed tests/.work/hosts.env. */
+export interface HostsEnv {
+  /** a: the first host (Docker unless setup-hosts.sh was told otherwise). */
+  readonly a: TestHost;
+  /** b: the second host (Podman unless setup-hosts.sh was told otherwise). */
+  readonly b: TestHost;
+  /** testImage: the systemd node image, loaded into both hosts' engines. */
+  readonly testImage: string;
+  /** clusterImage: the cluster test image (kubectl, helm, doubles) when setup-hosts.sh loaded it. */
+  readonly clusterImage: string | undefined;
+  /** raw: every KEY=value line of the file. */
+  readonly raw: Readonly<Record<string, string>>;
+}
+
+function parseEnvFile(text: string): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
+    if (line.startsWith("#") || eq <= 0) continue;
+    raw[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return raw;
+}
+
+let hostsEnv: HostsEnv | undefined;
+
+/** loadHostsEnv reads tests/.work/hosts.env once per process; it throws, saying what to run, when the hosts are not set up. */
+export function loadHostsEnv(): HostsEnv {
+  if (hostsEnv) return hostsEnv;
+  if (!existsSync(hostsEnvFile)) {
+    throw new HarnessError(
+      `${hostsEnvFile} is missing: the two-host tests need the test hosts; run \`npm run test:setup\` (as root; it runs tests/setup-hosts.sh) first`,
+    );
+  }
+  const raw = parseEnvFile(readFileSync(hostsEnvFile, "utf8"));
+  const need = (key: string): string => {
+    const v = raw[key];
+    if (v === undefined || v === "") throw new HarnessError(`${hostsEnvFile} has no ${key}: re-run \`bash tests/setup-hosts.sh\``);
+    return v;
+  };
+  const host = (id: string): TestHost => {
+    const p = `U7S_HOST_${id.toUpperCase()}_`;
+    const engine = need(`${p}ENGINE`);
+    if (engine !== "docker" && engine !== "podman") throw new HarnessError(`${hostsEnvFile}: ${p}ENGINE=${engine} is not docker or podman`);
+    return {
+      id,
+      netns: need(`${p}NETNS`),
+      hostname: need(`${p}HOSTNAME`),
+      ip: need(`${p}IP`),
+      iface: need(`${p}INTERFACE`),
+      user: need(`${p}USER`),
+      home: need(`${p}HOME`),
+      exec: need(`${p}EXEC`),
+      engine,
+      secondInterface: raw[`${p}SECOND_INTERFACE`] || undefined,
+      secondIp: raw[`${p}SECOND_IP`] || undefined,
+    };
+  };
+  hostsEnv = { a: host("a"), b: host("b"), testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, raw };
+  return hostsEnv;
+}
+
+/** onHost builds the argv that runs a command on a test host (as its user, in its namespaces) with extra environment variables. */
+export function onHost(host: TestHost, argv: readonly string[], env: Record<string, string> = {}): string[] {
+  const assignments = Object.entries(env).map(([k, v]) => {
+    if (!ENV_KEY.test(k)) throw new HarnessError(`invalid environment variable name ${JSON.stringify(k)}`);
+    return `${k}=${v}`;
+  });
+  return [host.exec, "env", ...assignments, ...argv];
+}
+
+/** runOnHost runs a command on a test host; it never throws on a non-zero exit. */
+export function runOnHost(host: TestHost, argv: readonly string[], opts: RunOpts = {}): Promise<CommandResult> {
+  return runCommand(onHost(host, argv, opts.env), { timeoutMs: opts.timeoutMs, input: opts.input });
+}
+
+/** runU7sOnHost runs the u7s binary on a test host with CONTAINER_ENGINE set to the host's engine; it never throws on a non-zero exit. */
+export function runU7sOnHost(host: TestHost, args: readonly string[], opts: RunOpts = {}): Promise<CommandResult> {
+  return runOnHost(host, [u7sBinary(), ...args], { ...opts, env: { CONTAINER_ENGINE: host.engine, ...opts.env } });
+}
+
+/** hostEngineCli runs a test host's engine CLI (assertions, cleanup); it throws with stderr on failure unless check is false. */
+export async function hostEngineCli(host: TestHost, args: readonly string[], opts: EngineCliOpts = {}): Promise<CommandResult> {
+  const argv = onHost(host, [host.engine, ...args], opts.env);
+  const r = await runCommand(argv, { timeoutMs: opts.timeoutMs, input: opts.input });
+  return opts.check === false ? r : assertSuccess(argv, r);
+}
+
+/**
+ * cleanupHostNodes removes, on a test host, every container, volume and network u7s made (label
+ * io.u7s.node), plus the named node's container, volumes and network, ignoring what is absent.
+ */
+export async function cleanupHostNodes(host: TestHost, nodeName?: string): Promise<void> {
+  const quiet = { check: false, timeoutMs: 120_000 } as const;
+  const ids = async (args: string[]): Promise<string[]> =>
+    (await hostEngineCli(host, args, quiet)).stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+  const containers = await ids(["ps", "-aq", "--filter", "label=io.u7s.node"]);
+  if (nodeName) containers.push(nodeName);
+  if (containers.length) await hostEngineCli(host, ["rm", "-f", ...containers], quiet);
+  const volumes = await ids(["volume", "ls", "-q", "--filter", "label=io.u7s.node"]);
+  if (nodeName) volumes.push(`${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`);
+  if (volumes.length) await hostEngineCli(host, ["volume", "rm", "-f", ...volumes], quiet);
+  const networks = await ids(["network", "ls", "-q", "--filter", "label=io.u7s.node"]);
+  if (nodeName) networks.push(nodeName);
+  for (const n of networks) await hostEngineCli(host, ["network", "rm", n], quiet);
+}
+
+/** copyBetweenHosts copies a text file from one test host's user to another's (mode 0600), as scp between two machines would. */
+export async function copyBetweenHosts(from: TestHost, fromPath: string, to: TestHost, toPath: string): Promise<void> {
+  const readArgv = onHost(from, ["cat", fromPath]);
+  const text = assertSuccess(readArgv, await runCommand(readArgv)).stdout;
+  const writeArgv = onHost(to, ["sh", "-c", 'umask 077 && cat > "$0"', toPath]);
+  assertSuccess(writeArgv, await runCommand(writeArgv, { input: text }));
+}
+
+/** inHostNetns builds the argv that runs a command as root in a test host's network namespace (observation only: ss, ip). */
+export function inHostNetns(host: TestHost, argv: readonly string[]): string[] {
+  return ["nsenter", `--net=/run/netns/${host.netns}`, ...argv];
+}
