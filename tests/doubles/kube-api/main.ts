@@ -1,0 +1,79 @@
+// kube-api-double: a TEST DOUBLE of the Kubernetes API server for u7s's tests, compiled to one
+// binary with `bun build --compile`. Real kubectl 1.34 and helm 4 talk to it; the kubeadm double
+// (tests/doubles/kubeadm) runs it as a systemd service in the node and uses its helper subcommand.
+//
+//   kube-api-double --port N --cert F --key F --client-ca F --state FILE [--bind ADDR] [--pod-cidr CIDR]
+//   kube-api-double kubeadm-config FILE     print what the kubeadm double needs from a kubeadm config
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { parseAllDocuments } from "yaml";
+import { KubeApiDouble } from "./server.ts";
+
+const USAGE = `usage: kube-api-double --port N --cert FILE --key FILE --client-ca FILE --state FILE [--bind ADDR] [--pod-cidr CIDR]
+       kube-api-double kubeadm-config FILE`;
+
+/** SAFE is what a value printed for the kubeadm double's shell may contain. */
+const SAFE = /^[A-Za-z0-9.:/_-]+$/;
+
+/**
+ * kubeadmConfigLines reads a multi-document kubeadm v1beta4 config and returns "KEY VALUE" lines:
+ * bindPort, controlPlaneEndpoint, podSubnet, and one certSAN line per apiServer.certSANs entry.
+ */
+export function kubeadmConfigLines(text: string): string[] {
+  const docs = parseAllDocuments(text).map((d) => (d.toJS() ?? {}) as Record<string, any>);
+  const init = docs.find((d) => d.kind === "InitConfiguration") ?? {};
+  const cluster = docs.find((d) => d.kind === "ClusterConfiguration") ?? {};
+  const lines: [string, unknown][] = [
+    ["bindPort", init.localAPIEndpoint?.bindPort ?? 6443],
+    ["controlPlaneEndpoint", cluster.controlPlaneEndpoint ?? ""],
+    ["podSubnet", cluster.networking?.podSubnet ?? ""],
+    ...((cluster.apiServer?.certSANs ?? []) as unknown[]).map((s): [string, unknown] => ["certSAN", s]),
+  ];
+  return lines
+    .filter(([, v]) => v !== "")
+    .map(([k, v]) => {
+      if (!SAFE.test(String(v))) throw new Error(`kubeadm config: ${k} ${JSON.stringify(v)} has unexpected characters`);
+      return `${k} ${v}`;
+    });
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "kubeadm-config") {
+    if (argv.length !== 2) throw new Error(USAGE);
+    console.log(kubeadmConfigLines(readFileSync(argv[1] as string, "utf8")).join("\n"));
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: "string" },
+      bind: { type: "string", default: "127.0.0.1" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      "client-ca": { type: "string" },
+      state: { type: "string" },
+      "pod-cidr": { type: "string" },
+    },
+  });
+  const { port, cert, key, state } = values;
+  const clientCa = values["client-ca"];
+  if (!port || !cert || !key || !clientCa || !state) throw new Error(USAGE);
+  const api = new KubeApiDouble(
+    { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8"), clientCa: readFileSync(clientCa, "utf8"), podCidr: values["pod-cidr"] },
+    state,
+  );
+  await api.listen(Number(port), values.bind);
+  console.error(`kube-api-double: serving on https://${values.bind}:${port} (state ${state})`);
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
+  return -1; // keep serving
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    console.error(`kube-api-double: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(err instanceof Error && err.message === USAGE ? 2 : 1);
+  },
+);
