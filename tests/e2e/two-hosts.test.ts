@@ -12,6 +12,7 @@ import {
   assertSuccess,
   cleanupHostNodes,
   describeResult,
+  downOverlayPair,
   inHostNetns,
   loadHostsEnv,
   runCommand,
@@ -19,6 +20,8 @@ import {
   type CommandResult,
   type HostsEnv,
   type TestHost,
+  upOverlayPair,
+  type VtepSide,
 } from "./harness.ts";
 
 const TIMEOUT_MS = 300_000;
@@ -65,45 +68,6 @@ describe("HOST_IP on two hosts", () => {
 });
 
 // ------------------------------------------------------------------ the VXLAN data path
-
-/** VtepSide is one end of the overlay: a node and its Flannel-like VXLAN endpoint. */
-interface VtepSide {
-  host: TestHost;
-  nodeName: string;
-  nodeIp: string;
-  portFlannel: number;
-  /** podAddr: the flannel.1 address, x.y.z.0 of the node's pod range (as Flannel assigns it). */
-  podAddr: string;
-  mac: string;
-  /** env: the port settings both nodes run with. */
-  env: Record<string, string>;
-}
-
-/**
- * FLANNEL_VXLAN sets up flannel.1 in a node as Flannel's vxlan backend does: VNI 1, destination port
- * PORT_FLANNEL, local address the node IP on eth0, no learning, MTU eth0 - 50, the pod range's .0/32
- * address; per peer a permanent neighbour entry and FDB entries (plus the all-zero default) pointing
- * at the peer HOST's address, and a route to the peer's pod range via its .0 onlink. Then the
- * checksum fix: `ethtool -K flannel.1 tx-checksum-ip-generic off` (the node image's udev rule) when
- * the image has ethtool; else the device is created with `noudpcsum`, which has the same effect on
- * the path (no outer UDP checksum for a NAT to get wrong). Arguments: NODE_IP PORT POD_ADDR MAC
- * PEER_POD_ADDR PEER_MAC PEER_HOST_IP. Prints the fix it used.
- */
-const FLANNEL_VXLAN = `set -eu
-node_ip=$1 port=$2 pod=$3 mac=$4 peer_pod=$5 peer_mac=$6 peer_host=$7
-ip link del flannel.1 2>/dev/null || true
-if command -v ethtool >/dev/null; then fix=ethtool csum=; else fix=noudpcsum csum=noudpcsum; fi
-ip link add flannel.1 address "$mac" type vxlan id 1 local "$node_ip" dev eth0 dstport "$port" nolearning $csum
-[ "$fix" = noudpcsum ] || ethtool -K flannel.1 tx-checksum-ip-generic off >/dev/null
-ip link set flannel.1 mtu $(( $(cat /sys/class/net/eth0/mtu) - 50 ))
-ip addr add "$pod/32" dev flannel.1
-ip link set flannel.1 up
-bridge fdb append 00:00:00:00:00:00 dev flannel.1 dst "$peer_host" self permanent
-bridge fdb append "$peer_mac" dev flannel.1 dst "$peer_host" self permanent
-ip neigh replace "$peer_pod" lladdr "$peer_mac" dev flannel.1 nud permanent
-ip route replace "$peer_pod/24" via "$peer_pod" dev flannel.1 onlink
-echo "fix=$fix"
-`;
 
 /** icmpEcho is an ICMP echo request (id 0x7537, the given seq, payload "u7s-ping") as printf octal escapes. */
 function icmpEcho(seq: number): { printf: string; replyHex: string } {
@@ -167,48 +131,24 @@ const PORT_SETS: [string, Record<string, string>][] = [
 ];
 
 describe("VXLAN between node containers on two hosts", () => {
-  const nodes: [TestHost, string][] = [];
   afterAll(async () => {
-    for (const [host, name] of nodes) await cleanupHostNodes(host, name);
+    for (const host of [env.a, env.b]) await cleanupHostNodes(host);
   }, TIMEOUT_MS);
 
   test.each(PORT_SETS)("Flannel-like VXLAN carries ICMP and TCP both ways (%s)", async (_label, portEnv) => {
-    const sides: VtepSide[] = [];
-    for (const [i, host] of [env.a, env.b].entries()) {
-      const config = await configOf(host, [], portEnv);
-      const nodeName = String(config.NODE_NAME);
-      nodes.push([host, nodeName]);
-      await cleanupHostNodes(host, nodeName);
-      await u7s(host, ["up", "--image", env.testImage], portEnv);
-      sides.push({
-        host,
-        nodeName,
-        nodeIp: String(config.NODE_IP),
-        portFlannel: Number(config.PORT_FLANNEL),
-        podAddr: `10.244.${i}.0`,
-        mac: `02:75:37:00:00:0${i + 1}`,
-        env: portEnv,
-      });
-    }
-    const [a, b] = sides as [VtepSide, VtepSide];
+    const { a, b, fix } = await upOverlayPair(env, { env: portEnv });
+    expect(fix).toMatch(/^(ethtool|noudpcsum)$/);
+    const sides = [a, b];
     // u7s published PORT_FLANNEL/udp on each host, inside that host's namespace (its own address)
     for (const s of sides) {
       const argv = inHostNetns(s.host, ["ss", "-Hlun", `sport = :${s.portFlannel}`]);
       const r = assertSuccess(argv, await runCommand(argv));
       expect(r.stdout.trim(), `PORT_FLANNEL ${s.portFlannel}/udp not published on host ${s.host.id}`).not.toBe("");
     }
-    for (const [self, peer] of [[a, b], [b, a]] as const) {
-      const r = await u7s(
-        self.host,
-        ["exec", "--", "sh", "-c", FLANNEL_VXLAN, "flannel-vxlan", self.nodeIp, String(self.portFlannel), self.podAddr, self.mac, peer.podAddr, peer.mac, peer.host.ip],
-        self.env,
-      );
-      expect(r.stdout).toMatch(/fix=(ethtool|noudpcsum)/);
-    }
     await ping(a, b);
     await ping(b, a);
     await transfer(a, b);
     await transfer(b, a);
-    for (const s of sides) await u7s(s.host, ["down", "-v"], s.env);
+    await downOverlayPair(sides);
   }, TIMEOUT_MS);
 });
