@@ -5,6 +5,7 @@ import { config } from "./config.ts";
 import { doctor } from "./doctor.ts";
 import { down, downV } from "./down.ts";
 import { exec } from "./exec.ts";
+import { exportLogs } from "./export-logs.ts";
 import { initHost } from "./init-host.ts";
 import { installFlannel } from "./install-flannel.ts";
 import { joinCommand } from "./join-command.ts";
@@ -40,6 +41,7 @@ export const COMMANDS: readonly CommandDef[] = [
   shell,
   exec,
   logs,
+  exportLogs,
   status,
   checkPreflight,
   doctor,
