@@ -16,6 +16,7 @@ export const config: CommandDef = {
   async run(ctx, args) {
     const c = await ctx.config();
     if (c.engineNotFound) ctx.log.warn(c.engineNotFound);
+    for (const w of c.warnings ?? []) ctx.log.warn(w);
     const entries = configEntries(c);
     if (boolFlag(args, "json")) {
       const obj: Record<string, string | number | null> = {};

@@ -25,6 +25,25 @@ export interface NodeConfig {
   readonly portKubeApiserver: number;
   /** sources records where each setting (by its upstream name) came from. */
   readonly sources: Readonly<Record<string, Source>>;
+  /** warnings: settings that work but limit the node (e.g. a loopback HOST_IP), one line each. */
+  readonly warnings?: readonly string[];
+}
+
+/**
+ * UNUSABLE_RANGES are IPv4 ranges that can be neither a node network nor a host address that other
+ * hosts reach: the engine cannot route them, or they mean something else (RFC 6890).
+ */
+const UNUSABLE_RANGES: readonly { cidr: string; what: string }[] = [
+  { cidr: "0.0.0.0/8", what: `the "this network" range 0.0.0.0/8 (0.0.0.0 means unspecified)` },
+  { cidr: "127.0.0.0/8", what: "the loopback range 127.0.0.0/8" },
+  { cidr: "169.254.0.0/16", what: "the link-local range 169.254.0.0/16" },
+  { cidr: "224.0.0.0/4", what: "the multicast range 224.0.0.0/4" },
+  { cidr: "240.0.0.0/4", what: "the reserved range 240.0.0.0/4 (with the broadcast address 255.255.255.255)" },
+];
+
+/** unusableRange names the special range a CIDR (or an address as /32) falls in, if any. */
+function unusableRange(cidr: string, except: readonly string[] = []): string | undefined {
+  return UNUSABLE_RANGES.find((r) => !except.includes(r.cidr) && cidrsOverlap(cidr, r.cidr))?.what;
 }
 
 /** ResolveInput is what resolveNodeConfig reads: flags, environment and host probes. */
@@ -126,7 +145,12 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
   const nodeName = nodeNameSetting?.value ?? `u7s-${hostname.toLowerCase()}`;
   if (!nodeNameSetting) sources.NODE_NAME = "default";
   if (!DNS1123_SUBDOMAIN.test(nodeName) || nodeName.length > 63) {
-    problems.push(`${describe("nodeName", nodeNameSetting?.source)}=${JSON.stringify(nodeName)}: not a valid node name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters)`);
+    const rule = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters";
+    problems.push(
+      nodeNameSetting
+        ? `${describe("nodeName", nodeNameSetting.source)}=${JSON.stringify(nodeName)}: not a valid node name (${rule})`
+        : `NODE_NAME=${JSON.stringify(nodeName)}: not a valid node name (${rule}); it derives from HOSTNAME=${JSON.stringify(hostname)}: set NODE_NAME (or --node-name) to a valid name`,
+    );
   }
 
   const subnetSetting = safe("nodeSubnet", get("nodeSubnet"));
@@ -138,6 +162,11 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     problems.push(`${subnetName}=${JSON.stringify(subnet)}: not an IPv4 x.y.z.0/24 subnet (for example 10.100.7.0/24)`);
     subnetOk = false;
   } else {
+    const special = unusableRange(subnet);
+    if (special) {
+      problems.push(`${subnetName}=${JSON.stringify(subnet)}: in ${special}, which cannot be a node network (choose a private x.y.z.0/24, for example in 10.100.0.0/16)`);
+      subnetOk = false;
+    }
     for (const [what, range] of [["service", SERVICE_CIDR], ["pod", POD_CIDR]] as const) {
       if (cidrsOverlap(subnet, range)) {
         problems.push(`${subnetName}=${JSON.stringify(subnet)}: overlaps the Kubernetes ${what} range ${range} (choose another x.y.z.0/24, for example in 10.100.0.0/16)`);
@@ -185,6 +214,25 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     else problems.push(`HOST_IP: cannot detect this host's address (no route to 1.0.0.0); set HOST_IP or HOST_IP_INTERFACE`);
   }
 
+  const warnings: string[] = [];
+  if (hostIp !== "" && isIPv4(hostIp)) {
+    const hostIpName = useInterface ? `HOST_IP (from ${describe("hostIpInterface", ifSetting.source)})` : describe("hostIp", hostIpSetting?.source);
+    const shown = `${hostIpName}=${JSON.stringify(hostIp)}`;
+    // A loopback HOST_IP works for a single-host cluster (other hosts cannot reach it): a warning.
+    // A link-local one is reachable from its own link (e.g. a point-to-point fabric): allowed.
+    const special = unusableRange(`${hostIp}/32`, ["127.0.0.0/8", "169.254.0.0/16"]);
+    if (special) {
+      problems.push(`${shown}: in ${special}, which other hosts cannot reach (valid: this host's own address, see \`ip -4 addr\`)`);
+    } else if (cidrsOverlap(`${hostIp}/32`, "127.0.0.0/8")) {
+      warnings.push(`${shown} is a loopback address: other hosts cannot reach this node (fine for a single-host cluster)`);
+    }
+    if (ip !== "" && hostIp === ip) {
+      problems.push(`${shown} is also NODE_IP: the host's address and the node's must differ (choose another NODE_SUBNET or NODE_IP)`);
+    } else if (subnetOk && cidrsOverlap(`${hostIp}/32`, subnet)) {
+      problems.push(`${subnetName}=${JSON.stringify(subnet)}: contains HOST_IP ${hostIp}; the node network must not include this host's address (choose another x.y.z.0/24)`);
+    }
+  }
+
   // Ports.
   const ports = {} as Record<keyof typeof DEFAULT_PORTS, number>;
   for (const key of Object.keys(DEFAULT_PORTS) as (keyof typeof DEFAULT_PORTS)[]) {
@@ -223,6 +271,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     nodeIp: ip,
     ...ports,
     sources: Object.freeze(sources),
+    ...(warnings.length > 0 ? { warnings: Object.freeze(warnings) } : {}),
   });
 }
 

@@ -460,3 +460,59 @@ describe("shell metacharacters", () => {
     expect(await wrongRows(values.map((v) => [v, [true]] as const), got)).toEqual([]);
   });
 });
+
+describe("settings that cannot work (issue 6)", () => {
+  test("a NODE_SUBNET in a special range: one line naming the range, exit 2", async () => {
+    const cases = [
+      ["0.0.0.0/24", "0.0.0.0/8"],
+      ["127.0.0.0/24", "loopback"],
+      ["169.254.3.0/24", "link-local"],
+      ["224.1.2.0/24", "multicast"],
+      ["239.255.255.0/24", "multicast"],
+      ["240.0.0.0/24", "reserved"],
+      ["255.255.255.0/24", "broadcast"],
+    ] as const;
+    for (const [subnet, words] of cases) {
+      const lines = await problemLines({}, { NODE_SUBNET: subnet });
+      expect({ subnet, lines: lines.length }).toEqual({ subnet, lines: 1 });
+      expect(lines[0]).toStartWith(`NODE_SUBNET=${JSON.stringify(subnet)}: in `);
+      expect(lines[0]).toContain(words);
+      expect(lines[0]).toContain("choose a private x.y.z.0/24");
+    }
+    expect(await problemLines({}, { NODE_SUBNET: "10.100.7.0/24" })).toEqual(["resolved"]);
+  });
+
+  test("a NODE_SUBNET containing HOST_IP, and a HOST_IP equal to NODE_IP, are refused", async () => {
+    expect(await problemLines({}, { NODE_SUBNET: "192.0.2.0/24" })).toEqual([
+      `NODE_SUBNET="192.0.2.0/24": contains HOST_IP ${FAKE_HOST_IP}; the node network must not include this host's address (choose another x.y.z.0/24)`,
+    ]);
+    expect(await problemLines({}, { HOST_IP: "10.100.7.100", NODE_SUBNET: "10.100.7.0/24" })).toEqual([
+      `HOST_IP="10.100.7.100" is also NODE_IP: the host's address and the node's must differ (choose another NODE_SUBNET or NODE_IP)`,
+    ]);
+  });
+
+  test("a HOST_IP that other hosts cannot reach is refused: unspecified, multicast, reserved, broadcast", async () => {
+    for (const ip of ["0.0.0.0", "0.1.2.3", "224.0.0.1", "240.1.1.1", "255.255.255.255"]) {
+      const lines = await problemLines({ hostIp: ip });
+      expect({ ip, lines: lines.length }).toEqual({ ip, lines: 1 });
+      expect(lines[0]).toStartWith(`--host-ip=${JSON.stringify(ip)}: in `);
+      expect(lines[0]).toContain("other hosts cannot reach");
+    }
+    const fromInterface = await problemLines({}, { HOST_IP_INTERFACE: "lo9" }, { interfaces: { lo9: "0.0.0.0" } });
+    expect(fromInterface[0]).toStartWith(`HOST_IP (from HOST_IP_INTERFACE)="0.0.0.0": in `);
+    // reachable from its own link: allowed
+    expect(await problemLines({ hostIp: "169.254.1.1" })).toEqual(["resolved"]);
+  });
+
+  test("a loopback HOST_IP is accepted with a warning: a single-host cluster works, other hosts cannot join", async () => {
+    const { config } = await resolve({}, { HOST_IP: "127.0.0.1" });
+    expect(config.hostIp).toBe("127.0.0.1");
+    expect(config.warnings).toEqual([`HOST_IP="127.0.0.1" is a loopback address: other hosts cannot reach this node (fine for a single-host cluster)`]);
+    expect((await resolve()).config.warnings).toBeUndefined();
+  });
+
+  test("an invalid node name derived from HOSTNAME says to set NODE_NAME", async () => {
+    const lines = await problemLines({}, { HOSTNAME: "login_01" });
+    expect(lines).toEqual([expect.stringContaining(`it derives from HOSTNAME="login_01": set NODE_NAME (or --node-name) to a valid name`)]);
+  });
+});
