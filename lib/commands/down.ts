@@ -1,11 +1,14 @@
 import { downNode } from "../node/lifecycle.ts";
 import { boolFlag, dryRunFlag } from "./_shared.ts";
-import { applierFor, nodeContext } from "./_node.ts";
+import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { Args, CommandDef, Ctx } from "./_types.ts";
 
 async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
   const { config, engine } = await nodeContext(ctx);
-  await downNode({ config, engine, log: ctx.log, applier: applierFor(ctx, args) }, { volumes });
+  const applier = applierFor(ctx, args);
+  const go = () => downNode({ config, engine, log: ctx.log, applier }, { volumes });
+  // A dry run changes nothing, so it neither waits for nor blocks another command.
+  await (applier.dryRun ? go() : nodeLock(ctx, config, volumes ? "u7s down -v" : "u7s down", go));
 }
 
 /** down removes the node container and network; -v also its volumes. */
@@ -13,7 +16,11 @@ export const down: CommandDef = {
   name: "down",
   group: "node",
   summary: "stop and remove the node (-v: and its volumes)",
-  description: "Removes the node container and its network; the volumes (/var, /opt, /etc: the cluster's state) are\nkept unless -v is given. Does nothing, successfully, when there is nothing to remove.",
+  description:
+    "Removes the node container and its network; the volumes (/var, /opt, /etc: the cluster's state) are\n" +
+    "kept unless -v is given. Only objects u7s created for this node (label io.u7s.node=NODE_NAME) are removed:\n" +
+    "a network or volume of that name without the label is kept and named, with the command that would remove\n" +
+    "it. Does nothing, successfully, when there is nothing to remove. Waits for another u7s command on the node.",
   settings: true,
   options: {
     volumes: { type: "boolean", short: "v", description: "also remove the node's volumes (all cluster state on this host)" },

@@ -1,12 +1,12 @@
-import { CommandError, type Runner } from "../exec.ts";
+import { CommandError, formatCommand, type RunResult, type Runner } from "../exec.ts";
 import { U7sError } from "../errors.ts";
-import type { ContainerState, Engine, EngineInfo, ExecOptions, NodeSpec, PortSpec } from "./engine.ts";
+import type { ContainerState, Engine, EngineInfo, ExecOptions, NetworkInfo, NodeSpec, PortSpec, VolumeInfo } from "./engine.ts";
 import type { EngineName } from "./types.ts";
 
 interface InspectJson {
   Id?: string;
   Name?: string;
-  State?: { Status?: string; Running?: boolean };
+  State?: { Status?: string; Running?: boolean; ExitCode?: number };
   Config?: { Image?: string; Labels?: Record<string, string> | null };
   ImageName?: string;
   NetworkSettings?: {
@@ -30,18 +30,18 @@ export function parsePorts(ports: NonNullable<InspectJson["NetworkSettings"]>["P
   return out.sort((a, b) => a.container - b.container || a.protocol.localeCompare(b.protocol));
 }
 
-/** parseContainerState reads the first object of `ENGINE inspect` output. */
-export function parseContainerState(json: string): ContainerState | undefined {
-  const list = JSON.parse(json) as InspectJson[];
-  const c = list[0];
-  if (!c) return undefined;
+/** containerStateOf reads one object of `ENGINE container inspect` output. */
+export function containerStateOf(c: InspectJson): ContainerState {
   const networks: Record<string, string> = {};
   for (const [name, n] of Object.entries(c.NetworkSettings?.Networks ?? {})) networks[name] = n.IPAddress ?? "";
+  const status = c.State?.Status ?? "unknown";
   return {
     id: c.Id ?? "",
     name: (c.Name ?? "").replace(/^\//, ""),
-    status: c.State?.Status ?? "unknown",
-    running: c.State?.Running ?? false,
+    status,
+    // Docker reports Running=true for a restarting or paused container, which takes no exec:
+    // only the status "running" is running.
+    running: (c.State?.Running ?? false) && (c.State?.Status === undefined || status === "running"),
     image: c.Config?.Image ?? c.ImageName ?? "",
     labels: c.Config?.Labels ?? {},
     networks,
@@ -52,8 +52,42 @@ export function parseContainerState(json: string): ContainerState | undefined {
       source: m.Source ?? "",
       destination: m.Destination ?? "",
     })),
+    ...(typeof c.State?.ExitCode === "number" ? { exitCode: c.State.ExitCode } : {}),
   };
 }
+
+/** parseContainerState reads the first object of `ENGINE inspect` output. */
+export function parseContainerState(json: string): ContainerState | undefined {
+  const c = (JSON.parse(json) as InspectJson[])[0];
+  return c ? containerStateOf(c) : undefined;
+}
+
+interface DockerNetworkJson {
+  Id?: string;
+  Name?: string;
+  Labels?: Record<string, string> | null;
+  IPAM?: { Config?: { Subnet?: string }[] | null } | null;
+}
+
+/** dockerNetworkOf reads one object of `docker network inspect` (nerdctl prints the same shape). */
+export function dockerNetworkOf(n: DockerNetworkJson): NetworkInfo {
+  return {
+    id: n.Id ?? "",
+    name: n.Name ?? "",
+    labels: n.Labels ?? {},
+    subnets: (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? "").filter((s) => s !== ""),
+  };
+}
+
+/** volumeOf reads one object of `ENGINE volume inspect` (the same shape on every engine). */
+export function volumeOf(v: { Name?: string; Labels?: Record<string, string> | null }): VolumeInfo {
+  return { name: v.Name ?? "", labels: v.Labels ?? {} };
+}
+
+// What each engine prints when the object does not exist (docker: "No such container", "network X
+// not found", "no such volume"; podman: "no such container", "network not found", "image not known";
+// nerdctl: "not found").
+const NOT_FOUND = /no such (container|object|volume|network|image)|not found|image not known/i;
 
 /**
  * DockerLikeEngine drives a CLI with Docker's command set; the docker, podman and nerdctl
@@ -89,31 +123,91 @@ export abstract class DockerLikeEngine implements Engine {
     try {
       return JSON.parse(r.stdout);
     } catch {
-      throw new U7sError(`cannot parse the output of ${argv.join(" ")}`, { detail: r.stdout.slice(0, 500) });
+      throw new U7sError(`${this.name} answered \`${formatCommand(argv)}\` with ${r.stdout.trim() === "" ? "nothing" : "something that is not JSON"}`, {
+        detail: r.stdout.trim().slice(0, 500) || undefined,
+        hint: `check that ${this.binary} is ${this.name} and works (\`${this.binary} info\`)`,
+      });
     }
   }
 
-  protected async succeeds(argv: string[]): Promise<boolean> {
-    return (await this.runner(argv)).exitCode === 0;
+  /**
+   * queryFailed explains a failed query: when the engine does not answer `info` either, the same
+   * "not reachable" error and hint every command gives; otherwise the failed command and its stderr.
+   */
+  protected async queryFailed(argv: readonly string[], r: RunResult): Promise<U7sError> {
+    const info = [this.binary, "info", "--format", "{{json .}}"];
+    const probe = await this.runner(info);
+    if (probe.exitCode !== 0) return this.notReachable(new CommandError(info, probe));
+    return new CommandError(argv, r);
   }
 
-  imageExists(ref: string): Promise<boolean> {
-    return this.succeeds([this.binary, "image", "inspect", ref]);
-  }
-  networkExists(name: string): Promise<boolean> {
-    return this.succeeds([this.binary, "network", "inspect", name]);
-  }
-  volumeExists(name: string): Promise<boolean> {
-    return this.succeeds([this.binary, "volume", "inspect", name]);
-  }
-
-  async inspectContainer(name: string): Promise<ContainerState | undefined> {
-    const r = await this.runner([this.binary, "container", "inspect", name]);
+  /** inspectAll runs `ENGINE KIND inspect NAMES...` and returns its JSON list; undefined when an object does not exist. */
+  protected async inspectAll(kind: "container" | "network" | "volume" | "image", names: readonly string[]): Promise<unknown[] | undefined> {
+    const argv = [this.binary, kind, "inspect", ...names];
+    const r = await this.runner(argv);
     if (r.exitCode !== 0) {
-      if (/no such (container|object)|not found/i.test(r.stderr)) return undefined;
-      throw new CommandError([this.binary, "container", "inspect", name], r);
+      if (NOT_FOUND.test(r.stderr)) return undefined;
+      throw await this.queryFailed(argv, r);
     }
-    return parseContainerState(r.stdout);
+    try {
+      const list = JSON.parse(r.stdout) as unknown;
+      if (Array.isArray(list)) return list;
+    } catch {
+      // reported below
+    }
+    throw new U7sError(`${this.name} answered \`${formatCommand(argv)}\` with ${r.stdout.trim() === "" ? "nothing" : "something that is not a JSON list"}`, {
+      detail: r.stdout.trim().slice(0, 500) || undefined,
+      hint: `check that ${this.binary} is ${this.name} and works (\`${this.binary} ${kind} ls\`)`,
+    });
+  }
+
+  /**
+   * inspectExact returns the inspected object whose name is exactly `name`: engines also resolve
+   * ID prefixes (and podman volume name prefixes), which must never stand in for the asked name.
+   */
+  protected async inspectExact<T extends { name: string }>(kind: "container" | "network" | "volume", name: string, parse: (raw: never) => T): Promise<T | undefined> {
+    const list = await this.inspectAll(kind, [name]);
+    return (list ?? []).map((o) => parse(o as never)).find((o) => o.name === name);
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    // An image may be named by ID or ID prefix on purpose (`up --image 3f2a...`): no exact-name check.
+    return (await this.inspectAll("image", [ref])) !== undefined;
+  }
+  async networkExists(name: string): Promise<boolean> {
+    return (await this.inspectNetwork(name)) !== undefined;
+  }
+  async volumeExists(name: string): Promise<boolean> {
+    return (await this.inspectVolume(name)) !== undefined;
+  }
+  inspectContainer(name: string): Promise<ContainerState | undefined> {
+    return this.inspectExact("container", name, containerStateOf);
+  }
+  inspectNetwork(name: string): Promise<NetworkInfo | undefined> {
+    return this.inspectExact("network", name, (n) => this.networkOf(n));
+  }
+  inspectVolume(name: string): Promise<VolumeInfo | undefined> {
+    return this.inspectExact("volume", name, volumeOf);
+  }
+  async listNetworks(): Promise<NetworkInfo[]> {
+    const argv = [this.binary, "network", "ls", "--format", "{{.Name}}"];
+    const r = await this.runner(argv);
+    if (r.exitCode !== 0) throw await this.queryFailed(argv, r);
+    const names = r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    if (names.length === 0) return [];
+    const all = await this.inspectAll("network", names);
+    if (all) return all.map((n) => this.networkOf(n));
+    // one was removed between ls and inspect: inspect one at a time, skipping the missing
+    const found: NetworkInfo[] = [];
+    for (const n of names) {
+      const info = await this.inspectNetwork(n);
+      if (info) found.push(info);
+    }
+    return found;
+  }
+  /** networkOf reads one object of `network inspect`; podman's netavark prints another shape. */
+  protected networkOf(raw: unknown): NetworkInfo {
+    return dockerNetworkOf(raw as DockerNetworkJson);
   }
 
   exec(name: string, cmd: readonly string[], opts: ExecOptions = {}) {
@@ -198,6 +292,13 @@ export abstract class DockerLikeEngine implements Engine {
   }
   loadArgs(file: string): string[] {
     return [this.binary, "load", "-i", file];
+  }
+  copyFromArgs(name: string, src: string, dst: string): string[] {
+    return [this.binary, "cp", ...this.followLinkFlag(), `${name}:${src}`, dst];
+  }
+  /** followLinkFlag makes `cp` copy what a symlink points to (docker and nerdctl: -L). */
+  protected followLinkFlag(): string[] {
+    return ["-L"];
   }
 }
 

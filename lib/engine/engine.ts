@@ -56,6 +56,23 @@ export interface ContainerState {
   /** ports: published ports as host:container/protocol. */
   ports: PortSpec[];
   mounts: { type: string; name?: string; source: string; destination: string }[];
+  /** exitCode is the exit code of the container's last run, when the engine says. */
+  exitCode?: number;
+}
+
+/** NetworkInfo is what `inspect` tells about a network. */
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** subnets are the network's IPv4 and IPv6 subnets in CIDR form. */
+  subnets: string[];
+}
+
+/** VolumeInfo is what `inspect` tells about a volume. */
+export interface VolumeInfo {
+  name: string;
+  labels: Record<string, string>;
 }
 
 /** ExecOptions shape `ENGINE exec`. */
@@ -86,10 +103,21 @@ export interface Engine {
   readonly restartUnit: string | undefined;
   info(): Promise<EngineInfo>;
   imageExists(ref: string): Promise<boolean>;
+  /** networkExists tells whether a network of exactly this name exists. */
   networkExists(name: string): Promise<boolean>;
+  /** volumeExists tells whether a volume of exactly this name exists. */
   volumeExists(name: string): Promise<boolean>;
-  /** inspectContainer returns undefined when there is no such container. */
+  /**
+   * inspectContainer returns the container of exactly this name, undefined when there is none
+   * (engines also resolve ID prefixes and, podman, name prefixes: those do not count).
+   */
   inspectContainer(name: string): Promise<ContainerState | undefined>;
+  /** inspectNetwork returns the network of exactly this name, undefined when there is none. */
+  inspectNetwork(name: string): Promise<NetworkInfo | undefined>;
+  /** inspectVolume returns the volume of exactly this name, undefined when there is none. */
+  inspectVolume(name: string): Promise<VolumeInfo | undefined>;
+  /** listNetworks returns every network of the engine (to find subnets already in use). */
+  listNetworks(): Promise<NetworkInfo[]>;
   /** exec runs a command in a container and captures its output (non-interactive). */
   exec(name: string, cmd: readonly string[], opts?: ExecOptions): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
@@ -112,4 +140,6 @@ export interface Engine {
   logsArgs(name: string, opts: { follow?: boolean; tail?: number }): string[];
   saveArgs(ref: string, file: string): string[];
   loadArgs(file: string): string[];
+  /** copyFromArgs copies a file out of a container (following symlinks) to a host path. */
+  copyFromArgs(name: string, src: string, dst: string): string[];
 }

@@ -1,4 +1,4 @@
-import type { EngineInfo } from "./engine.ts";
+import type { EngineInfo, NetworkInfo } from "./engine.ts";
 import { DockerLikeEngine } from "./base.ts";
 
 interface PodmanInfo {
@@ -17,6 +17,23 @@ export function parsePodmanInfo(info: PodmanInfo): EngineInfo {
   };
 }
 
+interface PodmanNetworkJson {
+  id?: string;
+  name?: string;
+  labels?: Record<string, string> | null;
+  subnets?: { subnet?: string }[] | null;
+}
+
+/** podmanNetworkOf reads one object of `podman network inspect` (netavark's lowercase shape, podman >= 4). */
+export function podmanNetworkOf(n: PodmanNetworkJson): NetworkInfo {
+  return {
+    id: n.id ?? "",
+    name: n.name ?? "",
+    labels: n.labels ?? {},
+    subnets: (n.subnets ?? []).map((s) => s.subnet ?? "").filter((s) => s !== ""),
+  };
+}
+
 /** PodmanEngine drives the podman CLI (no daemon: each command is the engine). */
 export class PodmanEngine extends DockerLikeEngine {
   readonly name = "podman" as const;
@@ -30,6 +47,13 @@ export class PodmanEngine extends DockerLikeEngine {
   // --rootless-netns` runs a command there (podman >= 4.0).
   async inEngineNetns(cmd: readonly string[], rootless: boolean, _runtimeDir: string | undefined) {
     return rootless ? [this.binary, "unshare", "--rootless-netns", ...cmd] : [...cmd];
+  }
+  protected override networkOf(raw: unknown): NetworkInfo {
+    return podmanNetworkOf(raw as PodmanNetworkJson);
+  }
+  // podman cp has no -L: it always copies what a symlink points to.
+  protected override followLinkFlag(): string[] {
+    return [];
   }
   protected reachHint(): string {
     return "check that `podman info` works for this user (subuid/subgid ranges, XDG_RUNTIME_DIR); do not set CONTAINER_HOST for a local podman";

@@ -12,7 +12,10 @@ export function nodePorts(c: NodeConfig): { setting: string; port: number; proto
   ];
 }
 
-/** busyPorts returns one line per node port that this host cannot give the node (ports the node itself holds excepted). */
+/**
+ * busyPorts returns one line per node port that this host cannot give the node (ports the node
+ * itself holds excepted): held by another program (on IPv4 or IPv6), or privileged.
+ */
 export async function busyPorts(c: NodeConfig, host: HostProbe, heldByNode: readonly PortSpec[] = []): Promise<string[]> {
   const problems: string[] = [];
   for (const p of nodePorts(c)) {
@@ -22,4 +25,12 @@ export async function busyPorts(c: NodeConfig, host: HostProbe, heldByNode: read
     if (verdict === "denied") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is privileged and cannot be published by a rootless engine`);
   }
   return problems;
+}
+
+/** portHint says what to do about busyPorts' findings: privileged ports get their own advice. */
+export function portHint(problems: readonly string[]): string {
+  const privileged = problems.some((p) => p.includes("privileged"));
+  const other = "stop what uses the port, or choose other ports, e.g. `PORT_KUBE_APISERVER=16443 u7s up` (or see `u7s up --help` for --port-* flags)";
+  if (!privileged) return other;
+  return "ports below 1024 are privileged: choose a port of 1024 or more (e.g. `PORT_KUBE_APISERVER=16443 u7s up`), or let unprivileged users bind lower ports with `sudo sysctl net.ipv4.ip_unprivileged_port_start=PORT` (see rootlesscontaine.rs/getting-started/common/sysctl/)";
 }

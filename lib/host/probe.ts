@@ -22,7 +22,7 @@ export interface HostProbe {
   readFile(path: string): string | undefined;
   /** user is the invoking user's name and uid. */
   user(): { name: string; uid: number };
-  /** portFree tries to bind a host port on all addresses, as the engine's port forwarder will. */
+  /** portFree tries to bind a host port on all addresses, IPv4 and IPv6, as the engine's port forwarder will. */
   portFree(port: number, protocol: "tcp" | "udp"): Promise<PortCheck>;
   /** kernelConfig is the running kernel's build configuration (/proc/config.gz or /boot/config-RELEASE). */
   kernelConfig(): string | undefined;
@@ -33,22 +33,50 @@ export interface HostProbe {
 /** PortCheck is the outcome of trying to bind a port: free, in use, or not allowed for this user. */
 export type PortCheck = "free" | "in-use" | "denied";
 
-function tryBind(port: number, protocol: "tcp" | "udp"): Promise<PortCheck> {
-  const verdict = (err: NodeJS.ErrnoException): PortCheck => (err.code === "EACCES" || err.code === "EPERM" ? "denied" : "in-use");
+/** bindOnce tries to bind one address family's wildcard address; undefined when the host lacks that family. */
+function bindOnce(port: number, protocol: "tcp" | "udp", family: 4 | 6): Promise<PortCheck | undefined> {
+  const verdict = (err: NodeJS.ErrnoException): PortCheck | undefined => {
+    if (err.code === "EACCES" || err.code === "EPERM") return "denied";
+    // no IPv6 on this host (disabled, or no address): nothing can hold the port there
+    if (err.code === "EAFNOSUPPORT" || err.code === "EADDRNOTAVAIL" || err.code === "EPROTONOSUPPORT") return undefined;
+    return "in-use";
+  };
+  const host = family === 4 ? "0.0.0.0" : "::";
   return new Promise((resolve) => {
     if (protocol === "udp") {
-      const sock = createSocket("udp4");
+      let sock;
+      try {
+        sock = createSocket({ type: family === 4 ? "udp4" : "udp6", ipv6Only: family === 6 });
+      } catch {
+        resolve(undefined);
+        return;
+      }
       sock.once("error", (err) => {
-        sock.close();
+        try {
+          sock.close();
+        } catch {
+          // never bound
+        }
         resolve(verdict(err));
       });
-      sock.bind(port, "0.0.0.0", () => sock.close(() => resolve("free")));
+      sock.bind(port, host, () => sock.close(() => resolve("free")));
       return;
     }
     const server = createServer();
     server.once("error", (err) => resolve(verdict(err)));
-    server.listen({ port, host: "0.0.0.0", exclusive: true }, () => server.close(() => resolve("free")));
+    // ipv6Only: a program holding only [::]:PORT must be seen, and 0.0.0.0 is tried on its own.
+    server.listen({ port, host, exclusive: true, ipv6Only: family === 6 }, () => server.close(() => resolve("free")));
   });
+}
+
+/**
+ * tryBind tells whether the engine's port forwarder could publish a port: it binds the wildcard
+ * address of IPv4 and of IPv6 (a program may hold the port on either family only).
+ */
+async function tryBind(port: number, protocol: "tcp" | "udp"): Promise<PortCheck> {
+  const v4 = await bindOnce(port, protocol, 4);
+  if (v4 === "denied" || v4 === "in-use") return v4;
+  return (await bindOnce(port, protocol, 6)) ?? "free";
 }
 
 /** udpRouteSource asks the kernel which source address it would use towards 1.0.0.0 (no packet is sent). */

@@ -2,10 +2,27 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeImageRef, writeBuildContext } from "../assets.ts";
-import { U7sError, wrapError } from "../errors.ts";
-import { CommandError } from "../exec.ts";
+import { errnoText, U7sError, wrapError } from "../errors.ts";
+import { CommandError, formatCommand } from "../exec.ts";
 import { KIND_NODE_IMAGE } from "../versions.ts";
 import type { UpEnv, UpOptions } from "./lifecycle.ts";
+
+// The reference grammar of github.com/distribution/reference (what docker, podman and nerdctl
+// accept): [DOMAIN[:PORT]/]PATH[/PATH...][:TAG][@ALGO:HEX], paths lowercase.
+const DOMAIN_PART = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN = `${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?`;
+const PATH = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const TAG = "[\\w][\\w.-]{0,127}";
+const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+const IMAGE_REF = new RegExp(`^(?:${DOMAIN}/)?${PATH}(?:/${PATH})*(?::${TAG})?(?:@${DIGEST})?$`);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+
+/** isImageRef tells whether s is an image reference the engines accept (or a sha256: image ID). */
+export function isImageRef(s: string): boolean {
+  if (IMAGE_ID.test(s)) return true;
+  const name = s.replace(/@.*$/, "").replace(/:[^/:]*$/, "");
+  return name.length <= 255 && IMAGE_REF.test(s);
+}
 
 /** ensureImage makes sure the node image exists: --image must be local; otherwise build it from the embedded assets. */
 export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> {
@@ -13,7 +30,7 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
   if (opts.image !== undefined) {
     if (!(await engine.imageExists(opts.image))) {
       throw new U7sError(`image ${opts.image} is not present in ${engine.name}`, {
-        hint: `load it first (\`${engine.binary} load -i FILE\`), or leave out --image to build the node image`,
+        hint: `load it first (\`${formatCommand(engine.loadArgs("FILE"))}\`), or leave out --image to build the node image`,
       });
     }
     return opts.image;
@@ -25,7 +42,7 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
     await applier.apply("Building the node image", engine.buildArgs(ref, "<build context>"));
     return ref;
   }
-  const dir = await mkdtemp(join(tmpdir(), "u7s-build-"));
+  const dir = await buildDir(env.env.TMPDIR);
   try {
     await writeBuildContext(dir);
     if (!baseLocal) log.info(`the base image ${KIND_NODE_IMAGE} is not present locally; the build will try to pull it`);
@@ -34,7 +51,7 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
     if (err instanceof CommandError && !baseLocal) {
       throw new U7sError(`cannot build the node image: the base image ${KIND_NODE_IMAGE} is not present and could not be pulled`, {
         detail: err.detail,
-        hint: "on a host without registry access, load a saved node image (`u7s image load FILE`, made with `u7s image save` on a connected host) or run an existing local image with `u7s up --image REF`",
+        hint: `on a host without registry access, load a node image saved on a connected host (\`${formatCommand(engine.saveArgs(ref, "FILE"))}\` there, \`${formatCommand(engine.loadArgs("FILE"))}\` here) or run an existing local image with \`u7s up --image REF\``,
       });
     }
     throw wrapError("cannot build the node image", err);
@@ -42,4 +59,16 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
     await rm(dir, { recursive: true, force: true });
   }
   return ref;
+}
+
+/** buildDir makes the temporary build context directory under TMPDIR (default /tmp), or says plainly why it cannot. */
+async function buildDir(tmpdirSetting: string | undefined): Promise<string> {
+  const base = tmpdirSetting ? tmpdirSetting.replace(/(.)\/+$/, "$1") : tmpdir();
+  try {
+    return await mkdtemp(join(base, "u7s-build-"));
+  } catch (err) {
+    throw new U7sError(`cannot create a build directory in ${base}: ${errnoText(err)}`, {
+      hint: "set TMPDIR to an existing directory you can write to (or unset it to use /tmp)",
+    });
+  }
 }

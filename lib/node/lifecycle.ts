@@ -1,15 +1,17 @@
+import { randomBytes } from "node:crypto";
 import type { Applier } from "../apply.ts";
 import { nodeImageRef } from "../assets.ts";
 import type { NodeConfig } from "../config/resolve.ts";
-import type { ContainerState, Engine } from "../engine/engine.ts";
+import type { ContainerState, Engine, NetworkInfo } from "../engine/engine.ts";
 import { U7sError, wrapError } from "../errors.ts";
-import { lastLines, type Runner } from "../exec.ts";
+import { formatCommand, lastLines, type Runner } from "../exec.ts";
 import type { HostProbe } from "../host/probe.ts";
 import type { Log } from "../log.ts";
-import { busyPorts } from "../host/ports.ts";
+import { busyPorts, portHint } from "../host/ports.ts";
+import { cidrsOverlap, parseCidr } from "../net.ts";
 import { ensureImage } from "./image.ts";
-import { LABEL_NODE, nodeNames, type NodeNames } from "./names.ts";
-import { createdSettings, nodeSpec, settingsDiff, settingsRecord } from "./spec.ts";
+import { LABEL_NODE, LABEL_RUN, nodeNames, type NodeNames } from "./names.ts";
+import { configFromSettings, createdSettings, nodeSpec, settingsDiff, settingsRecord } from "./spec.ts";
 
 /** UpOptions are `u7s up`'s flags. */
 export interface UpOptions {
@@ -17,6 +19,8 @@ export interface UpOptions {
   image?: string;
   recreate: boolean;
   timeoutSeconds: number;
+  /** allowRootful: run the node on a rootful engine (a warning instead of an error). */
+  allowRootful?: boolean;
 }
 
 /** UpEnv is what upNode works with. */
@@ -30,32 +34,75 @@ export interface UpEnv {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-/** systemd's states that mean the node has booted (degraded: some unit failed, the node still works). */
+/** BOOTED are systemd's states that mean the node is up (degraded: some unit failed, the node still works). */
 const BOOTED = ["running", "degraded"];
 
-/** waitForSystemd polls `systemctl is-system-running` in the node until it is running or degraded. */
+/** SYSTEMD_WORDS say in plain words what `systemctl is-system-running` answered while booting. */
+const SYSTEMD_WORDS: Readonly<Record<string, string>> = {
+  initializing: "systemd is still in early boot",
+  starting: "systemd is still starting services",
+  stopping: "systemd is shutting the node down",
+  maintenance: "systemd stopped booting and waits in a rescue or emergency shell",
+  offline: "systemd does not answer (is it the node's init?)",
+  unknown: "systemd does not answer",
+};
+
+/** plainSystemd says in words what systemd's state means for the node. */
+function plainSystemd(state: string): string {
+  return SYSTEMD_WORDS[state] ?? (state === "" ? SYSTEMD_WORDS.unknown! : `systemd says "${state}"`);
+}
+
+/** exitedWords describes a stopped container ("exited with code 1"). */
+function exitedWords(state: ContainerState): string {
+  return state.exitCode === undefined ? `is ${state.status}` : `exited with code ${state.exitCode}`;
+}
+
+/**
+ * waitForSystemd polls the node until systemd in it is running or degraded. It fails at once when
+ * the container stops or systemd gives up (maintenance), and at the deadline with what it last saw,
+ * in plain words: still booting, restarting over and over, or not answering.
+ */
 export async function waitForSystemd(engine: Engine, runner: Runner, name: string, timeoutSeconds: number): Promise<string> {
   const deadline = performance.now() + timeoutSeconds * 1000;
   let last = "";
+  let restarting = false;
   for (;;) {
-    const r = await engine.exec(name, ["systemctl", "is-system-running"]);
-    last = r.stdout.trim() || lastLines(r.stderr, 1);
-    if (BOOTED.includes(last)) return last;
     const state = await engine.inspectContainer(name);
-    if (!state?.running) {
-      throw new U7sError(`the node container ${name} stopped while booting (status ${state?.status ?? "gone"})`, {
+    if (!state) throw new U7sError(`the node container ${name} disappeared while booting`, { hint: "run `u7s up` again" });
+    if (state.status === "running") {
+      const r = await engine.exec(name, ["systemctl", "is-system-running"]);
+      last = r.stdout.trim();
+      if (BOOTED.includes(last)) return last;
+      if (last === "maintenance") {
+        throw new U7sError(`node ${name} failed to boot: ${plainSystemd(last)}`, {
+          detail: await nodeLogTail(engine, runner, name),
+          hint: "see `u7s logs` for the unit that failed; `u7s down` then `u7s up` starts it afresh (volumes are kept)",
+        });
+      }
+    } else if (state.status === "restarting") {
+      restarting = true;
+    } else if (state.status === "paused") {
+      throw pausedError(engine, name);
+    } else {
+      throw new U7sError(`the node container ${name} stopped while booting: it ${exitedWords(state)}`, {
         detail: await nodeLogTail(engine, runner, name),
-        hint: `see \`u7s logs\`; remove it with \`u7s down\``,
+        hint: "see `u7s logs`; remove it with `u7s down`",
       });
     }
     if (performance.now() > deadline) {
-      throw new U7sError(`systemd in ${name} did not reach running within ${timeoutSeconds}s (last state: ${last || "unknown"})`, {
+      const why = restarting && last === "" ? "its container keeps restarting (its init exits soon after it starts)" : plainSystemd(last);
+      throw new U7sError(`node ${name} did not finish booting within ${timeoutSeconds}s: ${why}`, {
         detail: await nodeLogTail(engine, runner, name),
         hint: "see `u7s logs`; a slow host may need a longer --timeout",
       });
     }
     await Bun.sleep(500);
   }
+}
+
+/** pausedError is the error for a paused node: it takes no commands until resumed. */
+function pausedError(engine: Engine, name: string): U7sError {
+  return new U7sError(`node ${name} is paused`, { hint: `resume it with \`${engine.binary} unpause ${name}\`, then run \`u7s up\` again` });
 }
 
 /** nodeLogTail returns the node's last log lines: its journal, else the engine's log of the container. */
@@ -67,102 +114,300 @@ export async function nodeLogTail(engine: Engine, runner: Runner, name: string, 
   return text === "" ? undefined : text;
 }
 
-/** upNode creates and starts this host's node, or says why it will not. */
+/** upNode creates and starts this host's node, brings an existing one up, or says why it will not. */
 export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
-  const { config, engine, host, log, applier } = env;
+  const { config, engine, log, applier } = env;
   const names = nodeNames(config);
+  if (!applier.dryRun) await checkRootless(env, opts);
   const existing = await engine.inspectContainer(names.container);
-  if (existing) {
-    const created = createdSettings(existing);
-    if (created === undefined || existing.labels[LABEL_NODE] !== config.nodeName) {
-      throw new U7sError(`a container named ${names.container} exists but was not created by u7s`, {
-        hint: `remove it (\`${engine.binary} rm -f ${names.container}\`) or choose another NODE_NAME`,
-      });
-    }
-    const wanted = settingsRecord(config, opts.image ?? created.image ?? "");
-    const changes = settingsDiff(created, wanted);
-    if (changes.length > 0 && !opts.recreate) {
-      throw new U7sError(`node ${names.container} exists with other settings`, {
-        detail: changes.join("\n"),
-        hint: "run `u7s up --recreate` to recreate it with the new settings (volumes are kept), or unset the changed settings",
-      });
-    }
-    if (changes.length === 0) {
-      if (opts.image === undefined && created.image !== nodeImageRef()) {
-        log.info(`note: ${names.container} runs ${created.image}; this u7s builds ${nodeImageRef()} (use --recreate to switch)`);
-      }
-      if (existing.running) {
-        if (!applier.dryRun) log.info(`node ${names.container} is already up (nothing to do)`);
+  if (!existing) return createNode(env, opts, undefined);
+  const created = createdSettings(existing);
+  if (created === undefined || existing.labels[LABEL_NODE] !== config.nodeName) {
+    throw new U7sError(`a container named ${names.container} exists but was not created by u7s`, {
+      hint: `remove it (\`${engine.binary} rm -f ${names.container}\`) or choose another NODE_NAME`,
+    });
+  }
+  const wanted = settingsRecord(config, opts.image ?? created.image ?? "");
+  const changes = settingsDiff(created, wanted);
+  if (changes.length > 0 && !opts.recreate) {
+    throw new U7sError(`node ${names.container} exists with other settings`, {
+      detail: changes.join("\n"),
+      hint: "run `u7s up --recreate` to recreate it with the new settings (volumes are kept), or unset the changed settings",
+    });
+  }
+  if (changes.length > 0) return createNode(env, opts, { state: existing, settings: created, why: "recreate" });
+  if (!(await engine.inspectNetwork(names.network))) {
+    // Removed behind u7s's back (e.g. `network prune` while the node was stopped): the container
+    // cannot start without it, and engines attach containers by network ID, so both are made anew.
+    log.info(`the network ${names.network} of node ${names.container} is gone: recreating it and the node container (volumes are kept)`);
+    return createNode(env, opts, { state: existing, settings: created, why: "repair" });
+  }
+  if (opts.image === undefined && created.image !== nodeImageRef()) {
+    log.info(`note: ${names.container} runs ${created.image}; this u7s builds ${nodeImageRef()} (use --recreate to switch)`);
+  }
+  await bringUp(env, opts, existing);
+}
+
+/** checkRootless refuses a rootful engine (the node would have root's powers over the host) unless --allow-rootful. */
+async function checkRootless(env: UpEnv, opts: UpOptions): Promise<void> {
+  const { engine, host, log } = env;
+  const info = await engine.info(); // also fails early, and clearly, when the engine does not answer
+  if (info.rootless) return;
+  const who = host.user().uid === 0 ? "you run u7s as root and " : "";
+  const what = `${who}${engine.name} is not rootless: the node would be a privileged container with root's powers over this host`;
+  if (!opts.allowRootful) {
+    throw new U7sError(what, {
+      hint: `use a rootless engine as an unprivileged user (https://rootlesscontaine.rs/getting-started/), or pass --allow-rootful to accept this`,
+    });
+  }
+  log.warn(`${what} (--allow-rootful)`);
+}
+
+/**
+ * bringUp makes an existing node of the right settings "up": systemd in it running or degraded.
+ * A running node that has not finished booting, or a restarting one, is waited for; a stopped one
+ * is started (after checking its ports); a paused one is reported.
+ */
+async function bringUp(env: UpEnv, opts: UpOptions, state: ContainerState): Promise<void> {
+  const { engine, log, applier } = env;
+  const name = state.name;
+  if (state.status === "paused") throw pausedError(engine, name);
+  if (state.status === "running" || state.status === "restarting") {
+    if (applier.dryRun) return;
+    if (state.status === "running") {
+      const now = (await engine.exec(name, ["systemctl", "is-system-running"])).stdout.trim();
+      if (BOOTED.includes(now)) {
+        log.info(`node ${name} is already up (nothing to do)`);
         return;
       }
-      await applier.apply(`Starting node ${names.container}`, engine.startArgs(names.container));
-      if (!applier.dryRun) await log.step("Waiting for systemd in the node", () => waitForSystemd(engine, env.runner, names.container, opts.timeoutSeconds));
-      return;
+      log.info(`node ${name} is running but not up yet: ${plainSystemd(now)}; waiting up to ${opts.timeoutSeconds}s`);
+    } else {
+      log.info(`node ${name} is restarting; waiting up to ${opts.timeoutSeconds}s for it to boot`);
+    }
+    await waitUp(env, opts, name);
+    return;
+  }
+  // created, exited (podman: also stopped, configured): it holds no ports now; they must be free.
+  await checkPorts(env, []);
+  await applier.apply(`Starting node ${name}`, engine.startArgs(name));
+  if (!applier.dryRun) await waitUp(env, opts, name);
+}
+
+/** waitUp waits for systemd in the node and says the node is up. */
+async function waitUp(env: UpEnv, opts: UpOptions, name: string): Promise<void> {
+  const { config, log } = env;
+  const state = await log.step("Waiting for systemd in the node", () => waitForSystemd(env.engine, env.runner, name, opts.timeoutSeconds));
+  const names = nodeNames(config);
+  log.info(`node ${name} is up: ${config.nodeIp} on ${names.network}, host ${config.hostIp}${state === "degraded" ? " (systemd degraded: a unit failed, see `u7s logs`)" : ""}`);
+}
+
+/** Replacing is the node an `up` replaces: recreated with new settings, or repaired after its network vanished. */
+interface Replacing {
+  state: ContainerState;
+  settings: Record<string, string>;
+  why: "recreate" | "repair";
+}
+
+/** checkPorts fails (before anything changes) when a node port is busy; ports in heldByNode are the node's own. */
+async function checkPorts(env: UpEnv, heldByNode: ContainerState["ports"]): Promise<void> {
+  const busy = await busyPorts(env.config, env.host, heldByNode);
+  if (busy.length === 0) return;
+  if (env.applier.dryRun) {
+    env.log.warn(busy.join("; "));
+    return;
+  }
+  throw new U7sError(busy[0]!, { detail: busy.slice(1).join("\n") || undefined, hint: portHint(busy) });
+}
+
+/**
+ * checkSubnet fails when NODE_SUBNET overlaps a network of the engine other than the node's own
+ * (the engine would refuse to create it, in its own words, after the old node is gone).
+ */
+async function checkSubnet(env: UpEnv, networks: readonly NetworkInfo[]): Promise<void> {
+  const { config, engine } = env;
+  const own = nodeNames(config).network;
+  for (const n of networks) {
+    if (n.name === own) continue;
+    const clash = n.subnets.find((s) => parseCidr(s) !== undefined && cidrsOverlap(s, config.nodeSubnet));
+    if (clash === undefined) continue;
+    const free = freeSubnet(networks);
+    throw new U7sError(`NODE_SUBNET ${config.nodeSubnet} overlaps ${clash} of the ${engine.name} network ${n.name}`, {
+      hint: `choose another subnet${free ? `, e.g. \`NODE_SUBNET=${free} u7s up\`` : " (NODE_SUBNET)"}; every node of a cluster needs its own`,
+    });
+  }
+}
+
+/** freeSubnet suggests an x.y.z.0/24 in 10.100.0.0/16 (else in 10.101-10.199) that no network of the engine overlaps. */
+function freeSubnet(networks: readonly NetworkInfo[]): string | undefined {
+  for (let b = 100; b < 200; b++) {
+    for (let n = 1; n < 255; n++) {
+      const s = `10.${b}.${n}.0/24`;
+      if (!networks.some((x) => x.subnets.some((y) => parseCidr(y) !== undefined && cidrsOverlap(y, s)))) return s;
     }
   }
-  // Ports are checked before anything is created or removed; those the node itself holds are its own.
-  const busy = await busyPorts(config, host, existing?.running ? existing.ports : []);
-  if (busy.length > 0) {
-    const err = new U7sError(busy[0]!, {
-      detail: busy.slice(1).join("\n") || undefined,
-      hint: "stop what uses the port, or choose other ports, e.g. `PORT_KUBE_APISERVER=16443 u7s up` (or see `u7s up --help` for --port-* flags)",
+  return undefined;
+}
+
+/**
+ * createNode creates the node, replacing `old` if given. Everything that can fail is checked before
+ * anything is created or removed: ports, NODE_SUBNET against the engine's other networks, the
+ * node's network if it exists, and the image (built if needed). On failure, what this run created
+ * is removed and nothing else; a replaced node is restored from its settings label (volumes are
+ * never removed), or the error says what is left and how to get it back.
+ */
+async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined): Promise<void> {
+  const { config, engine, applier } = env;
+  const names = nodeNames(config);
+  await checkPorts(env, old?.state.running ? old.state.ports : []);
+  const networks = await engine.listNetworks();
+  await checkSubnet(env, networks);
+  const network = networks.find((n) => n.name === names.network);
+  const dropNetwork = network !== undefined && !network.subnets.includes(config.nodeSubnet);
+  if (dropNetwork && network.labels[LABEL_NODE] !== config.nodeName) {
+    throw new U7sError(`a network named ${names.network} exists with subnet ${network.subnets.join(", ") || "(none)"}, not NODE_SUBNET ${config.nodeSubnet}, and was not created by u7s`, {
+      hint: `remove it (\`${engine.binary} network rm ${names.network}\`) if it is yours to remove, or choose another NODE_NAME`,
     });
-    if (!applier.dryRun) throw err;
-    log.warn(busy.join("; "));
   }
   const image = await ensureImage(env, opts);
-  if (existing) {
-    await applier.apply(`Removing node ${names.container} to recreate it`, engine.removeContainerArgs(names.container));
-    // The network goes too, so that a changed NODE_SUBNET takes effect; the volumes stay.
-    if (await engine.networkExists(names.network)) {
-      await applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network));
-    }
+
+  if (old) await applier.apply(`Removing node ${names.container} to ${old.why === "repair" ? "repair" : "recreate"} it`, engine.removeContainerArgs(names.container));
+  // The network goes too when NODE_SUBNET changed; the volumes always stay.
+  if (dropNetwork) await applier.apply(`Removing network ${names.network} (${network.subnets.join(", ")})`, engine.networkRemoveArgs(names.network));
+  const undo: { what: string; argv: string[] }[] = []; // what this run created, removed again on failure
+  const token = randomBytes(8).toString("hex");
+  try {
+    await createObjects(env, network !== undefined && !dropNetwork, undo);
+    const spec = nodeSpec(config, specInput(env, image));
+    // The run token tells, if `run` fails half-way, whether the container it left is this run's.
+    if (!applier.dryRun) spec.labels[LABEL_RUN] = token;
+    await applier.apply(`Starting node ${names.container} (${config.nodeIp})`, engine.runArgs(spec));
+  } catch (err) {
+    if (applier.dryRun) throw err;
+    const left = await undoCreated(env, token, undo);
+    const restored = old?.why === "recreate" ? await restore(env, old, dropNetwork) : undefined;
+    throw failedCreate(env, err, old, restored, left);
   }
-  const spec = nodeSpec(config, {
+  if (applier.dryRun) return;
+  await waitUp(env, opts, names.container);
+}
+
+/** specInput is what the node spec needs from the host beyond the settings. */
+function specInput(env: UpEnv, image: string) {
+  const { host } = env;
+  return {
     image,
     hostPaths: { boot: host.exists("/boot"), libModules: host.exists("/lib/modules") },
     // Only nerdctl runs bypass4netnsd; drivers of other engines ignore the annotations.
     bypass4netns: env.env.XDG_RUNTIME_DIR !== undefined && host.exists(`${env.env.XDG_RUNTIME_DIR}/bypass4netnsd.sock`),
-  });
-  const labels = { [LABEL_NODE]: config.nodeName };
-  const created: string[][] = []; // undo list: what this run created, removed again on failure
-  try {
-    if (!(await engine.networkExists(names.network))) {
-      await applier.apply(`Creating network ${names.network} (${config.nodeSubnet})`, engine.networkCreateArgs(names.network, config.nodeSubnet, labels));
-      created.push(engine.networkRemoveArgs(names.network));
-    }
-    for (const v of Object.values(names.volumes)) {
-      if (!(await engine.volumeExists(v))) {
-        await applier.apply(`Creating volume ${v}`, engine.volumeCreateArgs(v, labels));
-        created.push(engine.volumeRemoveArgs([v]));
-      }
-    }
-    await applier.apply(`Starting node ${names.container} (${config.nodeIp})`, engine.runArgs(spec));
-  } catch (err) {
-    if (!applier.dryRun) await undo(env.runner, [engine.removeContainerArgs(names.container), ...created.reverse()]);
-    throw wrapError(`cannot create node ${names.container}`, err);
-  }
-  if (applier.dryRun) return;
-  await log.step("Waiting for systemd in the node", () => waitForSystemd(engine, env.runner, names.container, opts.timeoutSeconds));
-  log.info(`node ${names.container} is up: ${config.nodeIp} on ${names.network}, host ${config.hostIp}`);
+  };
 }
 
-/** undo removes a half-created node, newest object first; failures are ignored so the original error is what the user sees. */
-async function undo(runner: Runner, steps: readonly (readonly string[])[]): Promise<void> {
-  for (const argv of steps) await runner(argv);
+/** createObjects creates the node's network (unless kept) and missing volumes, recording each in undo. */
+async function createObjects(env: UpEnv, keepNetwork: boolean, undo: { what: string; argv: string[] }[]): Promise<void> {
+  const { config, engine, applier } = env;
+  const names = nodeNames(config);
+  const labels = { [LABEL_NODE]: config.nodeName };
+  if (!keepNetwork) {
+    await applier.apply(`Creating network ${names.network} (${config.nodeSubnet})`, engine.networkCreateArgs(names.network, config.nodeSubnet, labels));
+    undo.push({ what: `network ${names.network}`, argv: engine.networkRemoveArgs(names.network) });
+  }
+  for (const v of Object.values(names.volumes)) {
+    if (await engine.volumeExists(v)) continue;
+    await applier.apply(`Creating volume ${v}`, engine.volumeCreateArgs(v, labels));
+    undo.push({ what: `volume ${v}`, argv: engine.volumeRemoveArgs([v]) });
+  }
+}
+
+/**
+ * undoCreated removes what this run created, newest first: the container only if it carries this
+ * run's token. Failures are collected, not thrown, so the original error is what the user sees.
+ */
+async function undoCreated(env: UpEnv, token: string, undo: readonly { what: string; argv: string[] }[]): Promise<string[]> {
+  const { engine, runner, config } = env;
+  const left: string[] = [];
+  const name = nodeNames(config).container;
+  const half = await engine.inspectContainer(name).catch(() => undefined);
+  if (half && half.labels[LABEL_RUN] === token) {
+    const r = await runner(engine.removeContainerArgs(half.id || name));
+    if (r.exitCode !== 0) left.push(`container ${name} (remove it: \`${formatCommand(engine.removeContainerArgs(name))}\`)`);
+  }
+  for (const u of [...undo].reverse()) {
+    const r = await runner(u.argv);
+    if (r.exitCode !== 0) left.push(`${u.what} (remove it: \`${formatCommand(u.argv)}\`)`);
+  }
+  return left;
+}
+
+/** restore recreates a replaced node from its settings label and old image; it returns what failed, or "" on success. */
+async function restore(env: UpEnv, old: Replacing, networkRemoved: boolean): Promise<string> {
+  const { engine, runner, log } = env;
+  const oldConfig = configFromSettings(env.config, old.settings);
+  if (!oldConfig || !old.settings.image) return "its settings label is incomplete";
+  const names = nodeNames(oldConfig);
+  try {
+    if (networkRemoved || !(await engine.networkExists(names.network))) {
+      const r = await runner(engine.networkCreateArgs(names.network, oldConfig.nodeSubnet, { [LABEL_NODE]: oldConfig.nodeName }));
+      if (r.exitCode !== 0) return `cannot recreate its network: ${lastLines(r.stderr, 1)}`;
+    }
+    const r = await runner(engine.runArgs(nodeSpec(oldConfig, specInput(env, old.settings.image))));
+    if (r.exitCode !== 0) return `cannot run it again: ${lastLines(r.stderr, 1)}`;
+  } catch (err) {
+    return err instanceof Error ? err.message.split("\n")[0]! : String(err);
+  }
+  log.info(`restored node ${names.container} with its previous settings`);
+  return "";
+}
+
+/** failedCreate is the error for a failed create: the cause, plus what became of a replaced node and what is left. */
+function failedCreate(env: UpEnv, err: unknown, old: Replacing | undefined, restored: string | undefined, left: string[]): U7sError {
+  const { config, engine } = env;
+  const names = nodeNames(config);
+  const base = wrapError(`cannot ${old ? (old.why === "repair" ? "repair" : "recreate") : "create"} node ${names.container}`, err);
+  const leftLines = left.length > 0 ? ["could not undo:", ...left.map((l) => `  ${l}`)] : [];
+  const detail = (lines: string[]) => [base.detail, ...lines, ...leftLines].filter(Boolean).join("\n") || undefined;
+  if (!old) return new U7sError(base.message, { detail: detail([]), hint: base.hint, cause: err });
+  if (restored === "") {
+    return new U7sError(`${base.message}; the node was restored with its previous settings`, { detail: detail([]), hint: base.hint, cause: err });
+  }
+  const vols = Object.values(names.volumes).join(", ");
+  const again = old.why === "recreate" ? previousUpCommand(config, old.settings) : "u7s down && u7s up";
+  const lines = [
+    ...(restored ? [`the previous node could not be restored: ${restored}`] : []),
+    `left: the volumes ${vols} (your data, kept); the node container ${names.container} is gone`,
+  ];
+  return new U7sError(base.message, {
+    detail: detail(lines),
+    hint: `fix the cause above, then \`${again}\` brings the node back on its volumes${old.why === "recreate" ? " with its previous settings" : ""} (\`${engine.binary} volume ls\` lists them)`,
+    cause: err,
+  });
+}
+
+/** previousUpCommand is the `u7s up` that recreates a node with the settings it had (those that differ from now). */
+function previousUpCommand(config: NodeConfig, settings: Record<string, string>): string {
+  const now = settingsRecord(config, settings.image ?? "");
+  const vars = Object.keys(settings)
+    .filter((k) => k !== "image" && settings[k] !== now[k])
+    .map((k) => `${k}=${settings[k]}`);
+  return [...vars, "u7s", "up", ...(settings.image ? ["--image", settings.image] : [])].join(" ");
 }
 
 /** DownEnv is what downNode works with. */
 export type DownEnv = Pick<UpEnv, "config" | "engine" | "log" | "applier">;
 
-/** downNode removes the node container and its network, and with volumes also its volumes; idempotent. */
+/**
+ * downNode removes the node container and its network, and with volumes also its volumes;
+ * idempotent. Only objects carrying u7s's label for this node are removed: others are named and
+ * kept, with the command that would remove them.
+ */
 export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promise<void> {
   const { config, engine, log, applier } = env;
   const names = nodeNames(config);
+  const ours = (labels: Record<string, string>) => labels[LABEL_NODE] === config.nodeName;
   let changed = false;
+  const kept: { what: string; argv: string[] }[] = [];
   const state = await engine.inspectContainer(names.container);
   if (state) {
-    if (state.labels[LABEL_NODE] !== config.nodeName) {
+    if (!ours(state.labels)) {
       throw new U7sError(`the container ${names.container} was not created by u7s; not removing it`, {
         hint: `remove it yourself (\`${engine.binary} rm -f ${names.container}\`) if it is yours to remove`,
       });
@@ -170,21 +415,35 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
     await applier.apply(`Removing node ${names.container}`, engine.removeContainerArgs(names.container));
     changed = true;
   }
-  if (await engine.networkExists(names.network)) {
+  const network = await engine.inspectNetwork(names.network);
+  if (network && ours(network.labels)) {
     await applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network));
     changed = true;
+  } else if (network) {
+    kept.push({ what: `network ${names.network}`, argv: engine.networkRemoveArgs(names.network) });
   }
-  const volumes = await existingVolumes(engine, names);
-  if (opts.volumes) {
-    for (const v of volumes) await applier.apply(`Removing volume ${v}`, engine.volumeRemoveArgs([v]));
-    changed ||= volumes.length > 0;
+  const volumes: string[] = [];
+  for (const name of Object.values(names.volumes)) {
+    const v = await engine.inspectVolume(name);
+    if (!v) continue;
+    volumes.push(name);
+    if (!opts.volumes) continue;
+    if (!ours(v.labels)) {
+      kept.push({ what: `volume ${name}`, argv: engine.volumeRemoveArgs([name]) });
+      continue;
+    }
+    await applier.apply(`Removing volume ${name}`, engine.volumeRemoveArgs([name]));
+    changed = true;
+  }
+  for (const k of kept) {
+    log.warn(`kept ${k.what}: it does not carry u7s's label for node ${config.nodeName} (${LABEL_NODE}=${config.nodeName}), so u7s did not create it`, `if its contents can go, remove it yourself: ${formatCommand(k.argv)}`);
   }
   if (applier.dryRun) return;
-  if (!changed) log.info(`node ${names.container} is already down`);
+  if (!changed && kept.length === 0) log.info(`node ${names.container} is already down`);
   if (!opts.volumes && volumes.length > 0) log.info(`kept volumes ${volumes.join(", ")} (\`u7s down -v\` removes them)`);
 }
 
-/** existingVolumes lists which of the node's volumes the engine has. */
+/** existingVolumes lists which of the node's volumes the engine has (exact names). */
 export async function existingVolumes(engine: Engine, names: NodeNames): Promise<string[]> {
   const volumes: string[] = [];
   for (const v of Object.values(names.volumes)) if (await engine.volumeExists(v)) volumes.push(v);

@@ -4,6 +4,12 @@ import type { NodeConfig } from "../config/resolve.ts";
 export const LABEL_NODE = "io.u7s.node";
 /** LABEL_SETTINGS records, on the container, the settings it was created with (JSON). */
 export const LABEL_SETTINGS = "io.u7s.settings";
+/**
+ * LABEL_RUN carries a token unique to one `u7s up` run: when `run` fails after the engine created
+ * the container, the container is removed only if it carries this run's token (never one that a
+ * concurrent command created under the same name).
+ */
+export const LABEL_RUN = "io.u7s.run";
 /** LABEL_VERSION records the u7s version that created the container. */
 export const LABEL_VERSION = "io.u7s.version";
 

@@ -88,3 +88,21 @@ export function createdSettings(state: ContainerState): Record<string, string> |
     return undefined;
   }
 }
+
+/**
+ * configFromSettings is the NodeConfig a container was created with, from its settings record
+ * (to restore it); undefined when the record lacks a value or holds a malformed one.
+ */
+export function configFromSettings(config: NodeConfig, record: Record<string, string>): NodeConfig | undefined {
+  const port = (k: string) => (/^[0-9]{1,5}$/.test(record[k] ?? "") ? Number(record[k]) : undefined);
+  const ports = {
+    portEtcd: port("PORT_ETCD"),
+    portKubelet: port("PORT_KUBELET"),
+    portFlannel: port("PORT_FLANNEL"),
+    portKubeApiserver: port("PORT_KUBE_APISERVER"),
+  };
+  const { HOST_IP: hostIp, NODE_SUBNET: nodeSubnet, NODE_IP: nodeIp, NODE_NAME: nodeName } = record;
+  if (hostIp === undefined || nodeSubnet === undefined || nodeIp === undefined || nodeName !== config.nodeName) return undefined;
+  if (Object.values(ports).some((p) => p === undefined)) return undefined;
+  return Object.freeze({ ...config, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>) });
+}

@@ -4,7 +4,9 @@ import { DockerEngine, parseDockerInfo } from "../../../lib/engine/docker.ts";
 import { NerdctlEngine } from "../../../lib/engine/nerdctl.ts";
 import { parsePodmanInfo, PodmanEngine } from "../../../lib/engine/podman.ts";
 import type { NodeSpec } from "../../../lib/engine/engine.ts";
-import type { Runner } from "../../../lib/exec.ts";
+import { CommandError, type Runner } from "../../../lib/exec.ts";
+import { U7sError } from "../../../lib/errors.ts";
+import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
 
 const noRun: Runner = async (argv) => {
   throw new Error(`unexpected command: ${argv.join(" ")}`);
@@ -87,5 +89,90 @@ describe("parseContainerState", () => {
 
   test("empty list", () => {
     expect(parseContainerState("[]")).toBeUndefined();
+  });
+});
+
+describe("queries against each engine's answers (FakeEngineCli speaks docker, podman and nerdctl)", () => {
+  const drivers = {
+    docker: (r: Runner) => new DockerEngine("docker", r),
+    podman: (r: Runner) => new PodmanEngine("podman", r),
+    nerdctl: (r: Runner) => new NerdctlEngine("nerdctl", r),
+  } as const;
+  const setup = (flavor: keyof typeof drivers) => {
+    const cli = new FakeEngineCli(flavor);
+    return { cli, engine: drivers[flavor](cli.runner) };
+  };
+  const FLAVORS = Object.keys(drivers) as (keyof typeof drivers)[];
+
+  test.each(FLAVORS)("%s: networks and volumes with their labels and subnets; every network listed", async (flavor) => {
+    const { cli, engine } = setup(flavor);
+    cli.addNetwork("u7s-a", "10.100.7.0/24", { "io.u7s.node": "u7s-a" });
+    cli.addVolume("u7s-a-var", { "io.u7s.node": "u7s-a" });
+    expect(await engine.inspectNetwork("u7s-a")).toMatchObject({ name: "u7s-a", labels: { "io.u7s.node": "u7s-a" }, subnets: ["10.100.7.0/24"] });
+    expect(await engine.inspectVolume("u7s-a-var")).toEqual({ name: "u7s-a-var", labels: { "io.u7s.node": "u7s-a" } });
+    expect(await engine.inspectNetwork("u7s-b")).toBeUndefined();
+    expect(await engine.inspectVolume("u7s-b-var")).toBeUndefined();
+    const all = await engine.listNetworks();
+    expect(all.map((n) => n.name).sort()).toEqual([flavor === "podman" ? "podman" : "bridge", "u7s-a"]);
+    expect(all.every((n) => n.subnets.length === 1)).toBe(true);
+  });
+
+  test.each(FLAVORS)("%s: an ID prefix or (podman) a name prefix never stands for the asked name", async (flavor) => {
+    const { cli, engine } = setup(flavor);
+    cli.addContainer({ name: "app", id: `abc${"0".repeat(61)}` });
+    cli.networks.set("lab", { id: `abc${"1".repeat(61)}`, name: "lab", subnet: "10.9.0.0/24", labels: {} });
+    cli.addVolume("abc-var-backup");
+    // the fake resolves these as the engines do...
+    expect(cli.findContainer("abc")?.name).toBe("app");
+    expect(cli.findNetwork("abc")?.name).toBe("lab");
+    if (flavor === "podman") expect(cli.findVolume("abc-var")?.name).toBe("abc-var-backup");
+    // ...and the driver does not take them for "abc"
+    expect(await engine.inspectContainer("abc")).toBeUndefined();
+    expect(await engine.networkExists("abc")).toBe(false);
+    expect(await engine.volumeExists("abc-var")).toBe(false);
+  });
+
+  test.each(FLAVORS)("%s: only a container whose status is running counts as running (docker says Running for restarting and paused ones)", async (flavor) => {
+    const { cli, engine } = setup(flavor);
+    const c = cli.addContainer({ name: "n", exitCode: 137 });
+    const seen: Record<string, boolean> = {};
+    for (const status of ["running", "restarting", "paused", "exited", "created"] as const) {
+      c.status = status;
+      seen[status] = (await engine.inspectContainer("n"))!.running;
+    }
+    expect(seen).toEqual({ running: true, restarting: flavor === "podman", paused: false, exited: false, created: false });
+    expect((await engine.inspectContainer("n"))!.exitCode).toBe(137);
+  });
+
+  test.each(FLAVORS)("%s: a query failing because the engine is unreachable says so with the engine's hint; another failure shows the command", async (flavor) => {
+    const { cli, engine } = setup(flavor);
+    cli.unreachable = true;
+    const down = (await engine.inspectVolume("x").catch((e) => e)) as U7sError;
+    expect(down.message).toStartWith(`${flavor} is not reachable`);
+    expect(down.hint).toBeTruthy();
+    cli.unreachable = false;
+    cli.failing.set("volume inspect", "Error: permission denied");
+    const other = (await engine.inspectVolume("x").catch((e) => e)) as U7sError;
+    expect(other).toBeInstanceOf(CommandError);
+    expect(other.detail).toContain("permission denied");
+  });
+
+  test.each(FLAVORS)("%s: an engine that prints nothing gives a U7sError naming the command", async (flavor) => {
+    const { cli, engine } = setup(flavor);
+    cli.silent = true;
+    for (const q of [() => engine.info(), () => engine.inspectContainer("n"), () => engine.inspectNetwork("n"), () => engine.imageExists("i")]) {
+      const err = (await q().then(() => undefined, (e) => e)) as U7sError | undefined;
+      expect(err).toBeInstanceOf(U7sError);
+      expect(err!.message).toMatch(/answered `.+` with nothing$/);
+    }
+    // an empty network list is a list
+    expect(await engine.listNetworks()).toEqual([]);
+  });
+
+  test.each(FLAVORS)("%s: an inspect that answers JSON other than a list: a U7sError, not a crash", async (flavor) => {
+    const runner: Runner = async (argv) => ({ exitCode: 0, stdout: argv.includes("inspect") ? '{"Name":"n"}' : "", stderr: "" });
+    const err = (await drivers[flavor](runner).inspectContainer("n").catch((e) => e)) as U7sError;
+    expect(err).toBeInstanceOf(U7sError);
+    expect(err.message).toContain("something that is not a JSON list");
   });
 });

@@ -1,46 +1,73 @@
-// up/down/status against FakeEngineCli, a test double of the engine CLI (nothing boots here;
-// tests/e2e runs the same commands against real rootless Docker and Podman).
-import { describe, expect, test } from "bun:test";
+// up/down/status against FakeEngineCli, a test double of the engine CLI that answers as docker,
+// podman or nerdctl would (nothing boots here; tests/e2e runs the same commands against real
+// rootless Docker and Podman).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { nodeImageRef } from "../../../lib/assets.ts";
+import type { EngineName } from "../../../lib/engine/types.ts";
 import { nodeIp, nodeSubnet } from "../../../lib/net.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
-import { RecordingRunner, runCli, type FakeHostOptions } from "../../fixtures/fakes.ts";
+import { FAKE_HOSTNAME, FakeHost, RecordingRunner, runCli, type FakeHostOptions } from "../../fixtures/fakes.ts";
 
 const IMAGE = "localhost/test-node:1";
-const ENV = { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a" };
+const NODE = "u7s-host-a";
+const VOLUMES = [`${NODE}-etc`, `${NODE}-opt`, `${NODE}-var`];
+const OURS = { "io.u7s.node": NODE };
+const FLAVORS: readonly EngineName[] = ["docker", "podman", "nerdctl"];
 
-function setup(host: FakeHostOptions = {}) {
-  const engine = new FakeEngineCli("docker");
+let home = "";
+beforeAll(() => {
+  home = mkdtempSync(join(tmpdir(), "u7s-lifecycle-"));
+});
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** lockPath is where `u7s up` on the fake host keeps the node's lock. */
+const lockPath = () => join(home, ".local/state/u7s", FAKE_HOSTNAME, NODE, "lock");
+
+function setup(flavor: EngineName = "docker", host: FakeHostOptions | FakeHost = {}) {
+  const engine = new FakeEngineCli(flavor);
   engine.images.add(IMAGE);
   const runner = new RecordingRunner().on("*", (argv, opts) => engine.runner(argv, opts));
-  const u7s = (argv: string[], env: Record<string, string> = {}) => runCli(argv, { runner, env: { ...ENV, ...env }, host: { dirs: ["/boot"], ...host } });
-  return { engine, u7s };
+  const hostOpt = host instanceof FakeHost ? host : { dirs: ["/boot"], ...host };
+  const u7s = (argv: string[], env: Record<string, string> = {}) =>
+    runCli(argv, { runner, env: { CONTAINER_ENGINE: flavor, HOSTNAME: "host-a", HOME: home, ...env }, host: hostOpt });
+  const node = () => engine.containers.get(NODE);
+  const runs = () => engine.calls.filter((c) => c[1] === "run").length;
+  return { engine, u7s, node, runs };
+}
+
+/** upOk brings a node up and fails the test with its output otherwise. */
+async function upOk(u7s: ReturnType<typeof setup>["u7s"], env: Record<string, string> = {}) {
+  const r = await u7s(["up", "--image", IMAGE], env);
+  expect(r.stderr).toContain("is up");
+  expect(r.code).toBe(0);
+  return r;
 }
 
 describe("up", () => {
-  test("creates network, three volumes and the container with upstream's settings", async () => {
-    const { engine, u7s } = setup();
-    const r = await u7s(["up", "--image", IMAGE]);
-    expect(r.stderr).toContain("is up");
-    expect(r.code).toBe(0);
-    expect([...engine.networks]).toEqual([["u7s-host-a", nodeSubnet("host-a")]]);
-    expect(engine.containers.get("u7s-host-a")!.ip).toBe(nodeIp(nodeSubnet("host-a")));
-    expect([...engine.volumes].sort()).toEqual(["u7s-host-a-etc", "u7s-host-a-opt", "u7s-host-a-var"]);
+  test("creates network, three labelled volumes and the container with upstream's settings", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    expect(engine.networks.get(NODE)).toMatchObject({ subnet: nodeSubnet("host-a"), labels: OURS });
+    expect(node()!.ip).toBe(nodeIp(nodeSubnet("host-a")));
+    expect([...engine.volumes.values()].map((v) => [v.name, v.labels]).sort()).toEqual(VOLUMES.map((v) => [v, OURS]));
     const run = engine.calls.find((c) => c[1] === "run")!;
     const pairs = (flag: string) => run.filter((_, i) => run[i - 1] === flag);
     expect(pairs("--publish")).toEqual(["2379:2379/tcp", "6443:6443/tcp", "10250:10250/tcp", "8472:8472/udp"]);
     expect(pairs("--tmpfs")).toEqual(["/run", "/tmp"]);
     expect(pairs("--sysctl")).toEqual(["net.ipv4.ip_forward=1"]);
-    expect(pairs("--volume")).toEqual(["/boot:/boot:ro", "u7s-host-a-var:/var", "u7s-host-a-opt:/opt", "u7s-host-a-etc:/etc"]);
-    expect(pairs("--hostname")).toEqual(["u7s-host-a"]);
+    expect(pairs("--volume")).toEqual(["/boot:/boot:ro", `${NODE}-var:/var`, `${NODE}-opt:/opt`, `${NODE}-etc:/etc`]);
+    expect(pairs("--hostname")).toEqual([NODE]);
     expect(pairs("--restart")).toEqual(["always"]);
     expect(run).toContain("--privileged");
     expect(pairs("--env")).toContain("KUBECONFIG=/etc/kubernetes/admin.conf");
   });
 
-  test("a second up is a no-op that says so", async () => {
-    const { engine, u7s } = setup();
-    expect((await u7s(["up", "--image", IMAGE])).code).toBe(0);
+  test.each(FLAVORS)("%s: a second up of a booted node is a no-op that says so", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    await upOk(u7s);
     const before = engine.mutations.length;
     const r = await u7s(["up", "--image", IMAGE]);
     expect(r.code).toBe(0);
@@ -48,9 +75,10 @@ describe("up", () => {
     expect(engine.mutations.length).toBe(before);
   });
 
-  test("changed settings: says what changed, recreates only with --recreate", async () => {
-    const { engine, u7s } = setup();
-    await u7s(["up", "--image", IMAGE]);
+  test("changed settings: says what changed, recreates only with --recreate, keeping the volumes' data", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    engine.volumes.get(`${NODE}-var`)!.data = "etcd";
     const before = engine.mutations.length;
     const r = await u7s(["up", "--image", IMAGE], { PORT_KUBE_APISERVER: "16443" });
     expect(r.code).toBe(1);
@@ -59,75 +87,128 @@ describe("up", () => {
     expect(engine.mutations.length).toBe(before);
     const again = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "16443" });
     expect(again.code).toBe(0);
-    expect(engine.containers.get("u7s-host-a")!.ports).toContain("16443:16443/tcp");
-    expect(engine.volumes.size).toBe(3);
+    expect(node()!.ports).toContain("16443:16443/tcp");
+    expect(engine.volumes.get(`${NODE}-var`)!.data).toBe("etcd");
+    // the subnet did not change: the network stays
+    expect(engine.mutations.filter((c) => c[1] === "network")).toHaveLength(1);
   });
 
   test("--recreate with a new NODE_SUBNET recreates the network too, keeping the volumes", async () => {
-    const { engine, u7s } = setup();
-    await u7s(["up", "--image", IMAGE]);
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
     const r = await u7s(["up", "--image", IMAGE, "--recreate"], { NODE_SUBNET: "10.100.250.0/24" });
     expect(r.code).toBe(0);
-    expect(engine.networks.get("u7s-host-a")).toBe("10.100.250.0/24");
-    expect(engine.containers.get("u7s-host-a")!.ip).toBe("10.100.250.100");
+    expect(engine.networks.get(NODE)!.subnet).toBe("10.100.250.0/24");
+    expect(node()!.ip).toBe("10.100.250.100");
     expect(engine.volumes.size).toBe(3);
   });
 
   test("--recreate onto a busy port removes nothing", async () => {
-    const { engine, u7s } = setup({ busyPorts: [16443] });
-    await u7s(["up", "--image", IMAGE]);
+    const { engine, u7s, node } = setup("docker", { busyPorts: [16443] });
+    await upOk(u7s);
     const before = engine.mutations.length;
     const r = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "16443" });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("port 16443/tcp (PORT_KUBE_APISERVER) is already in use");
     expect(engine.mutations.length).toBe(before);
-    expect(engine.containers.get("u7s-host-a")!.running).toBe(true);
+    expect(node()!.status).toBe("running");
   });
 
-  test("a stopped node is started again", async () => {
-    const { engine, u7s } = setup();
-    await u7s(["up", "--image", IMAGE]);
-    engine.containers.get("u7s-host-a")!.running = false;
+  test.each(["exited", "created"] as const)("a node whose container is %s is started again (its ports checked first) and waited for", async (status) => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    node()!.status = status;
     const r = await u7s(["up", "--image", IMAGE]);
     expect(r.code).toBe(0);
-    expect(engine.mutations.at(-1)).toEqual(["docker", "start", "u7s-host-a"]);
+    expect(engine.mutations.at(-1)).toEqual(["docker", "start", NODE]);
+    expect(r.stderr).toContain("is up");
+  });
+
+  test("a stopped node whose port another program took: the port is named, nothing is started", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    node()!.status = "exited";
+    const { u7s: u7sBusy } = { u7s: (argv: string[]) => runCli(argv, { runner: new RecordingRunner().on("*", (a, o) => engine.runner(a, o)), env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", HOME: home }, host: { busyPorts: [2379] } }) };
+    const before = engine.mutations.length;
+    const r = await u7sBusy(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("port 2379/tcp (PORT_ETCD) is already in use");
+    expect(engine.mutations.length).toBe(before);
   });
 
   test("a busy port fails before anything is created, naming the port and setting", async () => {
-    const { engine, u7s } = setup({ busyPorts: [6443] });
+    const { engine, u7s } = setup("docker", { busyPorts: [6443] });
     const r = await u7s(["up", "--image", IMAGE]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("port 6443/tcp (PORT_KUBE_APISERVER) is already in use");
     expect(engine.mutations).toEqual([]);
   });
 
-  test("a missing --image fails before anything is created", async () => {
-    const { engine, u7s } = setup();
-    const r = await u7s(["up", "--image", "localhost/nope:1"]);
+  test("a privileged port gets the privileged-port hint", async () => {
+    class LowPortsDenied extends FakeHost {
+      override async portFree(port: number, protocol: "tcp" | "udp") {
+        return port < 1024 ? ("denied" as const) : super.portFree(port, protocol);
+      }
+    }
+    const { engine, u7s } = setup("docker", new LowPortsDenied({ dirs: ["/boot"] }));
+    const r = await u7s(["up", "--image", IMAGE], { PORT_KUBE_APISERVER: "443" });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("localhost/nope:1 is not present");
+    expect(r.stderr).toContain("port 443/tcp (PORT_KUBE_APISERVER) is privileged");
+    expect(r.stderr).toContain("net.ipv4.ip_unprivileged_port_start");
     expect(engine.mutations).toEqual([]);
   });
 
-  test("no base image and no registry: a hint to load an image, nothing left behind", async () => {
+  test("a missing --image fails before anything is created, with the engine's load command", async () => {
+    const { engine, u7s } = setup("podman");
+    const r = await u7s(["up", "--image", "localhost/nope:1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("localhost/nope:1 is not present");
+    expect(r.stderr).toContain("podman load -i FILE");
+    expect(engine.mutations).toEqual([]);
+  });
+
+  test("no base image and no registry: a hint to load an image with the engine (no unbuilt u7s command), nothing left behind", async () => {
     const { engine, u7s } = setup();
     engine.failing.set("build", "pull access denied for kindest/node: dial tcp: lookup registry-1.docker.io: no such host");
     const r = await u7s(["up"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("base image");
-    expect(r.stderr).toContain("u7s image load");
+    expect(r.stderr).toContain("docker load -i FILE");
+    expect(r.stderr).not.toContain("u7s image");
     expect(r.stderr).toContain("no such host");
     expect(engine.mutations.filter((c) => c[1] !== "build")).toEqual([]);
   });
 
-  test("a failing run removes what this up created", async () => {
+  test("TMPDIR that does not exist: one line saying so, nothing created", async () => {
     const { engine, u7s } = setup();
-    engine.failing.set("run", "Error response from daemon: failed to set up container networking");
-    const r = await u7s(["up", "--image", IMAGE]);
+    const r = await u7s(["up"], { TMPDIR: "/nonexistent/tmp" });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("failed to set up container networking");
-    expect(engine.networks.size).toBe(0);
-    expect(engine.volumes.size).toBe(0);
+    expect(r.stderr).toContain("cannot create a build directory in /nonexistent/tmp: no such file or directory (ENOENT)");
+    expect(r.stderr).toContain("TMPDIR");
+    expect(r.stderr).not.toContain("internal error");
+    expect(engine.mutations).toEqual([]);
+  });
+
+  test("a NODE_SUBNET another network of the engine uses: refused before anything is created, with a free one to use", async () => {
+    const { engine, u7s } = setup("podman");
+    engine.addNetwork("someones-net", "10.100.0.0/16");
+    const r = await u7s(["up", "--image", IMAGE], { NODE_SUBNET: "10.100.7.0/24" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("NODE_SUBNET 10.100.7.0/24 overlaps 10.100.0.0/16 of the podman network someones-net");
+    expect(engine.mutations).toEqual([]);
+    const free = /NODE_SUBNET=([0-9./]+) u7s up/.exec(r.stderr)?.[1];
+    expect(free).toBeDefined();
+    engine.networks.delete("someones-net");
+    expect((await u7s(["up", "--image", IMAGE], { NODE_SUBNET: free! })).code).toBe(0);
+  });
+
+  test("a network of the node's name, not u7s's, with another subnet: refused, nothing created or removed", async () => {
+    const { engine, u7s } = setup();
+    engine.addNetwork(NODE, "10.100.99.0/24");
+    const r = await u7s(["up", "--image", IMAGE], { NODE_SUBNET: "10.100.98.0/24" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`a network named ${NODE} exists with subnet 10.100.99.0/24`);
+    expect(engine.mutations).toEqual([]);
   });
 
   test("engine not reachable: clear error with a hint, nothing run", async () => {
@@ -144,13 +225,9 @@ describe("up", () => {
     const r = await u7s(["up", "--image", IMAGE, "--dry-run"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toBe(`docker network create --subnet ${nodeSubnet("host-a")} --label io.u7s.node=u7s-host-a u7s-host-a`);
-    expect(lines.slice(1, 4)).toEqual([
-      "docker volume create --label io.u7s.node=u7s-host-a u7s-host-a-var",
-      "docker volume create --label io.u7s.node=u7s-host-a u7s-host-a-opt",
-      "docker volume create --label io.u7s.node=u7s-host-a u7s-host-a-etc",
-    ]);
-    expect(lines[4]).toStartWith("docker run --detach --name u7s-host-a");
+    expect(lines[0]).toBe(`docker network create --subnet ${nodeSubnet("host-a")} --label io.u7s.node=${NODE} ${NODE}`);
+    expect(lines.slice(1, 4)).toEqual(["var", "opt", "etc"].map((v) => `docker volume create --label io.u7s.node=${NODE} ${NODE}-${v}`));
+    expect(lines[4]).toStartWith(`docker run --detach --name ${NODE}`);
     expect(lines[4]).toContain("'io.u7s.settings={");
     expect(engine.mutations).toEqual([]);
   });
@@ -161,22 +238,316 @@ describe("up", () => {
     expect(r.stdout.split("\n")[0]).toBe(`docker build -t ${nodeImageRef()} '<build context>'`);
   });
 
-  test("bad input exits 2 and runs no engine command", async () => {
+  test.each([["x;rm -rf /"], ["a//b"], ["localhost/img:"], ["img:tag:tag"], ["img/UPPER"], ["img@sha256:short"]])("--image %p is a usage error: exit 2, no engine command", async (image) => {
     const { engine, u7s } = setup();
-    const r = await u7s(["up", "--image", "x;rm -rf /", "--timeout", "soon"]);
+    const r = await u7s(["up", "--image", image]);
     expect(r.code).toBe(2);
+    expect(r.stderr).toContain("not an image reference");
     expect(engine.calls).toEqual([]);
+  });
+
+  test("--timeout that is not a duration: exit 2, no engine command", async () => {
+    const { engine, u7s } = setup();
+    expect((await u7s(["up", "--image", IMAGE, "--timeout", "soon"])).code).toBe(2);
+    expect(engine.calls).toEqual([]);
+  });
+});
+
+describe("up undoes only what this run created", () => {
+  test.each(FLAVORS)("%s: a failing run removes the network and volumes this up created", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.failing.set("run", "Error response from daemon: failed to set up container networking");
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("failed to set up container networking");
+    expect(engine.networks.has(NODE)).toBe(false);
+    expect(engine.volumes.size).toBe(0);
+  });
+
+  test.each(FLAVORS)("%s: a container left half-made by this run's failed `run` is removed", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    engine.runFailsAfterCreate = "Error: failed to start: OCI runtime error";
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(node()).toBeUndefined();
+    expect(engine.networks.has(NODE)).toBe(false);
+  });
+
+  test.each(FLAVORS)("%s: a container another command created under the node's name meanwhile is never removed", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    let theirs = "";
+    engine.before("run", () => {
+      theirs = engine.addContainer({ name: NODE, labels: { ...OURS }, image: IMAGE }).id;
+    });
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(node()?.id).toBe(theirs);
+    expect(engine.mutations.filter((c) => c[1] === "rm")).toEqual([]);
+  });
+
+  test("volumes that existed before (the user's data) stay when the run fails", async () => {
+    const { engine, u7s } = setup();
+    engine.addVolume(`${NODE}-var`, OURS, "etcd data");
+    engine.failing.set("run", "boom");
+    expect((await u7s(["up", "--image", IMAGE])).code).toBe(1);
+    expect(engine.volumes.get(`${NODE}-var`)?.data).toBe("etcd data");
+    expect(engine.volumes.size).toBe(1);
+  });
+});
+
+describe("one command per node at a time", () => {
+  test.each(FLAVORS)("%s: two ups at once make one node: the second waits for the first, then finds it up", async (flavor) => {
+    const { engine, u7s, node, runs } = setup(flavor);
+    engine.before("run", () => Bun.sleep(300)); // the first up is still creating when the second starts
+    const [a, b] = await Promise.all([u7s(["up", "--image", IMAGE]), u7s(["up", "--image", IMAGE])]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(runs()).toBe(1);
+    expect(engine.mutations.filter((c) => c[1] === "rm")).toEqual([]);
+    expect(node()!.status).toBe("running");
+    expect(`${a.stderr}${b.stderr}`).toContain("waiting for u7s up (pid");
+    expect(`${a.stderr}${b.stderr}`).toContain("already up");
+  });
+
+  test("up while down runs: up waits and then creates the node afresh", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    let upRun: ReturnType<typeof u7s> | undefined;
+    engine.before("rm", async () => {
+      upRun = u7s(["up", "--image", IMAGE]); // starts while down holds the node...
+      await Bun.sleep(300); // ...and finds it locked
+    });
+    const down = await u7s(["down"]);
+    const up = await upRun!;
+    expect([down.code, up.code]).toEqual([0, 0]);
+    expect(up.stderr).toContain("waiting for u7s down");
+    expect(node()!.status).toBe("running");
+  });
+
+  test("a lock held from another host: up and down refuse, naming that host, and change nothing; --dry-run still works", async () => {
+    const { engine, u7s } = setup();
+    mkdirSync(join(lockPath(), ".."), { recursive: true });
+    writeFileSync(lockPath(), JSON.stringify({ host: "login-2", pid: 4242, command: "u7s up", started: "2026-01-01T00:00:00.000Z" }));
+    try {
+      for (const argv of [["up", "--image", IMAGE], ["down", "-v"]]) {
+        const r = await u7s(argv);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain("locked by u7s up (pid 4242) on another host, login-2");
+        expect(r.stderr).toContain(`rm ${lockPath()}`);
+      }
+      expect(engine.mutations).toEqual([]);
+      expect((await u7s(["up", "--image", IMAGE, "--dry-run"])).code).toBe(0);
+    } finally {
+      rmSync(lockPath(), { force: true });
+    }
+  });
+});
+
+describe("up --recreate never loses the node", () => {
+  test("a new NODE_SUBNET that another network uses: refused before the old node is touched", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    engine.addNetwork("lab", "10.100.250.0/24");
+    const before = engine.mutations.length;
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { NODE_SUBNET: "10.100.250.0/24" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("overlaps 10.100.250.0/24 of the docker network lab");
+    expect(engine.mutations.length).toBe(before);
+    expect(node()!.status).toBe("running");
+  });
+
+  test("a missing --image: refused before the old node is touched", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    const before = engine.mutations.length;
+    const r = await u7s(["up", "--image", "localhost/other:2", "--recreate"]);
+    expect(r.code).toBe(1);
+    expect(engine.mutations.length).toBe(before);
+    expect(node()!.image).toBe(IMAGE);
+  });
+
+  test.each(FLAVORS)("%s: a recreate whose run fails restores the old node (old settings, old subnet, old image); the volumes keep their data", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    await upOk(u7s);
+    const oldSubnet = engine.networks.get(NODE)!.subnet;
+    engine.volumes.get(`${NODE}-etc`)!.data = "kubeadm certs";
+    engine.images.add("localhost/new:2");
+    engine.before("run", () => ({ exitCode: 125, stdout: "", stderr: "Error: crun: cannot set sysctl\n" }));
+    const r = await u7s(["up", "--image", "localhost/new:2", "--recreate"], { NODE_SUBNET: "10.100.251.0/24", PORT_KUBE_APISERVER: "16443" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot set sysctl");
+    expect(r.stderr).toContain("the node was restored with its previous settings");
+    expect(node()).toMatchObject({ image: IMAGE, network: NODE, ip: nodeIp(oldSubnet), status: "running" });
+    expect(node()!.ports).toContain("6443:6443/tcp");
+    expect(engine.networks.get(NODE)).toMatchObject({ subnet: oldSubnet, labels: OURS });
+    expect(engine.volumes.get(`${NODE}-etc`)!.data).toBe("kubeadm certs");
+    expect(engine.volumes.size).toBe(3);
+    // and the restored node is the one `up` with the old settings finds up
+    expect((await u7s(["up", "--image", IMAGE])).stderr).toContain("already up");
+  });
+
+  test("when the old node cannot be restored either: what is left, and the exact command that brings it back", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    engine.volumes.get(`${NODE}-var`)!.data = "etcd";
+    engine.failing.set("run", "Error: no space left on device");
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "16443", PORT_ETCD: "12379" });
+    expect(r.code).toBe(1);
+    expect(node()).toBeUndefined();
+    expect(r.stderr).toContain("the previous node could not be restored");
+    expect(r.stderr).toContain(`left: the volumes ${NODE}-var, ${NODE}-opt, ${NODE}-etc (your data, kept)`);
+    expect(r.stderr).toContain(`PORT_ETCD=2379 PORT_KUBE_APISERVER=6443 u7s up --image ${IMAGE}`);
+    expect(engine.volumes.get(`${NODE}-var`)!.data).toBe("etcd");
+    engine.failing.clear();
+    const back = await u7s(["up", "--image", IMAGE]);
+    expect(back.code).toBe(0);
+    expect(node()!.ports).toContain("6443:6443/tcp");
+  });
+});
+
+describe('"up" means systemd is running or degraded', () => {
+  test.each(FLAVORS)("%s: a running node whose systemd is still starting is waited for, not called up", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    await upOk(u7s);
+    node()!.systemd = ["starting", "starting", "running"];
+    const before = engine.mutations.length;
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("is running but not up yet: systemd is still starting services");
+    expect(r.stderr).not.toContain("already up");
+    expect(node()!.systemd).toEqual(["running"]);
+    expect(engine.mutations.length).toBe(before);
+  });
+
+  test.each(FLAVORS)("%s: a node that never finishes booting fails at the timeout, saying so in plain words", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.bootStates = ["starting"];
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`node ${NODE} did not finish booting within 0.2s: systemd is still starting services`);
+    expect(r.stderr).toContain("fake journal line");
+  });
+
+  test("degraded counts as up, with a note", async () => {
+    const { engine, u7s } = setup();
+    engine.bootStates = ["degraded"];
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("systemd degraded");
+  });
+
+  test("docker: a restarting container is not up: up waits, then says it keeps restarting", async () => {
+    const { u7s, node } = setup("docker");
+    await upOk(u7s);
+    node()!.status = "restarting";
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain("already up");
+    expect(r.stderr).toContain("its container keeps restarting");
+  });
+
+  test("podman: a container between restarts (running, taking no exec) is not up", async () => {
+    const { u7s, node } = setup("podman");
+    await upOk(u7s);
+    node()!.status = "restarting";
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain("already up");
+    expect(r.stderr).toContain("did not finish booting within 0.2s: systemd does not answer");
+  });
+
+  test.each(FLAVORS)("%s: systemd in maintenance (emergency shell) fails at once, in plain words", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.bootStates = ["starting", "maintenance"];
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "30"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("failed to boot: systemd stopped booting and waits in a rescue or emergency shell");
+  });
+
+  test.each(FLAVORS)("%s: a container that exits while booting: its exit code, not a wait", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    engine.before("exec", () => {
+      node()!.status = "exited";
+      node()!.exitCode = 255;
+    });
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "30"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the node container ${NODE} stopped while booting: it exited with code 255`);
+  });
+
+  test("docker: exec and shell into a restarting node say it is not running, in u7s's words", async () => {
+    const { u7s, node } = setup("docker");
+    await upOk(u7s);
+    node()!.status = "restarting";
+    for (const argv of [["exec", "--", "true"], ["shell"]]) {
+      const r = await u7s(argv);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`node ${NODE} is not running (status restarting)`);
+    }
+  });
+
+  test("a paused node: says so, with the command that resumes it", async () => {
+    const { u7s, node } = setup();
+    await upOk(u7s);
+    node()!.status = "paused";
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`node ${NODE} is paused`);
+    expect(r.stderr).toContain(`docker unpause ${NODE}`);
+  });
+});
+
+describe("a node whose network was removed behind u7s's back", () => {
+  test.each(FLAVORS)("%s: up recreates the network (labelled) and the container; the volumes keep their data", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    await upOk(u7s);
+    engine.volumes.get(`${NODE}-var`)!.data = "etcd";
+    node()!.status = "exited";
+    engine.networks.delete(NODE); // `network prune` while the node was stopped
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`the network ${NODE} of node ${NODE} is gone: recreating it`);
+    expect(engine.networks.get(NODE)).toMatchObject({ labels: OURS, subnet: nodeSubnet("host-a") });
+    expect(node()!.status).toBe("running");
+    expect(engine.volumes.get(`${NODE}-var`)!.data).toBe("etcd");
+  });
+
+  test("a repair that fails says what is left and to run `u7s down` then `u7s up`", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    node()!.status = "exited";
+    engine.networks.delete(NODE);
+    engine.failing.set("run", "Error: boom");
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot repair node ${NODE}`);
+    expect(r.stderr).toContain("u7s down && u7s up");
+    expect(engine.volumes.size).toBe(3);
+  });
+});
+
+describe("a rootful engine", () => {
+  test.each(FLAVORS)("%s: up refuses (nothing created) unless --allow-rootful, which warns", async (flavor) => {
+    const { engine, u7s } = setup(flavor, { user: { name: "root", uid: 0 } });
+    engine.rootless = false;
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`you run u7s as root and ${flavor} is not rootless`);
+    expect(r.stderr).toContain("--allow-rootful");
+    expect(engine.mutations).toEqual([]);
+    const allowed = await u7s(["up", "--image", IMAGE, "--allow-rootful"]);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stderr).toContain("warning:");
   });
 });
 
 describe("down", () => {
   test("removes container and network, keeps volumes; -v and down-v remove volumes; idempotent", async () => {
     const { engine, u7s } = setup();
-    await u7s(["up", "--image", IMAGE]);
+    await upOk(u7s);
     const r = await u7s(["down"]);
     expect(r.code).toBe(0);
     expect(engine.containers.size).toBe(0);
-    expect(engine.networks.size).toBe(0);
+    expect(engine.networks.has(NODE)).toBe(false);
     expect(engine.volumes.size).toBe(3);
     expect(r.stderr).toContain("kept volumes");
     expect((await u7s(["down-v"])).code).toBe(0);
@@ -188,38 +559,124 @@ describe("down", () => {
 
   test("--dry-run prints the removals only", async () => {
     const { engine, u7s } = setup();
-    await u7s(["up", "--image", IMAGE]);
+    await upOk(u7s);
     const before = engine.mutations.length;
     const r = await u7s(["down", "-v", "--dry-run"]);
     expect(r.stdout.trim().split("\n")).toEqual([
-      "docker rm --force u7s-host-a",
-      "docker network rm u7s-host-a",
-      "docker volume rm u7s-host-a-var",
-      "docker volume rm u7s-host-a-opt",
-      "docker volume rm u7s-host-a-etc",
+      `docker rm --force ${NODE}`,
+      `docker network rm ${NODE}`,
+      ...["var", "opt", "etc"].map((v) => `docker volume rm ${NODE}-${v}`),
     ]);
     expect(engine.mutations.length).toBe(before);
   });
 
   test("refuses to remove a container u7s did not create", async () => {
     const { engine, u7s } = setup();
-    engine.containers.set("u7s-host-a", { name: "u7s-host-a", image: "x", running: true, labels: {}, network: "bridge", ip: "", ports: [] });
+    engine.addContainer({ name: NODE });
     const r = await u7s(["down"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("not created by u7s");
     expect(engine.containers.size).toBe(1);
+  });
+
+  test.each(FLAVORS)("%s: down -v keeps a volume and a network without u7s's label for this node, naming each with its removal command", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.addVolume(`${NODE}-var`, {}, "someone's etcd");
+    engine.addVolume(`${NODE}-opt`, { "io.u7s.node": "u7s-other" }, "another node's data");
+    engine.addVolume(`${NODE}-etc`, OURS, "");
+    engine.addNetwork(NODE, "10.100.77.0/24");
+    const r = await u7s(["down", "-v"]);
+    expect(r.code).toBe(0);
+    expect([...engine.volumes.keys()].sort()).toEqual([`${NODE}-opt`, `${NODE}-var`]);
+    expect(engine.volumes.get(`${NODE}-var`)!.data).toBe("someone's etcd");
+    expect(engine.networks.has(NODE)).toBe(true);
+    expect(r.stderr).toContain(`kept volume ${NODE}-var: it does not carry u7s's label`);
+    expect(r.stderr).toContain(`${flavor} volume rm ${NODE}-var`);
+    expect(r.stderr).toContain(`${flavor} volume rm ${NODE}-opt`);
+    expect(r.stderr).toContain(`${flavor} network rm ${NODE}`);
+  });
+
+  test("down (without -v) keeps a network without u7s's label", async () => {
+    const { engine, u7s } = setup();
+    engine.addNetwork(NODE, "10.100.77.0/24");
+    const r = await u7s(["down"]);
+    expect(r.code).toBe(0);
+    expect(engine.networks.has(NODE)).toBe(true);
+    expect(r.stderr).toContain(`kept network ${NODE}`);
+  });
+
+  test("podman: a volume whose name only starts with the node's (podman resolves name prefixes) is not the node's", async () => {
+    const { engine, u7s } = setup("podman");
+    engine.addVolume(`${NODE}-var-backup`, OURS, "the only copy");
+    const r = await u7s(["down", "-v"]);
+    expect(r.code).toBe(0);
+    expect(engine.volumes.get(`${NODE}-var-backup`)?.data).toBe("the only copy");
+    expect(r.stderr).toContain("already down");
+    const s = JSON.parse((await u7s(["status", "--json"])).stdout);
+    expect(s.node.volumes).toEqual([]);
+  });
+});
+
+describe("objects are looked up by exact name", () => {
+  test.each(FLAVORS)("%s: a NODE_NAME that is a prefix of another container's and network's ID is neither", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    const name = "abc123";
+    engine.addContainer({ name: "someones-app", id: `${name}${"0".repeat(58)}` });
+    engine.networks.set("someones-net", { id: `${name}${"f".repeat(58)}`, name: "someones-net", subnet: "10.200.0.0/24", labels: {} });
+    const env = { NODE_NAME: name };
+    const s = JSON.parse((await u7s(["status", "--json"], env)).stdout);
+    expect(s.node.state).toBe("absent");
+    const exec = await u7s(["exec", "--", "true"], env);
+    expect(exec.stderr).toContain(`node ${name} does not exist`);
+    const down = await u7s(["down", "-v"], env);
+    expect(down.code).toBe(0);
+    expect(down.stderr).toContain("already down");
+    expect(engine.containers.has("someones-app")).toBe(true);
+    expect(engine.networks.has("someones-net")).toBe(true);
+    const up = await u7s(["up", "--image", IMAGE], env);
+    expect(up.code).toBe(0);
+    expect(engine.containers.get(name)?.labels["io.u7s.node"]).toBe(name);
+  });
+});
+
+describe("an engine that cannot be reached or answers nothing", () => {
+  const COMMANDS = [["up", "--image", IMAGE], ["down"], ["down", "-v"], ["status"], ["exec", "--", "true"], ["shell"], ["logs"]];
+
+  test.each(FLAVORS)("%s: every node command says it cannot reach the engine, with the hint status gives", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.unreachable = true;
+    const status = await u7s(["status"]);
+    const hint = status.stderr.split("\n").find((l) => l.startsWith("hint:"));
+    expect(hint).toBeDefined();
+    for (const argv of COMMANDS) {
+      const r = await u7s(argv);
+      expect({ argv, code: r.code }).toEqual({ argv, code: 1 });
+      expect(r.stderr).toContain(`${flavor} is not reachable`);
+      expect(r.stderr.split("\n")).toContain(hint!);
+    }
+  });
+
+  test.each(FLAVORS)("%s: an engine that prints nothing: one line, exit 1, never an internal error", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.silent = true;
+    for (const argv of COMMANDS) {
+      const r = await u7s(argv);
+      expect({ argv, code: r.code }).toEqual({ argv, code: 1 });
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("error:"))).toEqual([expect.stringMatching(/answered `.*` with nothing$/)]);
+      expect(r.stderr).not.toContain("internal error");
+    }
   });
 });
 
 describe("status", () => {
   test("--json reports engine, state, ip, ports, volumes, image", async () => {
     const { u7s } = setup();
-    await u7s(["up", "--image", IMAGE]);
+    await upOk(u7s);
     const r = await u7s(["status", "--json"]);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.engine).toMatchObject({ name: "docker", rootless: true });
-    expect(s.node).toMatchObject({ name: "u7s-host-a", state: "running", running: true, systemd: "running", image: IMAGE });
+    expect(s.node).toMatchObject({ name: NODE, state: "running", running: true, systemd: "running", image: IMAGE });
     expect(s.node.ip).toMatch(/^10\.100\.\d+\.100$/);
     expect(s.node.ports).toContainEqual({ host: 8472, container: 8472, protocol: "udp" });
     expect(s.node.volumes).toHaveLength(3);
