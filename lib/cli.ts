@@ -1,10 +1,11 @@
+import { readFileSync, readlinkSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { closest, distance } from "fastest-levenshtein";
 import { debugRunner } from "./apply.ts";
 import { resolveNodeConfig, type NodeConfig } from "./config/resolve.ts";
 import { detectEngine } from "./engine/detect.ts";
 import type { Engine } from "./engine/engine.ts";
-import { U7sError, UsageError } from "./errors.ts";
+import { errnoText, U7sError, UsageError } from "./errors.ts";
 import { spawnRunner, type Runner } from "./exec.ts";
 import { realHost, type HostProbe } from "./host/probe.ts";
 import { colorEnabled, Log, type Writer } from "./log.ts";
@@ -26,15 +27,69 @@ export interface Deps {
 
 /** defaultDeps are the production dependencies: real processes, the real host, process.env. */
 export function defaultDeps(): Deps {
-  const writer = (s: NodeJS.WriteStream): Writer => ({ write: (t) => void s.write(t), isTTY: Boolean(s.isTTY) });
   return {
     runner: spawnRunner,
     host: realHost(spawnRunner),
     env: process.env,
-    stdout: writer(process.stdout),
-    stderr: writer(process.stderr),
+    stdout: fdWriter(1, { name: "stdout", strict: true, isTTY: Boolean(process.stdout.isTTY) }),
+    stderr: fdWriter(2, { name: "stderr", strict: false, isTTY: Boolean(process.stderr.isTTY) }),
     stdinIsTTY: Boolean(process.stdin.isTTY),
   };
+}
+
+/** BrokenPipe: the reader of stdout went away (`u7s render | head -1`); u7s stops quietly, as on SIGPIPE. */
+export class BrokenPipe extends Error {
+  override name = "BrokenPipe";
+}
+
+/** EXIT_BROKEN_PIPE is the shell's exit status of a program killed by SIGPIPE (128 + 13). */
+const EXIT_BROKEN_PIPE = 141;
+
+/**
+ * fdWriter writes synchronously to a file descriptor, so a write that fails (a full disk, a closed
+ * descriptor) fails the command where it happens, as a one-line error, instead of surfacing later
+ * as an unhandled stream error with a stack trace. strict: false (stderr) drops what cannot be written.
+ */
+export function fdWriter(fd: number, opts: { name: string; strict: boolean; isTTY: boolean }): Writer {
+  const closed = closedAtStart(fd);
+  return {
+    isTTY: opts.isTTY,
+    write(text) {
+      if (closed) {
+        if (!opts.strict) return;
+        throw new U7sError(`cannot write to ${opts.name}: it is closed`, { hint: `give u7s somewhere to write (a file, a pipe or the terminal), or \`>/dev/null\` to discard it` });
+      }
+      const buf = Buffer.from(text);
+      for (let off = 0; off < buf.length; ) {
+        try {
+          off += writeSync(fd, buf, off);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "EAGAIN") {
+            Bun.sleepSync(1); // a non-blocking pipe that is full: its reader is behind
+            continue;
+          }
+          if (!opts.strict) return;
+          if (code === "EPIPE") throw new BrokenPipe();
+          throw new U7sError(`cannot write to ${opts.name}: ${errnoText(err)}`);
+        }
+      }
+    },
+  };
+}
+
+/**
+ * closedAtStart tells whether fd was closed when u7s started (`u7s config >&-`). Bun then opens
+ * /dev/null in its place, close-on-exec: no descriptor inherited from a shell can carry that flag.
+ */
+function closedAtStart(fd: number): boolean {
+  try {
+    if (readlinkSync(`/proc/self/fd/${fd}`) !== "/dev/null") return false;
+    const flags = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+    return flags !== null && (parseInt(flags[1]!, 8) & 0o2000000) !== 0; // O_CLOEXEC
+  } catch {
+    return false; // no /proc: assume it is open
+  }
 }
 
 /** GLOBAL_OPTIONS are the flags every command takes. */
@@ -216,7 +271,14 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
       if (debug && err.stack) deps.stderr.write(`${err.stack}\n`);
       return err.exitCode;
     }
-    const e = err as Error;
+    if (err instanceof BrokenPipe) return EXIT_BROKEN_PIPE;
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e?.code === "string" && typeof e.syscall === "string") {
+      // A system call failed (a full disk, a missing directory): the host's problem, said plainly.
+      log.error(`${e.syscall}${e.path ? ` ${e.path}` : ""}: ${errnoText(e)}`);
+      if (debug && e.stack) deps.stderr.write(`${e.stack}\n`);
+      return 1;
+    }
     log.error(`internal error: ${e?.message ?? String(err)}`, undefined, "re-run with --debug and report it");
     if (debug && e?.stack) deps.stderr.write(`${e.stack}\n`);
     return 1;
