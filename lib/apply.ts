@@ -1,5 +1,5 @@
 import { check, formatCommand, type Runner } from "./exec.ts";
-import { elapsed, type Log, type Writer } from "./log.ts";
+import type { Log, Writer } from "./log.ts";
 
 /** Applier carries out the commands that change the engine, or only prints them (--dry-run). */
 export interface Applier {
@@ -27,10 +27,10 @@ export function debugRunner(runner: Runner, log: Log): Runner {
     const t0 = performance.now();
     try {
       const r = await runner(argv, opts);
-      log.debug(`${formatCommand(argv)} (exit ${r.exitCode}, ${elapsed(performance.now() - t0)})`);
+      log.debug(`${formatCommand(argv)} (exit ${r.exitCode}, ${Math.round(performance.now() - t0)} ms)`);
       return r;
     } catch (err) {
-      log.debug(`${formatCommand(argv)} (failed to start, ${elapsed(performance.now() - t0)})`);
+      log.debug(`${formatCommand(argv)} (failed to start, ${Math.round(performance.now() - t0)} ms)`);
       throw err;
     }
   };
