@@ -11,8 +11,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   assertSuccess,
   cleanupHostNodes,
+  copyBetweenHosts,
   describeResult,
   downOverlayPair,
+  hostEngineCli,
   inHostNetns,
   loadHostsEnv,
   runCommand,
@@ -150,5 +152,112 @@ describe("VXLAN between node containers on two hosts", () => {
     await transfer(a, b);
     await transfer(b, a);
     await downOverlayPair(sides);
+  }, TIMEOUT_MS);
+});
+
+// ------------------------------------------------------------------ a cluster across the two hosts
+
+const OVERWRITE = "flannel.alpha.coreos.com/public-ip-overwrite";
+const UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
+
+interface NodeView {
+  name: string;
+  externalIp: string | undefined;
+  overwrite: string | undefined;
+  uninitialized: boolean;
+}
+
+/** clusterPrerequisites says what this suite needs that is not there yet (empty when it can run). */
+async function clusterPrerequisites(): Promise<string[]> {
+  const problems: string[] = [];
+  if (!env.clusterImage) {
+    problems.push("tests/.work/hosts.env has no U7S_HOSTS_CLUSTER_IMAGE: the cluster test image was not loaded into the test hosts (run `npm run test:setup`)");
+  }
+  const help = await runU7sOnHost(env.a, ["up", "--help"]);
+  if (!/--join\b/.test(help.stdout)) problems.push("`u7s up --help` lists no --join: dist/u7s cannot bring up a worker yet");
+  return problems;
+}
+
+/** nodesSeenFrom lists the cluster's nodes through `u7s kubectl` on a host. */
+async function nodesSeenFrom(host: TestHost): Promise<NodeView[]> {
+  const r = await u7s(host, ["kubectl", "get", "nodes", "-o", "json"]);
+  const list = JSON.parse(r.stdout) as {
+    items: {
+      metadata: { name: string; annotations?: Record<string, string> };
+      spec?: { taints?: { key: string }[] };
+      status?: { addresses?: { type: string; address: string }[] };
+    }[];
+  };
+  return list.items.map((n) => ({
+    name: n.metadata.name,
+    externalIp: n.status?.addresses?.find((a) => a.type === "ExternalIP")?.address,
+    overwrite: n.metadata.annotations?.[OVERWRITE],
+    uninitialized: (n.spec?.taints ?? []).some((t) => t.key === UNINITIALIZED),
+  }));
+}
+
+/** engineObjects lists a host's containers, volumes and networks named for nodeName or labelled by u7s. */
+async function engineObjects(host: TestHost, nodeName: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const [kind, args] of [
+    ["container", ["ps", "-a", "--format", "{{.Names}}"]],
+    ["volume", ["volume", "ls", "--format", "{{.Name}}"]],
+    ["network", ["network", "ls", "--format", "{{.Name}}"]],
+  ] as const) {
+    const names = (await hostEngineCli(host, [...args])).stdout.split("\n").map((s) => s.trim());
+    const labelled = (await hostEngineCli(host, [...args, "--filter", "label=io.u7s.node"])).stdout.split("\n").map((s) => s.trim());
+    for (const n of new Set([...names.filter((x) => x.startsWith(nodeName)), ...labelled.filter(Boolean)])) found.push(`${kind} ${n}`);
+  }
+  return found;
+}
+
+describe("a cluster across two hosts (API and kubeadm doubles)", () => {
+  afterAll(async () => {
+    for (const host of [env.a, env.b]) await cleanupHostNodes(host);
+  }, TIMEOUT_MS);
+
+  test("a worker on host B joins host A's control plane; both nodes get their host's address; mismatched workers are refused", async () => {
+    const missing = await clusterPrerequisites();
+    if (missing.length) throw new Error(`cannot run the two-host cluster test: ${missing.join("; ")}`);
+    const image = env.clusterImage!;
+    const [cp, worker] = [env.a, env.b];
+    const cpConfig = await configOf(cp);
+    const workerConfig = await configOf(worker);
+    for (const host of [cp, worker]) await cleanupHostNodes(host);
+
+    await u7s(cp, ["up", "--image", image]);
+    const joinFile = `${cp.home}/u7s-join.json`;
+    await u7s(cp, ["join-command", "-o", joinFile]);
+    const workerJoinFile = `${worker.home}/u7s-join.json`;
+    await copyBetweenHosts(cp, joinFile, worker, workerJoinFile);
+
+    // Refused before anything is created on the worker's host.
+    const refusals: [string, Record<string, string>, RegExp][] = [
+      ["another PORT_FLANNEL", { PORT_FLANNEL: String(Number(cpConfig.PORT_FLANNEL) + 10000) }, new RegExp(`PORT_FLANNEL.*${cpConfig.PORT_FLANNEL}`)],
+      ["the control plane's NODE_SUBNET", { NODE_SUBNET: String(cpConfig.NODE_SUBNET) }, /set NODE_SUBNET/],
+    ];
+    for (const [what, refusedEnv, hint] of refusals) {
+      const r = await runU7sOnHost(worker, ["up", "--image", image, "--join", workerJoinFile], { env: refusedEnv, timeoutMs: 240_000 });
+      expect({ what, exitCode: r.exitCode }).toEqual({ what, exitCode: 2 });
+      expect(r.stderr).toMatch(hint);
+      expect({ what, created: await engineObjects(worker, String(workerConfig.NODE_NAME)) }).toEqual({ what, created: [] });
+    }
+
+    await u7s(worker, ["up", "--image", image, "--join", workerJoinFile]);
+    // the worker reaches the control plane by name at the control plane HOST's address
+    const resolved = await u7s(worker, ["exec", "--", "getent", "ahostsv4", String(cpConfig.NODE_NAME)]);
+    expect(resolved.stdout.split(/\s+/)[0]).toBe(cp.ip);
+
+    // The control plane's sync service gives each node its host's address, without a manual step.
+    const want: NodeView[] = [
+      { name: String(cpConfig.NODE_NAME), externalIp: cp.ip, overwrite: cp.ip, uninitialized: false },
+      { name: String(workerConfig.NODE_NAME), externalIp: worker.ip, overwrite: worker.ip, uninitialized: false },
+    ].sort((x, y) => x.name.localeCompare(y.name));
+    let seen: NodeView[] = [];
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await Bun.sleep(2_000)) {
+      seen = (await nodesSeenFrom(cp)).sort((x, y) => x.name.localeCompare(y.name));
+      if (JSON.stringify(seen) === JSON.stringify(want)) break;
+    }
+    expect(seen).toEqual(want);
   }, TIMEOUT_MS);
 });
