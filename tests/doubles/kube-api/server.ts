@@ -1,6 +1,7 @@
 // The HTTPS front of the Kubernetes API double: authentication (client certificates signed by the
 // cluster CA, bootstrap tokens, anonymous access to public info), routing of /api and /apis paths
 // to the store, the PATCH flavours, watches, and a log line per request on stderr.
+import { writeSync } from "node:fs";
 import { type IncomingMessage, type ServerResponse } from "node:http";
 import { type Server, createServer } from "node:https";
 import type { TLSSocket } from "node:tls";
@@ -99,7 +100,8 @@ export class KubeApiDouble {
   }
 
   private log(req: IncomingMessage, code: number, user: string): void {
-    console.error(`${req.method} ${req.url} ${req.headers["content-type"] ?? "-"} -> ${code} (${user})`);
+    // written at once (console.error may buffer when stderr is a file): tests read the log as they go
+    writeSync(2, `${req.method} ${req.url} ${req.headers["content-type"] ?? "-"} -> ${code} (${user})\n`);
   }
 
   private reply(req: IncomingMessage, res: ServerResponse, code: number, body: unknown, user: string, contentType = "application/json"): void {
@@ -295,6 +297,8 @@ export class KubeApiDouble {
     const selector = parseSelector(url.searchParams.get("labelSelector"), url.searchParams.get("fieldSelector"));
     const single = route.name === undefined ? selector : { ...selector, fields: [...selector.fields, { key: "metadata.name", op: "=" as const, values: [route.name] }] };
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private" });
+    // clients wait for the headers before they look at what they listed
+    res.flushHeaders();
     this.log(req, 200, `${user}, watch`);
     const write = (e: unknown) => res.write(`${JSON.stringify(e)}\n`);
     const rv = url.searchParams.get("resourceVersion");
