@@ -1,0 +1,437 @@
+// The cluster layer's TEST DOUBLES (tests/doubles/) proved with the REAL clients: kubectl 1.34 and
+// helm 4 against the Kubernetes API double on the host's loopback, then the kubeadm double in the
+// cluster test image on rootless Docker and Podman, reached through the node's published port.
+// If these pass, a cluster test that fails points at u7s, not at a double.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type CommandResult,
+  type KubeApiDoubleProcess,
+  type TestEngine,
+  TEST_ENGINES,
+  assertSuccess,
+  cleanupNode,
+  clusterTools,
+  engineCli,
+  repoRoot,
+  runCommand,
+  runU7s,
+  startKubeApiDouble,
+} from "./harness.ts";
+
+const CHART = join(repoRoot, "tests/doubles/charts/flannel");
+
+// Node containers boot systemd, and bun test's 5 s default would kill a waiting kubectl.
+setDefaultTimeout(240_000);
+
+function show(r: CommandResult): string {
+  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** Clients runs the real kubectl and helm with a fresh HOME (and so a fresh discovery cache). */
+class Clients {
+  readonly home = mkdtempSync("/tmp/u7s-e2e-clients-");
+  /** kubeconfig defaults to admin.conf in the fresh HOME (for the caller to write). */
+  readonly kubeconfig: string;
+  constructor(kubeconfig?: string) {
+    this.kubeconfig = kubeconfig ?? join(this.home, "admin.conf");
+  }
+  private env(): Record<string, string> {
+    const h = this.home;
+    return { HOME: h, KUBECACHEDIR: join(h, ".kube/cache"), XDG_CACHE_HOME: join(h, ".cache"), XDG_CONFIG_HOME: join(h, ".config"), XDG_DATA_HOME: join(h, ".local/share"), KUBECONFIG: this.kubeconfig };
+  }
+  kubectl(args: string[], input?: string, timeoutMs = 60_000): Promise<CommandResult> {
+    return runCommand([clusterTools().kubectl, ...args], { env: this.env(), input, timeoutMs });
+  }
+  helm(args: string[]): Promise<CommandResult> {
+    return runCommand([clusterTools().helm, ...args], { env: this.env(), timeoutMs: 120_000 });
+  }
+  /** ok runs kubectl and returns its stdout, failing the test with its output otherwise. */
+  async ok(args: string[], input?: string): Promise<string> {
+    const r = await this.kubectl(args, input);
+    expect(r.exitCode, `kubectl ${args.join(" ")}\n${show(r)}`).toBe(0);
+    return r.stdout;
+  }
+  remove(): void {
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
+const NODE_YAML = `apiVersion: v1
+kind: Node
+metadata:
+  name: n1
+  labels:
+    node-role.kubernetes.io/control-plane: ""
+    usernetes/host-ip: 192.0.2.10
+spec:
+  taints:
+  - {key: node.cloudprovider.kubernetes.io/uninitialized, value: "true", effect: NoSchedule}
+  - {key: node-role.kubernetes.io/control-plane, effect: NoSchedule}
+status:
+  addresses:
+  - {type: InternalIP, address: 10.100.1.100}
+  - {type: Hostname, address: n1}
+  conditions:
+  - {type: Ready, status: "True", reason: KubeletReady}
+  nodeInfo: {kubeletVersion: v1.35.0}
+`;
+
+describe("kube-api-double on the host, with real kubectl and helm", () => {
+  let api: KubeApiDoubleProcess;
+  let c: Clients;
+  beforeAll(async () => {
+    api = await startKubeApiDouble(["--pod-cidr", "10.244.0.0/16"]);
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+  beforeEach(() => {
+    c = new Clients(api.kubeconfig);
+  });
+  afterEach(() => c.remove());
+  const jsonpath = (args: string[], path: string) => c.ok([...args, "-o", `jsonpath=${path}`]);
+
+  test("get nodes: none yet; the server is v1.35.0 and answers health checks", async () => {
+    const r = await c.kubectl(["get", "nodes"]);
+    expect(r.exitCode, show(r)).toBe(0);
+    expect(r.stderr).toContain("No resources found");
+    const v = JSON.parse(await c.ok(["version", "-o", "json"]));
+    expect(v.serverVersion.gitVersion).toBe("v1.35.0");
+    expect(await c.ok(["get", "--raw", "/readyz"])).toBe("ok");
+  });
+
+  test("aggregated discovery has the exact content type and the kinds kubectl uses", async () => {
+    const accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    const r = await runCommand(["curl", "-sS", "-D", "-", "--cacert", api.pki.caCert, "--cert", api.pki.clientCert, "--key", api.pki.clientKey,
+      "-H", `Accept: ${accept}`, `https://127.0.0.1:${api.port}/api`]);
+    expect(r.exitCode, show(r)).toBe(0);
+    expect(/^content-type: (.*)\r$/im.exec(r.stdout)?.[1]).toBe(accept);
+    const out = await c.ok(["api-resources", "--no-headers"]);
+    for (const line of [/^nodes\s+no\s+v1\s+false\s+Node$/m, /^namespaces\s+ns\s+v1\s+false\s+Namespace$/m, /^daemonsets\s+ds\s+apps\/v1\s+true\s+DaemonSet$/m,
+      /^clusterrolebindings\s+rbac.authorization.k8s.io\/v1\s+false\s+ClusterRoleBinding$/m, /^leases\s+coordination.k8s.io\/v1\s+true\s+Lease$/m]) {
+      expect(out).toMatch(line);
+    }
+  });
+
+  test("create namespace (a protobuf body) and label it", async () => {
+    expect(await c.ok(["create", "namespace", "x"])).toBe("namespace/x created\n");
+    expect(api.log()).toMatch(/POST \/api\/v1\/namespaces\S* application\/vnd.kubernetes.protobuf -> 201/);
+    const again = await c.kubectl(["create", "namespace", "x"]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain('Error from server (AlreadyExists): namespaces "x" already exists');
+    expect(await c.ok(["label", "ns", "x", "pod-security.kubernetes.io/enforce=privileged"])).toBe("namespace/x labeled\n");
+    expect(await jsonpath(["get", "ns", "x"], "{.status.phase} {.metadata.labels.pod-security\\.kubernetes\\.io/enforce}")).toBe("Active privileged");
+  });
+
+  test("a node from YAML: get nodes and get nodes -o wide (the Table form)", async () => {
+    expect(await c.ok(["create", "-f", "-"], NODE_YAML)).toBe("node/n1 created\n");
+    expect(await c.ok(["get", "nodes"])).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\nn1\s+Ready\s+control-plane\s+\d+s\s+v1.35.0\n$/);
+    const wide = await c.ok(["get", "nodes", "-o", "wide"]);
+    expect(wide).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s/);
+    expect(wide).toMatch(/\nn1\s+Ready\s+control-plane\s+\S+\s+v1.35.0\s+10.100.1.100\s+<none>\s/);
+    expect(api.log()).toContain("GET /api/v1/nodes?limit=500");
+    // the node IPAM of the controller-manager (--pod-cidr)
+    expect(await jsonpath(["get", "node", "n1"], "{.spec.podCIDR}")).toBe("10.244.0.0/24");
+  });
+
+  test("patch --subresource status --type merge sets addresses; a strategic patch merges them by type", async () => {
+    const merge = { status: { addresses: [{ type: "InternalIP", address: "10.100.1.100" }, { type: "ExternalIP", address: "192.0.2.10" }] } };
+    expect(await c.ok(["patch", "node", "n1", "--subresource", "status", "--type", "merge", "-p", JSON.stringify(merge)])).toBe("node/n1 patched\n");
+    expect(await c.ok(["get", "nodes", "-o", "wide"])).toMatch(/\nn1\s+Ready\s+control-plane\s+\S+\s+v1.35.0\s+10.100.1.100\s+192.0.2.10\s/);
+    // upstream's sync-external-ip: a strategic merge patch of one address keeps the others
+    const strategic = { status: { addresses: [{ type: "ExternalIP", address: "192.0.2.11" }] } };
+    await c.ok(["patch", "node", "n1", "--subresource", "status", "-p", JSON.stringify(strategic)]);
+    expect(await jsonpath(["get", "node", "n1"], "{range .status.addresses[*]}{.type}={.address} {end}")).toBe("InternalIP=10.100.1.100 ExternalIP=192.0.2.11 ");
+    // a write to the main resource leaves status alone, as on a real API server
+    await c.ok(["patch", "node", "n1", "--type", "merge", "-p", '{"status":{"addresses":[]}}']);
+    expect(await jsonpath(["get", "node", "n1"], "{.status.addresses[1].address}")).toBe("192.0.2.11");
+  });
+
+  test("annotate --overwrite replaces a value", async () => {
+    await c.ok(["annotate", "node", "n1", "flannel.alpha.coreos.com/public-ip-overwrite=192.0.2.10"]);
+    const again = await c.kubectl(["annotate", "node", "n1", "flannel.alpha.coreos.com/public-ip-overwrite=192.0.2.11"]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain("already has a value");
+    expect(await c.ok(["annotate", "--overwrite", "node", "n1", "flannel.alpha.coreos.com/public-ip-overwrite=192.0.2.11"])).toBe("node/n1 annotated\n");
+    expect(await jsonpath(["get", "node", "n1"], "{.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip-overwrite}")).toBe("192.0.2.11");
+  });
+
+  test("taint nodes n1 KEY- removes that taint only (a strategic merge patch)", async () => {
+    expect(await c.ok(["taint", "nodes", "n1", "node-role.kubernetes.io/control-plane-"])).toBe("node/n1 untainted\n");
+    expect(api.log()).toMatch(/PATCH \/api\/v1\/nodes\/n1\S* application\/strategic-merge-patch\+json -> 200/);
+    expect(await jsonpath(["get", "node", "n1"], "{.spec.taints[*].key}")).toBe("node.cloudprovider.kubernetes.io/uninitialized");
+    const missing = await c.kubectl(["taint", "nodes", "n1", "node-role.kubernetes.io/control-plane-"]);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain("not found");
+    await c.ok(["taint", "nodes", "n1", "node.cloudprovider.kubernetes.io/uninitialized-"]);
+    expect(await jsonpath(["get", "node", "n1"], "{.spec.taints}")).toBe("");
+  });
+
+  test("wait --for=condition and --for=jsonpath, met by a change made while waiting", async () => {
+    expect(await c.ok(["wait", "--for=condition=Ready", "node/n1", "--timeout=20s"])).toBe("node/n1 condition met\n");
+    const waiting = c.kubectl(["wait", "--for=jsonpath={.metadata.annotations.u7s-test}=done", "node/n1", "--timeout=30s"]);
+    await Bun.sleep(1500);
+    await c.ok(["annotate", "node", "n1", "u7s-test=done"]);
+    const r = await waiting;
+    expect(r.exitCode, show(r)).toBe(0);
+    expect(r.stdout).toBe("node/n1 condition met\n");
+    expect(api.log()).toMatch(/GET \/api\/v1\/nodes\?\S*fieldSelector=metadata.name%3Dn1\S*watch=true/);
+    const timeout = await c.kubectl(["wait", "--for=jsonpath={.metadata.annotations.u7s-test}=never", "node/n1", "--timeout=2s"]);
+    expect(timeout.exitCode).toBe(1);
+    expect(timeout.stderr).toContain("timed out");
+  });
+
+  test("create a pod from YAML, select it by label, delete it", async () => {
+    const pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: x, labels: {app: demo}}\nspec:\n  containers: [{name: c, image: busybox}]\n";
+    expect(await c.ok(["apply", "-f", "-"], pod)).toBe("pod/p1 created\n");
+    expect(await c.ok(["get", "pods", "-n", "x", "-l", "app=demo", "-o", "name"])).toBe("pod/p1\n");
+    expect(await c.ok(["get", "pods", "-n", "x", "-l", "app!=demo", "-o", "name"])).toBe("");
+    expect(await c.ok(["get", "pods", "-A", "-l", "app", "-o", "name"])).toBe("pod/p1\n");
+    expect(await c.ok(["delete", "pod", "p1", "-n", "x"])).toMatch(/^pod "p1" deleted/);
+    const gone = await c.kubectl(["get", "pod", "p1", "-n", "x"]);
+    expect(gone.exitCode).toBe(1);
+    expect(gone.stderr).toContain('pods "p1" not found');
+  });
+
+  test("helm upgrade --install twice (install, then upgrade), list, get values", async () => {
+    await c.ok(["create", "namespace", "kube-flannel"]);
+    const install = await c.helm(["upgrade", "--install", "flannel", CHART, "--namespace", "kube-flannel", "--set", "flannel.backendPort=18472"]);
+    expect(install.exitCode, show(install)).toBe(0);
+    expect(install.stdout).toContain('Release "flannel" does not exist. Installing it now.');
+    expect(api.log()).toMatch(/PATCH \/apis\/apps\/v1\/namespaces\/kube-flannel\/daemonsets\/kube-flannel-ds\S* application\/apply-patch\+yaml -> 201/);
+    const upgrade = await c.helm(["upgrade", "--install", "flannel", CHART, "--namespace", "kube-flannel", "--set", "flannel.backendPort=18472"]);
+    expect(upgrade.exitCode, show(upgrade)).toBe(0);
+    expect(upgrade.stdout).toContain('Release "flannel" has been upgraded.');
+    const list = await c.helm(["list", "-n", "kube-flannel", "-o", "json"]);
+    expect(list.exitCode, show(list)).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: "flannel", namespace: "kube-flannel", revision: "2", status: "deployed" })]);
+    const values = await c.helm(["get", "values", "flannel", "-n", "kube-flannel", "-o", "json"]);
+    expect(values.exitCode, show(values)).toBe(0);
+    expect(JSON.parse(values.stdout)).toEqual({ flannel: { backendPort: 18472 } });
+    const netConf = JSON.parse(await c.ok(["get", "configmap", "kube-flannel-cfg", "-n", "kube-flannel", "-o", "jsonpath={.data.net-conf\\.json}"]));
+    expect(netConf.Backend).toEqual({ Type: "vxlan", Port: 18472 });
+    expect(await c.ok(["get", "daemonset", "kube-flannel-ds", "-n", "kube-flannel", "-o", "name"])).toBe("daemonset.apps/kube-flannel-ds\n");
+  });
+
+  test("objects survive a restart of the API double (its state file)", async () => {
+    const before = await c.ok(["get", "nodes,namespaces", "-o", "name"]);
+    await api.restart();
+    expect(await c.ok(["get", "nodes,namespaces", "-o", "name"])).toBe(before);
+    expect(JSON.parse(readFileSync(api.stateFile, "utf8")).resourceVersion).toBeGreaterThan(10);
+  });
+
+  test("authentication: anonymous only for cluster-info and health, bootstrap tokens by their Secret", async () => {
+    const curl = (path: string, ...extra: string[]) =>
+      runCommand(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", api.pki.caCert, ...extra, `https://127.0.0.1:${api.port}${path}`]);
+    expect((await curl("/api/v1/nodes")).stdout).toBe("403");
+    expect((await curl("/api/v1/namespaces/kube-public/configmaps/cluster-info")).stdout).toBe("404"); // allowed, absent
+    expect((await curl("/livez")).stdout).toBe("200");
+    const token = ["-H", "Authorization: Bearer abcdef.0123456789abcdef"];
+    expect((await curl("/api/v1/nodes", ...token)).stdout).toBe("401");
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "bootstrap-token-abcdef", namespace: "kube-system" },
+      type: "bootstrap.kubernetes.io/token",
+      data: { "token-id": b64("abcdef"), "token-secret": b64("0123456789abcdef"), expiration: b64(new Date(Date.now() + 3600_000).toISOString()) },
+    };
+    await c.ok(["create", "-f", "-"], JSON.stringify(secret));
+    expect((await curl("/api/v1/nodes", ...token)).stdout).toBe("200");
+    expect((await curl("/api/v1/nodes", "-H", "Authorization: Bearer abcdef.0123456789abcdeX")).stdout).toBe("401");
+    // a client certificate from another CA is not an admin
+    const other = mkdtempSync("/tmp/u7s-e2e-pki-");
+    try {
+      const key = join(other, "k.pem");
+      const crt = join(other, "c.pem");
+      assertSuccess(["openssl"], await runCommand(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=intruder"]));
+      expect((await curl("/api/v1/nodes", "--cert", crt, "--key", key)).stdout).toBe("403");
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
+// ----------------------------------------------------------------------------------------------
+// The kubeadm double in real node containers (the cluster test image) on each rootless engine.
+
+// Names start with u7s-dbl-; ports differ from the other e2e files' (both engines publish on 0.0.0.0).
+const SETUPS: Record<TestEngine, Record<string, string>> = {
+  docker: { HOSTNAME: "dbl-docker", PORT_ETCD: "13379", PORT_KUBE_APISERVER: "17443", PORT_KUBELET: "21250", PORT_FLANNEL: "19472" },
+  podman: { HOSTNAME: "dbl-podman", PORT_ETCD: "23379", PORT_KUBE_APISERVER: "27443", PORT_KUBELET: "32250", PORT_FLANNEL: "29472" },
+};
+
+for (const engine of TEST_ENGINES) {
+  describe(`kubeadm double in the cluster test image on rootless ${engine}`, () => {
+    const env = SETUPS[engine];
+    const nodeName = `u7s-${env.HOSTNAME}`;
+    const worker = `${nodeName}-worker`;
+    const port = Number(env.PORT_KUBE_APISERVER);
+    let settings: Record<string, string> = {};
+    let config = "";
+    let host: Clients | undefined;
+    let joinCommand: string[] = [];
+    const u7s = (args: string[], input?: string) => runU7s(engine, args, { env, input, timeoutMs: 180_000 });
+    const inNode = (cmd: string[], input?: string) => u7s(["exec", "--", ...cmd], input);
+    const inNodeOk = async (cmd: string[]) => {
+      const r = await inNode(cmd);
+      expect(r.exitCode, `${cmd.join(" ")}\n${show(r)}`).toBe(0);
+      return r.stdout;
+    };
+    const inWorker = (cmd: string[]) => engineCli(engine, ["exec", worker, ...cmd], { check: false, timeoutMs: 120_000 });
+    const cleanup = async () => {
+      await engineCli(engine, ["rm", "-f", worker], { check: false });
+      await cleanupNode(engine, nodeName);
+    };
+    /** hostKubectl: the host's kubectl with the node's admin.conf, server 127.0.0.1:PORT (published), TLS verified. */
+    const hostKubectl = async () => {
+      if (host) return host;
+      const adminConf = await inNodeOk(["cat", "/etc/kubernetes/admin.conf"]);
+      expect(adminConf).toContain(`server: https://${nodeName}:${port}\n`);
+      host = new Clients();
+      writeFileSync(host.kubeconfig, adminConf.replace(`server: https://${nodeName}:${port}`, `server: https://127.0.0.1:${port}`), { mode: 0o600 });
+      return host;
+    };
+
+    beforeAll(async () => {
+      await cleanup();
+      const c = await u7s(["config", "--json"]);
+      expect(c.exitCode, show(c)).toBe(0);
+      settings = JSON.parse(c.stdout);
+      const up = await u7s(["up", "--image", clusterTools().clusterImage]);
+      expect(up.exitCode, show(up)).toBe(0);
+      const r = await u7s(["render", "kubeadm-config"]);
+      expect(r.exitCode, show(r)).toBe(0);
+      config = r.stdout;
+    });
+    afterAll(async () => {
+      host?.remove();
+      await cleanup();
+    });
+
+    test("kubeadm version -o short, and an unsupported invocation", async () => {
+      expect(await inNodeOk(["kubeadm", "version", "-o", "short"])).toBe("v1.35.0\n");
+      const r = await inNode(["kubeadm", "upgrade", "apply"]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain("kubeadm double: unsupported: upgrade apply");
+    });
+
+    test("kubeadm init --config (rendered by u7s) starts the API and registers the node", async () => {
+      const tee = await inNode(["tee", "/tmp/kubeadm-config.yaml"], config);
+      expect(tee.exitCode, show(tee)).toBe(0);
+      const r = await inNode(["kubeadm", "init", "--config", "/tmp/kubeadm-config.yaml", "--skip-token-print"]);
+      expect(r.exitCode, show(r)).toBe(0);
+      expect(r.stdout).toContain("Your Kubernetes control-plane has initialized successfully!");
+      expect(r.stdout).toContain("--token <value withheld>");
+      expect(await inNodeOk(["cat", "/var/lib/u7s-doubles/kubeadm-init-config.yaml"])).toBe(config);
+      expect(await inNodeOk(["systemctl", "is-enabled", "u7s-kube-apiserver-double.service"])).toBe("enabled\n");
+      expect(await inNodeOk(["stat", "-c", "%a", "/etc/kubernetes/admin.conf"])).toBe("600\n");
+      // kubectl in the node finds admin.conf with and without KUBECONFIG
+      expect(await inNodeOk(["kubectl", "get", "nodes", "-o", "name"])).toBe(`node/${nodeName}\n`);
+      expect(await inNodeOk(["env", "-u", "KUBECONFIG", "kubectl", "get", "nodes", "-o", "name"])).toBe(`node/${nodeName}\n`);
+    });
+
+    test("certificates: apiserver SANs are the config's certSANs plus the hostname; admin is kubernetes-admin", async () => {
+      const sans = await inNodeOk(["openssl", "x509", "-in", "/etc/kubernetes/pki/apiserver.crt", "-noout", "-ext", "subjectAltName"]);
+      const got = sans.split("\n")[1]?.trim().split(/,\s*/).sort();
+      const want = ["DNS:localhost", "IP Address:127.0.0.1", `DNS:${nodeName}`, `IP Address:${settings.HOST_IP}`].sort();
+      expect(got).toEqual(want);
+      const adminConf = await inNodeOk(["cat", "/etc/kubernetes/admin.conf"]);
+      expect(adminConf).toContain("current-context: kubernetes-admin@kubernetes\n");
+      expect(adminConf).toMatch(/^- name: kubernetes-admin\n {2}user:\n {4}client-certificate-data: \S+\n {4}client-key-data: \S+$/m);
+      const crt = Buffer.from(/client-certificate-data: (\S+)/.exec(adminConf)?.[1] ?? "", "base64").toString();
+      const subject = await inNode(["openssl", "x509", "-noout", "-subject", "-nameopt", "RFC2253"], crt);
+      expect(subject.stdout.trim()).toBe("subject=CN=kubernetes-admin,O=kubeadm:cluster-admins");
+    });
+
+    test("the host's kubectl reaches the API through the published port, TLS verified", async () => {
+      const c = await hostKubectl();
+      expect(await c.ok(["get", "nodes"])).toMatch(new RegExp(`\\n${nodeName}\\s+Ready\\s+control-plane\\s+\\S+\\s+v1.35.0\\n$`));
+      const node = JSON.parse(await c.ok(["get", "node", nodeName, "-o", "json"]));
+      expect(node.metadata.labels).toMatchObject({ "usernetes/host-ip": settings.HOST_IP, "node-role.kubernetes.io/control-plane": "", "kubernetes.io/hostname": nodeName });
+      expect(node.spec.taints.map((t: { key: string; effect: string }) => `${t.key}:${t.effect}`)).toEqual([
+        "node.cloudprovider.kubernetes.io/uninitialized:NoSchedule",
+        "node-role.kubernetes.io/control-plane:NoSchedule",
+      ]);
+      expect(node.spec.podCIDR).toBe("10.244.0.0/24");
+      expect(node.status.addresses).toEqual([{ type: "InternalIP", address: settings.NODE_IP }, { type: "Hostname", address: nodeName }]);
+      expect(node.status.nodeInfo.kubeletVersion).toBe("v1.35.0");
+      const info = JSON.parse(await c.ok(["get", "configmap", "cluster-info", "-n", "kube-public", "-o", "json"]));
+      expect(info.data.kubeconfig).toContain(`server: https://${nodeName}:${port}\n`);
+    });
+
+    test("a second init fails in preflight: admin.conf already exists", async () => {
+      const r = await inNode(["kubeadm", "init", "--config", "/tmp/kubeadm-config.yaml", "--skip-token-print"]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain("[ERROR FileAvailable--etc-kubernetes-admin.conf]: /etc/kubernetes/admin.conf already exists");
+    });
+
+    test("token create --print-join-command: a bootstrap token Secret and the CA's public key hash", async () => {
+      const out = await inNodeOk(["kubeadm", "token", "create", "--print-join-command", "--ttl", "2h"]);
+      const m = /^kubeadm join (\S+) --token ([a-z0-9]{6})\.([a-z0-9]{16}) --discovery-token-ca-cert-hash sha256:([0-9a-f]{64}) \n$/.exec(out);
+      expect(m, out).not.toBeNull();
+      const [, endpoint, id, , hash] = m as unknown as string[];
+      expect(endpoint).toBe(`${nodeName}:${port}`);
+      // the pin computed on the host from the CA in admin.conf, as kubeadm documents it
+      const adminConf = await inNodeOk(["cat", "/etc/kubernetes/admin.conf"]);
+      const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(adminConf)?.[1] ?? "", "base64");
+      const pub = await runCommand(["openssl", "x509", "-pubkey", "-noout"], { input: ca.toString() });
+      const der = Bun.spawnSync(["openssl", "pkey", "-pubin", "-outform", "der"], { stdin: new TextEncoder().encode(pub.stdout) }).stdout;
+      expect(hash).toBe(new Bun.CryptoHasher("sha256").update(der).digest("hex"));
+      const c = await hostKubectl();
+      const secret = JSON.parse(await c.ok(["get", "secret", `bootstrap-token-${id}`, "-n", "kube-system", "-o", "json"]));
+      expect(secret.type).toBe("bootstrap.kubernetes.io/token");
+      const expires = Date.parse(Buffer.from(secret.data.expiration, "base64").toString());
+      expect(Math.abs(expires - Date.now() - 2 * 3600_000)).toBeLessThan(600_000);
+      joinCommand = out.trim().split(" ").slice(1);
+    });
+
+    test("kubeadm join from a worker on the node's network: pinned CA checked, node registered with the token", async () => {
+      expect(joinCommand[0]).toBe("join");
+      await engineCli(engine, ["run", "-d", "--name", worker, "--hostname", worker, "--network", nodeName, "--add-host", `${nodeName}:${settings.NODE_IP}`,
+        "--env", `HOST_IP=${settings.HOST_IP}`, clusterTools().clusterImage, "sleep", "infinity"]);
+      const wrongHash = joinCommand.map((a) => (a.startsWith("sha256:") ? `sha256:${"0".repeat(64)}` : a));
+      const bad = await inWorker(["kubeadm", ...wrongHash]);
+      expect(bad.exitCode).toBe(1);
+      expect(bad.stderr).toContain("cluster CA found in cluster-info ConfigMap is invalid: none of the public keys");
+      const r = await inWorker(["kubeadm", ...joinCommand, "--node-name", worker]);
+      expect(r.exitCode, show(r)).toBe(0);
+      expect(r.stdout).toContain("This node has joined the cluster");
+      expect((await inWorker(["cat", "/var/lib/u7s-doubles/kubeadm-join-args"])).stdout).toBe([...joinCommand, "--node-name", worker, ""].join("\n"));
+      const again = await inWorker(["kubeadm", ...joinCommand]);
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr).toContain("/etc/kubernetes/kubelet.conf already exists");
+      const node = JSON.parse(await (await hostKubectl()).ok(["get", "node", worker, "-o", "json"]));
+      expect(node.metadata.labels["usernetes/host-ip"]).toBe(settings.HOST_IP);
+      expect(node.metadata.labels).not.toHaveProperty("node-role.kubernetes.io/control-plane");
+      expect(node.spec.taints).toEqual([{ key: "node.cloudprovider.kubernetes.io/uninitialized", value: "true", effect: "NoSchedule" }]);
+      expect(node.spec.podCIDR).toBe("10.244.1.0/24");
+    });
+
+    test("the API and its objects survive a restart of the node container", async () => {
+      await engineCli(engine, ["restart", nodeName], { timeoutMs: 120_000 });
+      const c = await hostKubectl();
+      const deadline = Date.now() + 60_000;
+      let r = await c.kubectl(["get", "nodes", "-o", "name"]);
+      while (r.exitCode !== 0 && Date.now() < deadline) {
+        await Bun.sleep(500);
+        r = await c.kubectl(["get", "nodes", "-o", "name"]);
+      }
+      expect(r.exitCode, show(r)).toBe(0);
+      expect(r.stdout).toBe(`node/${nodeName}\nnode/${worker}\n`);
+    });
+
+    test("kubeadm reset --force stops the API double and removes kubeadm's files; again, it is a no-op", async () => {
+      const r = await inNode(["kubeadm", "reset", "--force"]);
+      expect(r.exitCode, show(r)).toBe(0);
+      const active = await inNode(["systemctl", "is-active", "u7s-kube-apiserver-double.service"]);
+      expect(active.stdout.trim()).toBe("inactive");
+      expect((await inNode(["systemctl", "is-enabled", "u7s-kube-apiserver-double.service"])).stdout.trim()).toBe("disabled");
+      expect(await inNodeOk(["sh", "-c", "ls -A /etc/kubernetes /var/lib/u7s-doubles"])).toBe("/etc/kubernetes:\n\n/var/lib/u7s-doubles:\n");
+      const again = await inNode(["kubeadm", "reset", "--force"]);
+      expect(again.exitCode, show(again)).toBe(0);
+    });
+  });
+}
