@@ -2,6 +2,7 @@ import { UsageError } from "../errors.ts";
 import { upNode } from "../node/lifecycle.ts";
 import { isImageRef } from "../node/image.ts";
 import { boolFlag, dryRunFlag, positiveSeconds, stringFlag } from "./_shared.ts";
+import { clusterAfterUp, loadJoinFile } from "./_cluster.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 
@@ -9,7 +10,7 @@ import type { CommandDef } from "./_types.ts";
 export const up: CommandDef = {
   name: "up",
   group: "node",
-  summary: "create and start this host's node",
+  summary: "create this host's node and bring up (or join) the cluster",
   description:
     "Creates the node's network (NODE_SUBNET), its volumes for /var, /opt and /etc, the node image (built from\n" +
     "the embedded Dockerfile unless --image is given) and the node container, then waits until systemd in the\n" +
@@ -17,27 +18,40 @@ export const up: CommandDef = {
     "network was removed is repaired. If the settings changed, `up` says what changed and recreates the node\n" +
     "only with --recreate (volumes are kept; if that fails, the old node is restored). Busy ports, a subnet\n" +
     "used by another network and a missing image are reported before anything is created or removed.\n" +
-    "Refuses a rootful engine unless --allow-rootful. Waits for another u7s command on the same node.",
+    "Refuses a rootful engine unless --allow-rootful. Waits for another u7s command on the same node.\n" +
+    "Then, unless --no-init: a fresh node becomes a control plane (kubeadm init, sync-external-ip, Flannel,\n" +
+    "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster. An initialised or\n" +
+    "joined node is never initialised or joined again.",
   settings: true,
   options: {
     image: { type: "string", value: "REF", description: "run this local image; build nothing" },
     recreate: { type: "boolean", description: "recreate the node if its settings changed (volumes are kept)" },
     timeout: { type: "string", value: "SECONDS", description: "how long to wait for systemd in the node (default 180)" },
+    "no-init": { type: "boolean", description: "create the node only (upstream's `make up`): no kubeadm init, Flannel or kubeconfig" },
+    join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`) instead of creating one" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
     ...dryRunFlag,
   },
-  examples: ["u7s up", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --dry-run"],
+  examples: ["u7s up", "u7s up --join join.json", "u7s up --no-init", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --dry-run"],
   async run(ctx, args) {
     const timeoutSeconds = positiveSeconds(args, "timeout", 180);
     const image = stringFlag(args, "image");
     if (image !== undefined && !isImageRef(image)) {
       throw new UsageError(`--image=${JSON.stringify(image)}: not an image reference (valid: [REGISTRY/]NAME[:TAG][@DIGEST] in lowercase, e.g. localhost/u7s-node:v1, or an image ID)`);
     }
+    const noInit = boolFlag(args, "no-init");
+    const joinPath = stringFlag(args, "join");
+    if (noInit && joinPath !== undefined) throw new UsageError("u7s up: --no-init and --join do not go together (--join initialises the node as a worker)");
     const { config, engine } = await nodeContext(ctx);
+    // The join file is checked before anything is created: a bad one changes nothing.
+    const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config);
     for (const w of config.warnings ?? []) ctx.log.warn(w);
     const applier = applierFor(ctx, args);
     const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful") };
-    const go = () => upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
+    const go = async () => {
+      await upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
+      if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, join);
+    };
     // A dry run changes nothing, so it neither waits for nor blocks another command.
     await (applier.dryRun ? go() : nodeLock(ctx, config, "u7s up", go));
   },

@@ -477,7 +477,7 @@ export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Pr
     const config = JSON.parse((await check(host, ["config", "--json"])).stdout) as Record<string, unknown>;
     const nodeName = String(config.NODE_NAME);
     await cleanupHostNodes(host, nodeName);
-    await check(host, ["up", "--image", hosts.testImage]);
+    await check(host, ["up", "--no-init", "--image", hosts.testImage]);
     sides.push({
       host,
       nodeName,

@@ -54,8 +54,9 @@ for (const engine of ENGINES) {
     const nodeName = `u7s-${env.HOSTNAME}`;
     let image = "";
     let settings: Record<string, string> = {};
+    // The test image has no kubeadm: `up` creates the node only (--no-init), as upstream's `make up`.
     const u7s = (args: string[], extra: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}) =>
-      runU7s(engine, args, { env: { ...env, ...extra.env }, input: extra.input, timeoutMs: extra.timeoutMs });
+      runU7s(engine, args[0] === "up" ? [...args, "--no-init"] : args, { env: { ...env, ...extra.env }, input: extra.input, timeoutMs: extra.timeoutMs });
     const inNode = async (cmd: string[]) => {
       const r = await u7s(["exec", "--", ...cmd]);
       expect(r.exitCode, show(r)).toBe(0);

@@ -21,7 +21,7 @@ async function up(args: string[], opts: { tty?: boolean; env?: Record<string, st
   const engine = new FakeEngineCli("podman");
   engine.images.add(IMAGE);
   const runner = new RecordingRunner().on("*", (argv, o) => engine.runner(argv, o));
-  return runCli([...args, "up", "--image", IMAGE], {
+  return runCli([...args, "up", "--no-init", "--image", IMAGE], {
     runner,
     tty: opts.tty,
     host: { dirs: ["/boot"] },

@@ -234,3 +234,22 @@ describe("kubeadm-reset", () => {
     expect(node.ran("kubeadm")).toBe(false);
   });
 });
+
+describe("up and the cluster", () => {
+  test("up --join refuses a bad join file before anything is created", async () => {
+    const r = await u7s(["up", "--join", joinFile({ version: 7 })]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("version=7 is not supported");
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+  test("up --join with another PORT_FLANNEL than the cluster's is refused before anything is created", async () => {
+    const r = await u7s(["up", "--join", joinFile()], { PORT_FLANNEL: "18472" });
+    expect(r.code).toBe(2);
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+  test("--no-init and --join do not go together", async () => {
+    const r = await u7s(["up", "--no-init", "--join", joinFile()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--no-init and --join");
+  });
+});

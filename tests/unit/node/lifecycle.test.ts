@@ -31,8 +31,9 @@ function setup(flavor: EngineName = "docker", host: FakeHostOptions | FakeHost =
   engine.images.add(IMAGE);
   const runner = new RecordingRunner().on("*", (argv, opts) => engine.runner(argv, opts));
   const hostOpt = host instanceof FakeHost ? host : { dirs: ["/boot"], ...host };
+  // These tests are about the node: `up` creates it only (--no-init), as upstream's `make up`.
   const u7s = (argv: string[], env: Record<string, string> = {}) =>
-    runCli(argv, { runner, env: { CONTAINER_ENGINE: flavor, HOSTNAME: "host-a", HOME: home, ...env }, host: hostOpt });
+    runCli(argv[0] === "up" ? [...argv, "--no-init"] : argv, { runner, env: { CONTAINER_ENGINE: flavor, HOSTNAME: "host-a", HOME: home, ...env }, host: hostOpt });
   const node = () => engine.containers.get(NODE);
   const runs = () => engine.calls.filter((c) => c[1] === "run").length;
   return { engine, u7s, node, runs };
