@@ -18,10 +18,11 @@ TAINT=node.cloudprovider.kubernetes.io/uninitialized
 FLANNEL_NS=kube-flannel
 IPV4='^[0-9]{1,3}(\.[0-9]{1,3}){3}$'
 
-# One line per node: name, host IP label, addresses (Type=addr,...), overwrite annotation,
-# public-ip annotation (written by Flannel), taint keys.
-NODES_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.metadata.labels.usernetes/host-ip}{"\t"}{range .status.addresses[*]}{.type}={.address},{end}{"\t"}{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip-overwrite}{"\t"}{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip}{"\t"}{range .spec.taints[*]}{.key},{end}{"\n"}{end}'
-PODS_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\n"}{end}'
+# One line per node, fields separated by "|" (not a tab: `read` merges runs of whitespace
+# separators, so an empty field would shift the others): name, host IP label, addresses
+# (Type=addr,...), overwrite annotation, public-ip annotation (written by Flannel), taint keys.
+NODES_JSONPATH='{range .items[*]}{.metadata.name}{"|"}{.metadata.labels.usernetes/host-ip}{"|"}{range .status.addresses[*]}{.type}={.address},{end}{"|"}{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip-overwrite}{"|"}{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip}{"|"}{range .spec.taints[*]}{.key},{end}{"\n"}{end}'
+PODS_JSONPATH='{range .items[*]}{.metadata.name}{"|"}{.spec.nodeName}{"\n"}{end}'
 
 # addresses_patch HOST_IP ADDRS: a merge patch of status.addresses with ExternalIP=HOST_IP and the other addresses kept.
 addresses_patch() {
@@ -41,7 +42,7 @@ sync_once() { # sync_once VERBOSE
   local -a did
   local nodes
   nodes=$(kubectl get nodes -o jsonpath="$NODES_JSONPATH")
-  while IFS=$'\t' read -r name host_ip addrs overwrite public taints; do
+  while IFS='|' read -r name host_ip addrs overwrite public taints; do
     [ -n "$name" ] || continue
     if ! [[ $host_ip =~ $IPV4 ]]; then
       echo "$name: no $HOST_IP_LABEL label (is its node container started by u7s with HOST_IP?); skipped"
@@ -64,14 +65,16 @@ sync_once() { # sync_once VERBOSE
     fi
     if [ -n "$public" ] && [ "$public" != "$host_ip" ]; then
       pods=$(kubectl get pods -n "$FLANNEL_NS" -o jsonpath="$PODS_JSONPATH" 2>/dev/null || true)
-      while IFS=$'\t' read -r pod pod_node; do
+      while IFS='|' read -r pod pod_node; do
         [ -n "$pod" ] && [ "$pod_node" = "$name" ] || continue
         kubectl delete pod -n "$FLANNEL_NS" "$pod" --wait=false >/dev/null
         did+=("Flannel pod $pod restarted (it announced $public)")
       done <<<"$pods"
     fi
     if [ ${#did[@]} -gt 0 ]; then
-      (IFS=';'; echo "$name: ${did[*]//;/; }")
+      local line="$name: ${did[0]}" d
+      for d in "${did[@]:1}"; do line+="; $d"; done
+      echo "$line"
     elif [ "$verbose" = 1 ]; then
       echo "$name: in sync ($host_ip)"
     fi

@@ -36,12 +36,17 @@ export function initSteps(env: ClusterEnv, debug: boolean): Step[] {
       run: () => undoOnFailure(() => kubeadmInit(env, debug), () => kubeadmReset(env), "kubeadm reset --force"),
     },
     syncStep(env),
-    {
-      title: "Starting the external-IP sync service in the node",
-      doing: "cannot start the external-IP sync service",
-      run: () => installSyncService(env),
-    },
+    syncServiceStep(env),
   ];
+}
+
+/** syncServiceStep (re)starts the service in the node that keeps joining nodes synced, with this u7s's script. */
+export function syncServiceStep(env: ClusterEnv): Step {
+  return {
+    title: "Starting the external-IP sync service in the node",
+    doing: "cannot start the external-IP sync service",
+    run: () => installSyncService(env),
+  };
 }
 
 /** syncStep sets every node's ExternalIP from its host IP (upstream's sync-external-ip). */
@@ -100,7 +105,7 @@ export function joinSteps(env: ClusterEnv, f: JoinFile, debug: boolean): Step[] 
 
 /** bringUpControlPlane is the one-shot part of `u7s up` after the node: init, sync, Flannel, kubeconfig; each part skips what is done. */
 export async function bringUpControlPlane(env: ClusterEnv, role: "control-plane" | "none", kubeconfigPath: string, debug: boolean, log: Log): Promise<void> {
-  const steps: Step[] = role === "none" ? initSteps(env, debug) : [syncStep(env)];
+  const steps: Step[] = role === "none" ? initSteps(env, debug) : [syncStep(env), syncServiceStep(env)];
   if (role === "control-plane") log.info(`node ${env.config.nodeName} is already initialised (kubeadm init is not run again)`);
   await runSteps(log, [...steps, flannelStep(env), kubeconfigStep(env, kubeconfigPath)]);
 }

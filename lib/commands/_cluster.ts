@@ -3,6 +3,7 @@ import { bringUpControlPlane, joinSteps } from "../cluster/bringup.ts";
 import { joinProblems, parseJoinFile, type JoinFile } from "../cluster/join-file.ts";
 import { runSteps } from "../steps.ts";
 import type { NodeConfig } from "../config/resolve.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { Role, ClusterEnv } from "../cluster/node.ts";
 import { nodeRole } from "../cluster/node.ts";
 import { U7sError, UsageError } from "../errors.ts";
@@ -19,6 +20,11 @@ export interface ClusterContext {
 /** clusterContext resolves settings, engine and this node's state paths (per real host name, so shared homes never clash). */
 export async function clusterContext(ctx: Ctx): Promise<ClusterContext> {
   const { config, engine } = await nodeContext(ctx);
+  return clusterContextFor(ctx, config, engine);
+}
+
+/** clusterContextFor is clusterContext for settings and engine a command already resolved. */
+export function clusterContextFor(ctx: Ctx, config: NodeConfig, engine: Engine): ClusterContext {
   return { env: { config, engine, log: ctx.log }, paths: statePaths(ctx.env, ctx.host.hostname(), config.nodeName) };
 }
 
@@ -59,8 +65,8 @@ export async function loadJoinFile(path: string, config: NodeConfig): Promise<Jo
  * joined); otherwise initialise the control plane (unless it is one), sync external IPs, install
  * Flannel and write the kubeconfig. A worker stays a worker and a control plane is never re-initialised.
  */
-export async function clusterAfterUp(ctx: Ctx, join: JoinFile | undefined): Promise<void> {
-  const { env, paths } = await clusterContext(ctx);
+export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engine, join: JoinFile | undefined): Promise<void> {
+  const { env, paths } = clusterContextFor(ctx, config, engine);
   const role = await nodeRole(env);
   const name = env.config.nodeName;
   if (join) {

@@ -50,7 +50,7 @@ export const up: CommandDef = {
     const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful") };
     const go = async () => {
       await upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
-      if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, join);
+      if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join);
     };
     // A dry run changes nothing, so it neither waits for nor blocks another command.
     await (applier.dryRun ? go() : nodeLock(ctx, config, "u7s up", go));
