@@ -257,10 +257,11 @@ describe("kube-api-double on the host, with real kubectl and helm", () => {
 // ----------------------------------------------------------------------------------------------
 // The kubeadm double in real node containers (the cluster test image) on each rootless engine.
 
-// Names start with u7s-dbl-; ports differ from the other e2e files' (both engines publish on 0.0.0.0).
+// Names start with u7s-dbl-; ports (44xxx, 45xxx) differ from the other e2e files' and the bench's: both
+// engines publish on the host's 0.0.0.0, and other tests may run at the same time.
 const SETUPS: Record<TestEngine, Record<string, string>> = {
-  docker: { HOSTNAME: "dbl-docker", PORT_ETCD: "13379", PORT_KUBE_APISERVER: "17443", PORT_KUBELET: "21250", PORT_FLANNEL: "19472" },
-  podman: { HOSTNAME: "dbl-podman", PORT_ETCD: "23379", PORT_KUBE_APISERVER: "27443", PORT_KUBELET: "32250", PORT_FLANNEL: "29472" },
+  docker: { HOSTNAME: "dbl-docker", PORT_ETCD: "44379", PORT_KUBE_APISERVER: "44443", PORT_KUBELET: "44250", PORT_FLANNEL: "44472" },
+  podman: { HOSTNAME: "dbl-podman", PORT_ETCD: "45379", PORT_KUBE_APISERVER: "45443", PORT_KUBELET: "45250", PORT_FLANNEL: "45472" },
 };
 
 for (const engine of TEST_ENGINES) {
@@ -300,7 +301,8 @@ for (const engine of TEST_ENGINES) {
       const c = await u7s(["config", "--json"]);
       expect(c.exitCode, show(c)).toBe(0);
       settings = JSON.parse(c.stdout);
-      const up = await u7s(["up", "--image", clusterTools().clusterImage]);
+      // --no-init: a bare node; the kubeadm double is driven by hand here
+      const up = await u7s(["up", "--no-init", "--image", clusterTools().clusterImage]);
       expect(up.exitCode, show(up)).toBe(0);
       const r = await u7s(["render", "kubeadm-config"]);
       expect(r.exitCode, show(r)).toBe(0);
@@ -360,6 +362,15 @@ for (const engine of TEST_ENGINES) {
       expect(node.status.nodeInfo.kubeletVersion).toBe("v1.35.0");
       const info = JSON.parse(await c.ok(["get", "configmap", "cluster-info", "-n", "kube-public", "-o", "json"]));
       expect(info.data.kubeconfig).toContain(`server: https://${nodeName}:${port}\n`);
+    });
+
+    test("helm in the node installs the image's Flannel chart through the API double", async () => {
+      await inNodeOk(["kubectl", "create", "namespace", "kube-flannel"]);
+      const args = ["upgrade", "--install", "flannel", "/usr/local/share/u7s/charts/flannel", "--namespace", "kube-flannel", "--set", `flannel.backendPort=${env.PORT_FLANNEL}`];
+      expect(await inNodeOk(["helm", ...args])).toContain("STATUS: deployed");
+      expect(await inNodeOk(["helm", ...args])).toContain('Release "flannel" has been upgraded.');
+      const netConf = JSON.parse(await (await hostKubectl()).ok(["get", "configmap", "kube-flannel-cfg", "-n", "kube-flannel", "-o", "jsonpath={.data.net-conf\\.json}"]));
+      expect(netConf.Backend.Port).toBe(Number(env.PORT_FLANNEL));
     });
 
     test("a second init fails in preflight: admin.conf already exists", async () => {
@@ -432,6 +443,21 @@ for (const engine of TEST_ENGINES) {
       expect(await inNodeOk(["sh", "-c", "ls -A /etc/kubernetes /var/lib/u7s-doubles"])).toBe("/etc/kubernetes:\n\n/var/lib/u7s-doubles:\n");
       const again = await inNode(["kubeadm", "reset", "--force"]);
       expect(again.exitCode, show(again)).toBe(0);
+    });
+
+    test("init again after reset, with the config on stdin: a fresh API and CA", async () => {
+      const caBefore = await inNodeOk(["sh", "-c", "ls /etc/kubernetes/pki 2>&1 || true"]);
+      expect(caBefore).toContain("No such file");
+      const r = await inNode(["kubeadm", "init", "--config", "/dev/stdin", "--skip-token-print"], config);
+      expect(r.exitCode, show(r)).toBe(0);
+      expect(await inNodeOk(["cat", "/var/lib/u7s-doubles/kubeadm-init-config.yaml"])).toBe(config);
+      // the old admin.conf's CA no longer verifies the server
+      const old = await (await hostKubectl()).kubectl(["get", "nodes"]);
+      expect(old.exitCode).toBe(1);
+      expect(old.stderr).toContain("certificate");
+      host?.remove();
+      host = undefined;
+      expect(await (await hostKubectl()).ok(["get", "nodes", "-o", "name"])).toBe(`node/${nodeName}\n`);
     });
   });
 }
