@@ -21,6 +21,8 @@ export function syncUnit(): string {
     `ExecStart=/bin/bash ${SYNC_SCRIPT_PATH} --every ${SYNC_INTERVAL_SECONDS}`,
     "Restart=always",
     "RestartSec=10",
+    // A loop of short kubectl calls: nothing to finish on stop, so never hold up a reset or shutdown.
+    "TimeoutStopSec=5",
     "",
     "[Install]",
     "WantedBy=multi-user.target",

@@ -24,8 +24,9 @@ export const kubeadmReset: CommandDef = {
     await nodeLock(ctx, env.config, "u7s kubeadm-reset", async () => {
       const role = await nodeRole(env);
       const steps: Step[] = [];
-      if (role !== "none") steps.push({ title: "Resetting the node (kubeadm reset)", doing: "cannot reset the node", run: () => reset(env) });
+      // The sync service first: it would keep asking an apiserver that kubeadm reset is stopping.
       if (role === "control-plane") steps.push({ title: "Removing the external-IP sync service", run: () => removeSyncService(env) });
+      if (role !== "none") steps.push({ title: "Resetting the node (kubeadm reset)", doing: "cannot reset the node", run: () => reset(env) });
       steps.push({
         title: "Removing u7s's cluster files",
         run: async () => {
