@@ -41,30 +41,35 @@ if (![runs, mib, vethMib].every((n) => Number.isInteger(n) && n > 0)) {
 
 const PORT = 5201;
 
-/** timedSend is a sh script that sends MiB of zeros to ADDR:PORT with socat and prints the elapsed nanoseconds. */
-function timedSend(addr: string, sizeMib: number, bind?: string): string {
-  const target = `TCP:${addr}:${PORT},connect-timeout=5,retry=20,interval=0.2${bind ? `,bind=${bind}` : ""}`;
-  // socat reads /dev/zero itself (readbytes), 256 KiB at a time: no pipe, few system calls
-  return `set -e; t0=$(date +%s%N); timeout 300 socat -u -b 262144 OPEN:/dev/zero,readbytes=${sizeMib * 1048576} ${target}; t1=$(date +%s%N); echo $((t1 - t0))`;
-}
+/** Place is where a sh script runs: a test host (as its user, in its namespaces) or a node (u7s exec). */
+type Place = (script: string) => Promise<CommandResult>;
 
-/** RECEIVE is a sh script that accepts one connection on PORT (on ADDR) and prints how many bytes arrived. */
-function receive(addr: string): string {
-  return `timeout 310 socat -u -b 262144 TCP-LISTEN:${PORT},bind=${addr},reuseaddr - | wc -c`;
-}
+const inNode = (side: VtepSide): Place => (script) =>
+  runU7sOnHost(side.host, ["exec", "--", "sh", "-c", script], { env: side.env, timeoutMs: 330_000 });
+const onHost = (host: TestHost): Place => (script) => runOnHost(host, ["sh", "-c", script], { timeoutMs: 330_000 });
 
 function ok(what: string, r: CommandResult): CommandResult {
   if (r.exitCode !== 0) throw new Error(`${what}: ${describeResult([what], r)}`);
   return r;
 }
 
-/** measure runs receiver and sender together and returns Mbit/s, checking every byte arrived. */
-async function measure(sizeMib: number, recv: () => Promise<CommandResult>, send: () => Promise<CommandResult>): Promise<number> {
-  const [rr, sr] = await Promise.all([recv(), send()]);
+/**
+ * measure sends sizeMib MiB of zeros from one place to a listener at another and returns Mbit/s,
+ * checking every byte arrived. The sender starts only once the listener is up: through a port
+ * forwarder, a connection made earlier is accepted by the forwarder and then reset.
+ */
+async function measure(sizeMib: number, to: Place, listen: string, port: number, from: Place, connect: string, bind?: string): Promise<number> {
+  const bytes = sizeMib * 1048576;
+  const received = to(`timeout 120 socat -u -b 262144 TCP-LISTEN:${port},bind=${listen},reuseaddr - | wc -c`);
+  ok("waiting for the listener", await to(`for i in $(seq 100); do ss -Hltn 'sport = :${port}' | grep -q . && exit 0; sleep 0.1; done; exit 1`));
+  // socat reads /dev/zero itself (readbytes), 256 KiB at a time: no pipe, few system calls
+  const target = `TCP:${connect}:${port},connect-timeout=5${bind ? `,bind=${bind}` : ""}`;
+  const sent = from(`set -e; t0=$(date +%s%N); timeout 100 socat -u -b 262144 OPEN:/dev/zero,readbytes=${bytes} ${target}; t1=$(date +%s%N); echo $((t1 - t0))`);
+  const [rr, sr] = await Promise.all([received, sent]);
   ok("receiver", rr);
   ok("sender", sr);
-  const bytes = Number(rr.stdout.trim().split(/\s+/).pop());
-  if (bytes !== sizeMib * 1048576) throw new Error(`receiver got ${bytes} bytes, expected ${sizeMib * 1048576}`);
+  const got = Number(rr.stdout.trim().split(/\s+/).pop());
+  if (got !== bytes) throw new Error(`receiver got ${got} bytes, expected ${bytes}`);
   const ns = Number(sr.stdout.trim().split(/\s+/).pop());
   return (bytes * 8) / (ns / 1e9) / 1e6;
 }
@@ -81,10 +86,6 @@ async function repeat(fn: () => Promise<number>): Promise<number> {
   return median(xs);
 }
 
-const inNode = (side: VtepSide, script: string) => () =>
-  runU7sOnHost(side.host, ["exec", "--", "sh", "-c", script], { env: side.env, timeoutMs: 330_000 });
-const onHostSh = (host: TestHost, script: string) => () => runOnHost(host, ["sh", "-c", script], { timeoutMs: 330_000 });
-
 const hosts = loadHostsEnv();
 const t0 = performance.now();
 const { a, b, fix } = await upOverlayPair(hosts);
@@ -99,17 +100,12 @@ try {
   const published: number[] = [];
   const overlay: number[] = [];
   for (const [from, to] of pairs) {
-    veth.push(await repeat(() => measure(vethMib, onHostSh(to.host, receive(to.host.ip)), onHostSh(from.host, timedSend(to.host.ip, vethMib)))));
-    // a listener on the node's PORT_KUBE_APISERVER (6443: nothing else listens there in a plain node)
-    // is reached through the other host's published port: node -> engine -> host -> host -> engine -> node
-    published.push(
-      await repeat(() => {
-        const r = inNode(to, receive("0.0.0.0").replace(`TCP-LISTEN:${PORT}`, "TCP-LISTEN:6443"));
-        const s = inNode(from, timedSend(to.host.ip, mib).replace(`:${PORT},`, ":6443,"));
-        return measure(mib, r, s);
-      }),
-    );
-    overlay.push(await repeat(() => measure(mib, inNode(to, receive(to.podAddr)), inNode(from, timedSend(to.podAddr, mib, from.podAddr)))));
+    veth.push(await repeat(() => measure(vethMib, onHost(to.host), to.host.ip, PORT, onHost(from.host), to.host.ip)));
+    // a listener on the node's PORT_KUBE_APISERVER (nothing else listens there in a plain node), reached
+    // through the other host's published port: node -> engine -> host -> host -> engine -> node
+    const api = Number(to.env.PORT_KUBE_APISERVER ?? 6443);
+    published.push(await repeat(() => measure(mib, inNode(to), "0.0.0.0", api, inNode(from), to.host.ip)));
+    overlay.push(await repeat(() => measure(mib, inNode(to), to.podAddr, PORT, inNode(from), to.podAddr, from.podAddr)));
   }
   rows.push(["host to host over the veth", veth[0]!, veth[1]!]);
   rows.push(["node to the other host's published TCP port", published[0]!, published[1]!]);
