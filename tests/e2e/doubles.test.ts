@@ -183,6 +183,14 @@ describe("kube-api-double on the host, with real kubectl and helm", () => {
     expect(timeout.stderr).toContain("timed out");
   });
 
+  test("get -w prints a row per change (watch events as one-row Tables)", async () => {
+    const watching = c.kubectl(["get", "nodes", "-w", "--no-headers"], undefined, 4000);
+    await Bun.sleep(1500);
+    await c.ok(["label", "node", "n1", "u7s-test=watched"]);
+    const r = await watching; // killed by the timeout: `get -w` runs until stopped
+    expect(r.stdout.trim().split("\n").map((l) => l.split(/\s+/).slice(0, 2).join(" "))).toEqual(["n1 Ready", "n1 Ready"]);
+  });
+
   test("create a pod from YAML, select it by label, delete it", async () => {
     const pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: x, labels: {app: demo}}\nspec:\n  containers: [{name: c, image: busybox}]\n";
     expect(await c.ok(["apply", "-f", "-"], pod)).toBe("pod/p1 created\n");

@@ -202,7 +202,7 @@ export class KubeApiDouble {
       if (route.resource.namespaced && route.name !== undefined && route.namespace === undefined) {
         throw new ApiError(404, "NotFound", "the server could not find the requested resource");
       }
-      if (route.watch || ["true", "1"].includes(url.searchParams.get("watch") ?? "")) return this.watch(req, res, route, url, user);
+      if (route.watch || ["true", "1"].includes(url.searchParams.get("watch") ?? "")) return this.watch(req, res, route, url, user, wantsTable(accept));
       const [code, body] = await this.serve(req, route, url, method);
       if (wantsTable(accept) && method === "GET") {
         const items = route.name === undefined ? ((body as { items: KubeObject[] }).items) : [body as KubeObject];
@@ -293,14 +293,18 @@ export class KubeApiDouble {
    * watch streams events of the selected objects: the current ones first as ADDED unless the client
    * gave a resourceVersion to start from, then every change, until the client goes or timeoutSeconds pass.
    */
-  private watch(req: IncomingMessage, res: ServerResponse, route: Route, url: URL, user: string): void {
+  private watch(req: IncomingMessage, res: ServerResponse, route: Route, url: URL, user: string, asTable: boolean): void {
     const selector = parseSelector(url.searchParams.get("labelSelector"), url.searchParams.get("fieldSelector"));
     const single = route.name === undefined ? selector : { ...selector, fields: [...selector.fields, { key: "metadata.name", op: "=" as const, values: [route.name] }] };
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private" });
     // clients wait for the headers before they look at what they listed
     res.flushHeaders();
     this.log(req, 200, `${user}, watch`);
-    const write = (e: unknown) => res.write(`${JSON.stringify(e)}\n`);
+    // `kubectl get -w` asks for each event's object as a one-row Table
+    const write = (e: { type: string; object: KubeObject }) => {
+      const object = asTable && e.type !== "BOOKMARK" ? table(route.resource, [e.object], this.store.resourceVersion, url.searchParams.get("includeObject")) : e.object;
+      res.write(`${JSON.stringify({ type: e.type, object })}\n`);
+    };
     const rv = url.searchParams.get("resourceVersion");
     const initial = url.searchParams.get("sendInitialEvents") === "true";
     if (rv === null || rv === "" || rv === "0" || initial) {
@@ -309,7 +313,7 @@ export class KubeApiDouble {
     if (initial) {
       // a watch-list client waits for this bookmark before it trusts the initial events as complete
       const marker = { resourceVersion: this.store.resourceVersion, annotations: { "k8s.io/initial-events-end": "true" } };
-      write({ type: "BOOKMARK", object: { kind: route.resource.kind, apiVersion: apiVersionOf(route.resource), metadata: marker } });
+      write({ type: "BOOKMARK", object: { kind: route.resource.kind, apiVersion: apiVersionOf(route.resource), metadata: marker } as unknown as KubeObject });
     }
     const stop = this.store.watch(route.resource, route.namespace, single, write);
     const timeout = Number(url.searchParams.get("timeoutSeconds") ?? 1800);
