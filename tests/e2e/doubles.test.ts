@@ -2,7 +2,7 @@
 // helm 4 against the Kubernetes API double on the host's loopback, then the kubeadm double in the
 // cluster test image on rootless Docker and Podman, reached through the node's published port.
 // If these pass, a cluster test that fails points at u7s, not at a double.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, test as bunTest, describe, expect } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -22,8 +22,10 @@ import {
 
 const CHART = join(repoRoot, "tests/doubles/charts/flannel");
 
-// Node containers boot systemd, and bun test's 5 s default would kill a waiting kubectl.
-setDefaultTimeout(240_000);
+// Node containers boot systemd, and bun test's 5 s default would kill a waiting kubectl (a timeout
+// per test here: setDefaultTimeout would change it for the other files of the run too).
+const TIMEOUT_MS = 240_000;
+const test = (name: string, fn: () => Promise<void>) => bunTest(name, fn, TIMEOUT_MS);
 
 function show(r: CommandResult): string {
   return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
@@ -83,7 +85,7 @@ describe("kube-api-double on the host, with real kubectl and helm", () => {
   let c: Clients;
   beforeAll(async () => {
     api = await startKubeApiDouble(["--pod-cidr", "10.244.0.0/16"]);
-  });
+  }, TIMEOUT_MS);
   afterAll(async () => {
     await api?.stop();
   });
@@ -315,11 +317,11 @@ for (const engine of TEST_ENGINES) {
       const r = await u7s(["render", "kubeadm-config"]);
       expect(r.exitCode, show(r)).toBe(0);
       config = r.stdout;
-    });
+    }, TIMEOUT_MS);
     afterAll(async () => {
       host?.remove();
       await cleanup();
-    });
+    }, TIMEOUT_MS);
 
     test("kubeadm version -o short, and an unsupported invocation", async () => {
       expect(await inNodeOk(["kubeadm", "version", "-o", "short"])).toBe("v1.35.0\n");
