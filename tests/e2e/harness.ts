@@ -460,7 +460,7 @@ export interface OverlayOpts {
 }
 
 /**
- * upOverlayPair brings up a plain node on host A and on host B (`u7s up --image` the test image,
+ * upOverlayPair brings up a plain node on host A and on host B (`u7s up --no-init --image` the test image,
  * after removing what an earlier run left) and joins them with a Flannel-like VXLAN overlay
  * (FLANNEL_VXLAN_SCRIPT): A's pod address 10.244.0.0, B's 10.244.1.0. It returns both ends and the
  * checksum fix the nodes used; remove the nodes with downOverlayPair.

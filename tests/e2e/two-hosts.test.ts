@@ -4,7 +4,9 @@
  * default). The tests drive dist/u7s on each host the way a user would, and check what a cluster
  * across hosts needs: HOST_IP is the host's address, and VXLAN between node containers on two
  * hosts works through each host's published PORT_FLANNEL (node -> its engine's network -> the
- * host's published UDP port -> the other host -> its engine's port forwarding -> the other node).
+ * host's published UDP port -> the other host -> its engine's port forwarding -> the other node);
+ * and a cluster across the hosts with the cluster test image (API and kubeadm doubles): a worker
+ * joins with `u7s up --join` and both nodes get their host's address as ExternalIP.
  * All traffic stays inside the namespaces tests/setup-hosts.sh made.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -18,6 +20,7 @@ import {
   inHostNetns,
   loadHostsEnv,
   runCommand,
+  runOnHost,
   runU7sOnHost,
   type CommandResult,
   type HostsEnv,
@@ -212,8 +215,12 @@ async function engineObjects(host: TestHost, nodeName: string): Promise<string[]
 }
 
 describe("a cluster across two hosts (API and kubeadm doubles)", () => {
+  const joinFile = (host: TestHost) => `${host.home}/u7s-join.json`;
   afterAll(async () => {
-    for (const host of [env.a, env.b]) await cleanupHostNodes(host);
+    for (const host of [env.a, env.b]) {
+      await cleanupHostNodes(host);
+      await runOnHost(host, ["rm", "-f", joinFile(host)]); // it holds a bootstrap token
+    }
   }, TIMEOUT_MS);
 
   test("a worker on host B joins host A's control plane; both nodes get their host's address; mismatched workers are refused", async () => {
@@ -226,10 +233,9 @@ describe("a cluster across two hosts (API and kubeadm doubles)", () => {
     for (const host of [cp, worker]) await cleanupHostNodes(host);
 
     await u7s(cp, ["up", "--image", image]);
-    const joinFile = `${cp.home}/u7s-join.json`;
-    await u7s(cp, ["join-command", "-o", joinFile]);
-    const workerJoinFile = `${worker.home}/u7s-join.json`;
-    await copyBetweenHosts(cp, joinFile, worker, workerJoinFile);
+    await u7s(cp, ["join-command", "-o", joinFile(cp)]);
+    const workerJoinFile = joinFile(worker);
+    await copyBetweenHosts(cp, joinFile(cp), worker, workerJoinFile);
 
     // Refused before anything is created on the worker's host.
     const refusals: [string, Record<string, string>, RegExp][] = [
