@@ -13,8 +13,8 @@ import { asTestUser, cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s,
 // (Podman 4.3 keeps IP allocations per network name; a pre-lock u7s, two `up` at once, leaked one
 // for the old name u7s-e2e-fault-podman on this machine, hence "pod".)
 const SETUPS: Record<TestEngine, Record<string, string>> = {
-  docker: { HOSTNAME: "e2e-fault-docker", NODE_SUBNET: "10.100.241.0/24", PORT_ETCD: "41379", PORT_KUBE_APISERVER: "41443", PORT_KUBELET: "41250", PORT_FLANNEL: "41472" },
-  podman: { HOSTNAME: "e2e-fault-pod", NODE_SUBNET: "10.100.242.0/24", PORT_ETCD: "42379", PORT_KUBE_APISERVER: "42443", PORT_KUBELET: "42250", PORT_FLANNEL: "42472" },
+  docker: { HOSTNAME: "e2e-fault-docker", NODE_SUBNET: "10.100.241.0/24", PORT_ETCD: "51379", PORT_KUBE_APISERVER: "51443", PORT_KUBELET: "51250", PORT_FLANNEL: "51472" },
+  podman: { HOSTNAME: "e2e-fault-pod", NODE_SUBNET: "10.100.242.0/24", PORT_ETCD: "53379", PORT_KUBE_APISERVER: "53443", PORT_KUBELET: "53250", PORT_FLANNEL: "53472" },
 };
 const ENGINES: TestEngine[] = ["docker", "podman"];
 /** BROKEN_IMAGE is the test image with an init that does not exist: `run` creates the container, then fails to start it. */
@@ -95,7 +95,7 @@ for (const engine of ENGINES) {
     test("a recreate whose new container cannot start restores the old node; /var keeps its data", async () => {
       await nodeWithData();
       const before = JSON.parse((await u7s(["status", "--json"])).stdout);
-      const r = await u7s(["up", "--image", BROKEN_IMAGE, "--recreate"], { NODE_SUBNET: "10.100.243.0/24", PORT_KUBELET: "43250" });
+      const r = await u7s(["up", "--image", BROKEN_IMAGE, "--recreate"], { NODE_SUBNET: "10.100.243.0/24", PORT_KUBELET: "55250" });
       expect(r.exitCode, show(r)).toBe(1);
       expect(r.stderr).toContain("nonexistent-init");
       expect(r.stderr).toContain("the node was restored with its previous settings");
@@ -188,6 +188,15 @@ describe("messages from the binary", () => {
     // the reader exits at once; u7s writes after it is gone
     const r = await sh(`{ sleep 0.5; ${u7sBinary()} render; echo "u7s=$?" >&2; } | true`);
     expect(r.stderr).toBe("u7s=141\n");
+  });
+
+  test("a TMPDIR that does not exist, when up must build the image: one line naming it, nothing created", async () => {
+    const env = { HOSTNAME: "e2e-fault-msg", TMPDIR: "/nonexistent/tmp", PORT_ETCD: "54379", PORT_KUBE_APISERVER: "54443", PORT_KUBELET: "54250", PORT_FLANNEL: "54472" };
+    const r = await runU7s("docker", ["up", "--no-init"], { env });
+    expect(r.exitCode, show(r)).toBe(1);
+    expect(r.stderr).toContain("cannot create a build directory in /nonexistent/tmp: no such file or directory (ENOENT)");
+    expect(r.stderr).not.toContain("internal error");
+    expect((await engineCli("docker", ["ps", "-a", "--format", "{{.Names}}"])).stdout.split("\n")).not.toContain("u7s-e2e-fault-msg");
   });
 
   test("malformed --image is a usage error (exit 2) before the engine is asked", async () => {
