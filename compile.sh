@@ -14,8 +14,9 @@ build() { # build OUTFILE [--target T]
   mv "$out.tmp" "$out"
 }
 # --bytecode: precompiled JavaScriptCore bytecode starts `u7s version` in ~15 ms instead of ~40 ms
-# (bench/startup.ts). Only for x64, where the tests run the result; arm64 builds, which nothing
-# here can run, stay plain source.
+# (bench/run.ts). Only for x64; the arm64 builds stay plain source (tests/e2e/release.test.ts runs
+# the glibc one under qemu-user-static). The musl builds link libstdc++ and libgcc_s dynamically
+# (Bun's runtime): Alpine needs `apk add libstdc++ libgcc` (README, release test).
 build "$DIST/u7s" --bytecode
 case "${1:-}" in
   --all)

@@ -4,9 +4,10 @@
 #   docker-compose, podman-compose   check that `u7s render`'s compose file is accepted as it is
 #   zsh, fish                        syntax-check the completion scripts
 #   hyperfine                        bench/ (optional there: it falls back to its own loop)
+#   binutils                         readelf: what the musl release binaries load (tests/e2e/release.test.ts)
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "setup-tools.sh: run as root (it installs packages)" >&2; exit 1; }
-PACKAGES=(qemu-user-static libc6:arm64 docker-compose podman-compose zsh fish hyperfine)
+PACKAGES=(qemu-user-static libc6:arm64 docker-compose podman-compose zsh fish hyperfine binutils)
 dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 missing=()
 for p in "${PACKAGES[@]}"; do
