@@ -155,6 +155,24 @@ for (const engine of TEST_ENGINES) {
       expect(missing.stderr).toContain("not found");
     });
 
+    test("kubectl-binary copies the node's kubectl out, and refuses to replace a file without --force", async () => {
+      const dir = mkdtempSync("/tmp/u7s-e2e-kubectl-bin-");
+      await runCommand(["chown", loadEnginesEnv().U7S_TEST_USER, dir]);
+      const out = join(dir, "kubectl");
+      try {
+        await u7sOk(["kubectl-binary", "-o", out]);
+        expect(statSync(out).mode & 0o777).toBe(0o755);
+        const v = await runCommand([out, "version", "--client", "-o", "json"]);
+        expect(JSON.parse(v.stdout).clientVersion.gitVersion).toStartWith("v1.");
+        const again = await u7s(["kubectl-binary", "-o", out]);
+        expect(again.exitCode).toBe(2);
+        expect(again.stderr).toContain("--force");
+        await u7sOk(["kubectl-binary", "-o", out, "--force"]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     test("kubeconfig --merge adds one context and leaves the other entries byte-identical", async () => {
       const file = `/tmp/u7s-e2e-merge-${engine}.yaml`;
       const other = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://prod.example:443  # keep me\n  name: prod\ncontexts:\n- context: {cluster: prod, user: prod}\n  name: prod\ncurrent-context: prod\nkind: Config\npreferences: {}\nusers:\n- name: prod\n  user:\n    token: 'secret'\n";
