@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   cidrsOverlap,
@@ -83,18 +84,27 @@ function hostnames(): string[] {
 }
 
 // What upstream computes: the first byte of `echo "$HOSTNAME" | sha256sum`, by the real tools.
-// One bash run reads the names on stdin (no shell text is ever built from a hostname).
+// One bash run reads the names on stdin (no shell text is ever built from a hostname), writes what
+// `echo "$HOSTNAME"` prints to one file per name, and hashes them all with one sha256sum.
 async function upstreamSubnets(names: string[]): Promise<string[]> {
-  const proc = Bun.spawn(
-    ["bash", "-c", 'while IFS= read -r HOSTNAME; do echo "$HOSTNAME" | sha256sum; done'],
-    { stdin: new Blob([names.map((n) => `${n}\n`).join("")]), stdout: "pipe", stderr: "inherit" },
-  );
-  const out = await new Response(proc.stdout).text();
-  if ((await proc.exited) !== 0) throw new Error("sha256sum loop failed");
-  return out
-    .trim()
-    .split("\n")
-    .map((line) => `10.100.${parseInt(line.slice(0, 2), 16)}.0/24`);
+  const dir = mkdtempSync(join(tmpdir(), "u7s-sha-"));
+  try {
+    const script = 'i=0; while IFS= read -r HOSTNAME; do echo "$HOSTNAME" > "$i"; i=$((i+1)); done; sha256sum $(seq 0 $((i-1)))';
+    const proc = Bun.spawn(["bash", "-c", script], {
+      cwd: dir,
+      stdin: new Blob([names.map((n) => `${n}\n`).join("")]),
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const out = await new Response(proc.stdout).text();
+    if ((await proc.exited) !== 0) throw new Error("sha256sum failed");
+    return out
+      .trim()
+      .split("\n")
+      .map((line) => `10.100.${parseInt(line.slice(0, 2), 16)}.0/24`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const NAMES = hostnames();
