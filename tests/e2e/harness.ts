@@ -428,19 +428,31 @@ export interface VtepSide {
  * port PORT_FLANNEL, local address the node IP on eth0, no learning, MTU eth0 - 50, the pod range's
  * .0/32 address; for the peer a permanent neighbour entry and FDB entries (plus the all-zero default)
  * pointing at the peer HOST's address, and a route to the peer's pod range via its .0 onlink. Then
- * the checksum fix: `ethtool -K flannel.1 tx-checksum-ip-generic off` (the node image's udev rule)
- * when the image has ethtool; else the device is created with `noudpcsum` (iproute2), which has the
- * same effect on this path: no outer UDP checksum for the engines' NAT to get wrong. NOFIX=1 skips
- * the fix. Arguments: NODE_IP PORT POD_ADDR MAC PEER_POD_ADDR PEER_MAC PEER_HOST_IP. Prints the fix used.
+ * the checksum fix, the best the image allows: u7s's udev rule (90-flannel.rules, when systemd-udevd
+ * runs and ethtool is there: checked, not applied by hand); else `ethtool -K flannel.1
+ * tx-checksum-ip-generic off` as that rule runs it; else the device is created with `noudpcsum`
+ * (iproute2), which has the same effect on this path: no outer UDP checksum for the engines' NAT to
+ * get wrong. NOFIX=1 skips the fix. Arguments: NODE_IP PORT POD_ADDR MAC PEER_POD_ADDR PEER_MAC
+ * PEER_HOST_IP. Prints the fix used.
  */
 export const FLANNEL_VXLAN_SCRIPT = `set -eu
 node_ip=$1 port=$2 pod=$3 mac=$4 peer_pod=$5 peer_mac=$6 peer_host=$7
 ip link del flannel.1 2>/dev/null || true
+rule=/usr/lib/udev/rules.d/90-flannel.rules
 if [ "\${NOFIX:-}" = 1 ]; then fix=none csum=
+elif command -v ethtool >/dev/null && [ -f $rule ] && systemctl -q is-active systemd-udevd 2>/dev/null; then fix=udev-rule csum=
 elif command -v ethtool >/dev/null; then fix=ethtool csum=
 else fix=noudpcsum csum=noudpcsum; fi
+# a node that just booted may still be replaying every device of /sys through udev: let it finish
+[ "$fix" != udev-rule ] || udevadm settle --timeout=120
 ip link add flannel.1 address "$mac" type vxlan id 1 local "$node_ip" dev eth0 dstport "$port" nolearning $csum
-[ "$fix" != ethtool ] || ethtool -K flannel.1 tx-checksum-ip-generic off >/dev/null
+case $fix in
+  ethtool) ethtool -K flannel.1 tx-checksum-ip-generic off >/dev/null ;;
+  udev-rule) # the node's own rule must do it, as it would for Flannel's device
+    i=0; until ethtool -k flannel.1 | grep -q 'tx-checksum-ip-generic: off'; do
+      i=$((i + 1)); [ $i -lt 100 ] || { echo "$rule did not turn tx-checksum-ip-generic off on flannel.1 within 10 s" >&2; exit 1; }; sleep 0.1
+    done ;;
+esac
 ip link set flannel.1 mtu $(( $(cat /sys/class/net/eth0/mtu) - 50 ))
 ip addr add "$pod/32" dev flannel.1
 ip link set flannel.1 up
