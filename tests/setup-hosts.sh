@@ -320,6 +320,8 @@ load_from() { # load_from h REF WANT_ID SOURCE...: load REF into host h's engine
   log "host $h (${ENGINE[$h]}): loading $ref"
   "$@" | as_host "$h" "${ENGINE[$h]}" load -q >/dev/null || die "host $h: loading $ref failed"
   [ "$(image_id "$h" "$ref")" = "$want" ] || die "host $h: $ref has id $(image_id "$h" "$ref") after load, expected $want"
+  # the version this load replaced is now untagged: drop it (hundreds of MB each)
+  as_host "$h" "${ENGINE[$h]}" image prune -f >/dev/null 2>&1 || true
 }
 images() {
   TEST_IMAGE=$(envval U7S_TEST_IMAGE)
