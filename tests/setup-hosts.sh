@@ -190,7 +190,8 @@ down() {
     ! ns_exists "$(ns "$h")" || ip netns del "$(ns "$h")"
   done
   ! ns_exists "$NET_NS" || ip netns del "$NET_NS"
-  rmdir /run/netns 2>/dev/null || true   # only if empty (iproute2 made it for us, or others use it)
+  # /run/netns: iproute2 made it (a bind mount of itself) for our namespaces; remove it only when empty
+  if [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns 2>/dev/null || true; rmdir /run/netns 2>/dev/null || true; fi
   rm -rf "$RUN_DIR" "$LOG_DIR"
   rm -f "$HOSTS_ENV"
   log "down: namespaces, users, engines, wrappers and $HOSTS_ENV removed"
