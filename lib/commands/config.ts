@@ -12,7 +12,7 @@ export const config: CommandDef = {
     "Usernetes does. Works without a container engine (CONTAINER_ENGINE is then empty and a warning says why).",
   settings: true,
   options: jsonFlag,
-  examples: ["u7s config", "u7s config --json | jq -r .NODE_SUBNET", "NODE_NAME=u7s-a u7s config --port-etcd 12379"],
+  examples: ["u7s config", "u7s config --json | jq -r .NODE_SUBNET", "NODE_NAME=u7s-a u7s config --port-etcd 12379", "u7s config --tenant 3"],
   async run(ctx, args) {
     const c = await ctx.config();
     if (c.engineNotFound) ctx.log.warn(c.engineNotFound);
@@ -20,7 +20,7 @@ export const config: CommandDef = {
     const entries = configEntries(c);
     if (boolFlag(args, "json")) {
       const obj: Record<string, string | number | null> = {};
-      for (const [k, v] of entries) obj[k] = k.startsWith("PORT_") ? Number(v) : v === "" ? null : v;
+      for (const [k, v] of entries) obj[k] = k.startsWith("PORT_") || k === "U7S_TENANT" ? Number(v) : v === "" ? null : v;
       ctx.out.write(`${JSON.stringify(obj, null, 2)}\n`);
     } else {
       ctx.out.write(entries.map(([k, v]) => `${k}=${v}\n`).join(""));

@@ -1,8 +1,9 @@
 import { UsageError } from "../errors.ts";
 import type { HostProbe } from "../host/probe.ts";
-import { cidrsOverlap, ipv4ToInt, isIPv4, isNodeSubnet, nodeIp, nodeSubnet, POD_CIDR, SERVICE_CIDR } from "../net.ts";
+import { cidrsOverlap, ipv4ToInt, isIPv4, isNodeSubnet, nodeIp, POD_CIDR, SERVICE_CIDR } from "../net.ts";
 import { ENGINES, type EngineName } from "../engine/types.ts";
 import { DEFAULT_PORTS, ENGINE_PROBES, SETTINGS, type SettingFlags, type Source } from "./settings.ts";
+import { MAX_TENANT, parseTenant, tenantNodeName, tenantPort, tenantSubnet } from "./tenant.ts";
 
 /** NodeConfig is the one resolved node configuration every command reads. */
 export interface NodeConfig {
@@ -23,6 +24,8 @@ export interface NodeConfig {
   readonly portKubelet: number;
   readonly portFlannel: number;
   readonly portKubeApiserver: number;
+  /** tenant is U7S_TENANT (0 = upstream's ports, names and subnet; see tenant.ts for the formula). */
+  readonly tenant: number;
   /** sources records where each setting (by its upstream name) came from. */
   readonly sources: Readonly<Record<string, Source>>;
   /** warnings: settings that work but limit the node (e.g. a loopback HOST_IP), one line each. */
@@ -140,9 +143,19 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
   if (!hostnameSetting) sources.HOSTNAME = "default";
   if (hostname === "") problems.push(`HOSTNAME is empty (set HOSTNAME or --hostname)`);
 
+  // Tenant: every derived name, subnet and port below depends on it (explicit settings still win).
+  const tenantSetting = get("tenant");
+  let tenant = 0;
+  if (!tenantSetting) sources.U7S_TENANT = "default";
+  else {
+    const t = parseTenant(tenantSetting.value);
+    if (t === undefined) problems.push(`${describe("tenant", tenantSetting.source)}=${JSON.stringify(tenantSetting.value)}: not a tenant number (valid: an integer from 0 to ${MAX_TENANT})`);
+    else tenant = t;
+  }
+
   const nodeNameSetting = safe("nodeName", get("nodeName"));
   // Upstream uses u7s-$(hostname) verbatim; Kubernetes node names must be lowercase.
-  const nodeName = nodeNameSetting?.value ?? `u7s-${hostname.toLowerCase()}`;
+  const nodeName = nodeNameSetting?.value ?? tenantNodeName(hostname, tenant);
   if (!nodeNameSetting) sources.NODE_NAME = "default";
   if (!DNS1123_SUBDOMAIN.test(nodeName) || nodeName.length > 63) {
     const rule = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters";
@@ -154,7 +167,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
   }
 
   const subnetSetting = safe("nodeSubnet", get("nodeSubnet"));
-  const subnet = subnetSetting?.value ?? nodeSubnet(hostname);
+  const subnet = subnetSetting?.value ?? tenantSubnet(hostname, tenant);
   if (!subnetSetting) sources.NODE_SUBNET = "default";
   const subnetName = describe("nodeSubnet", subnetSetting?.source);
   let subnetOk = true;
@@ -238,7 +251,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
   for (const key of Object.keys(DEFAULT_PORTS) as (keyof typeof DEFAULT_PORTS)[]) {
     const setting = get(key);
     if (!setting) {
-      ports[key] = DEFAULT_PORTS[key];
+      ports[key] = tenantPort(key, tenant);
       sources[SETTINGS[key].env] = "default";
       continue;
     }
@@ -270,6 +283,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     nodeSubnet: subnet,
     nodeIp: ip,
     ...ports,
+    tenant,
     sources: Object.freeze(sources),
     ...(warnings.length > 0 ? { warnings: Object.freeze(warnings) } : {}),
   });
@@ -290,5 +304,6 @@ export function configEntries(c: NodeConfig): [string, string][] {
     ["PORT_FLANNEL", String(c.portFlannel)],
     ["PORT_KUBE_APISERVER", String(c.portKubeApiserver)],
     ["HOST_IP_INTERFACE", c.hostIpInterface ?? ""],
+    ["U7S_TENANT", String(c.tenant)],
   ];
 }

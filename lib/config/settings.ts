@@ -16,6 +16,7 @@ export interface SettingFlags {
   portKubelet?: string;
   portFlannel?: string;
   portKubeApiserver?: string;
+  tenant?: string;
 }
 
 /** SETTINGS maps each setting flag to its upstream environment variable name and help text. */
@@ -31,6 +32,7 @@ export const SETTINGS = {
   portKubelet: { env: "PORT_KUBELET", flag: "port-kubelet", help: "kubelet port (tcp)" },
   portFlannel: { env: "PORT_FLANNEL", flag: "port-flannel", help: "Flannel VXLAN port (udp)" },
   portKubeApiserver: { env: "PORT_KUBE_APISERVER", flag: "port-kube-apiserver", help: "kube-apiserver port (tcp)" },
+  tenant: { env: "U7S_TENANT", flag: "tenant", help: "tenant number 0-99: moves ports, names and subnet so many nodes share a host (0 = upstream's)" },
 } as const satisfies Record<keyof SettingFlags, { env: string; flag: string; help: string }>;
 
 /** DEFAULT_PORTS are upstream's port defaults. */

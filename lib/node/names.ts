@@ -12,6 +12,8 @@ export const LABEL_SETTINGS = "io.u7s.settings";
 export const LABEL_RUN = "io.u7s.run";
 /** LABEL_VERSION records the u7s version that created the container. */
 export const LABEL_VERSION = "io.u7s.version";
+/** LABEL_TENANT records the tenant (U7S_TENANT) of a node of tenant 1 or more; absent means tenant 0. */
+export const LABEL_TENANT = "io.u7s.tenant";
 
 /** NodeNames are the engine object names of one node; all derive from NODE_NAME, which is unique per host. */
 export interface NodeNames {

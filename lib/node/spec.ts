@@ -2,7 +2,7 @@ import type { NodeConfig } from "../config/resolve.ts";
 import type { ContainerState, NodeSpec } from "../engine/engine.ts";
 import { POD_CIDR, SERVICE_CIDR } from "../net.ts";
 import { VERSION } from "../versions.ts";
-import { LABEL_NODE, LABEL_SETTINGS, LABEL_VERSION, nodeNames } from "./names.ts";
+import { LABEL_NODE, LABEL_SETTINGS, LABEL_TENANT, LABEL_VERSION, nodeNames } from "./names.ts";
 
 /** NodeSpecInput is what the node spec needs beyond the settings. */
 export interface NodeSpecInput {
@@ -59,6 +59,8 @@ export function nodeSpec(config: NodeConfig, input: NodeSpecInput): NodeSpec {
       [LABEL_NODE]: config.nodeName,
       [LABEL_VERSION]: VERSION,
       [LABEL_SETTINGS]: JSON.stringify(settingsRecord(config, input.image)),
+      // tenant 0 keeps upstream's (and earlier u7s's) exact container: a missing label means tenant 0
+      ...(config.tenant > 0 ? { [LABEL_TENANT]: String(config.tenant) } : {}),
     },
     annotations: input.bypass4netns
       ? {

@@ -8,7 +8,7 @@ import { wrongRows } from "../fixtures/table.ts";
 
 const UPSTREAM_ORDER: string[] = [...UPSTREAM_NAMES];
 // Settings u7s adds after upstream's; `config` may print these after the upstream ones.
-const U7S_ONLY = ["HOST_IP_INTERFACE"];
+const U7S_ONLY = ["HOST_IP_INTERFACE", "U7S_TENANT"];
 
 /** parseConfig reads `u7s config` output into [name, value] pairs, in order. */
 function parseConfig(stdout: string): [string, string][] {
@@ -212,7 +212,7 @@ describe("config", () => {
       const text = await runCli(["config", ...flags], { host: HOST, env });
       const json = await runCli(["config", "--json", ...flags], { host: HOST, env });
       expect([text.code, json.code]).toEqual([0, 0]);
-      const fromText = Object.fromEntries(parseConfig(text.stdout).map(([k, v]) => [k, k.startsWith("PORT_") ? Number(v) : v === "" ? null : v]));
+      const fromText = Object.fromEntries(parseConfig(text.stdout).map(([k, v]) => [k, k.startsWith("PORT_") || k === "U7S_TENANT" ? Number(v) : v === "" ? null : v]));
       expect({ flags, env, json: JSON.parse(json.stdout) as unknown }).toEqual({ flags, env, json: fromText });
       expect(Object.keys(JSON.parse(json.stdout) as object)).toEqual(Object.keys(fromText));
     }

@@ -105,6 +105,7 @@ const PRECEDENCE: PrecedenceRow[] = [
   { key: "portKubelet", flag: "11250", env: "21250", read: (c) => c.portKubelet, flagWant: 11250, envWant: 21250, defaultWant: DEFAULT_PORTS.portKubelet },
   { key: "portFlannel", flag: "18472", env: "28472", read: (c) => c.portFlannel, flagWant: 18472, envWant: 28472, defaultWant: DEFAULT_PORTS.portFlannel },
   { key: "portKubeApiserver", flag: "16443", env: "26443", read: (c) => c.portKubeApiserver, flagWant: 16443, envWant: 26443, defaultWant: DEFAULT_PORTS.portKubeApiserver },
+  { key: "tenant", flag: "2", env: "3", read: (c) => [c.tenant, c.portEtcd, c.nodeName], flagWant: [2, 12380, `u7s-${FAKE_HOSTNAME}-t2`], envWant: [3, 12381, `u7s-${FAKE_HOSTNAME}-t3`], defaultWant: [0, 2379, `u7s-${FAKE_HOSTNAME}`] },
 ];
 const PRECEDENCE_HOST: FakeHostOptions = {
   binaries: ["dockerd-rootless.sh", "docker", "podman"],
