@@ -21,7 +21,10 @@ export async function busyPorts(c: NodeConfig, host: HostProbe, heldByNode: read
   for (const p of nodePorts(c)) {
     if (heldByNode.some((h) => h.host === p.port && h.protocol === p.protocol)) continue;
     const verdict = await host.portFree(p.port, p.protocol);
-    if (verdict === "in-use") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is already in use on this host`);
+    if (verdict === "in-use") {
+      const holder = host.portHolder?.(p.port, p.protocol);
+      problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is already in use on this host${holder ? `, ${holder}` : ""}`);
+    }
     if (verdict === "denied") problems.push(`port ${p.port}/${p.protocol} (${p.setting}) is privileged and cannot be published by a rootless engine`);
   }
   return problems;

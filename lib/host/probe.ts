@@ -5,6 +5,7 @@ import { hostname as osHostname, networkInterfaces, release, userInfo } from "no
 import { gunzipSync } from "node:zlib";
 import type { Runner } from "../exec.ts";
 import { defaultInterfaceFromProcRoute, interfaceIpFromIpJson, routeSourceFromIpJson } from "../net.ts";
+import { describeHolders, portHolders, realProcFs } from "./port-holder.ts";
 
 /** HostProbe is everything u7s asks the host; tests pass a fake so no host is needed. */
 export interface HostProbe {
@@ -24,6 +25,8 @@ export interface HostProbe {
   user(): { name: string; uid: number };
   /** portFree tries to bind a host port on all addresses, IPv4 and IPv6, as the engine's port forwarder will. */
   portFree(port: number, protocol: "tcp" | "udp"): Promise<PortCheck>;
+  /** portHolder says who holds a busy port ("held by socat (pid 42)"), when this user can tell. */
+  portHolder?(port: number, protocol: "tcp" | "udp"): string | undefined;
   /** kernelConfig is the running kernel's build configuration (/proc/config.gz or /boot/config-RELEASE). */
   kernelConfig(): string | undefined;
   /** kernelRelease is `uname -r`. */
@@ -150,6 +153,7 @@ export function realHost(runner: Runner): HostProbe {
       return { name: u.username, uid: u.uid };
     },
     portFree: tryBind,
+    portHolder: (port, protocol) => describeHolders(portHolders(port, protocol, realProcFs), userInfo().uid),
     kernelConfig() {
       try {
         return gunzipSync(readFileSync("/proc/config.gz")).toString("utf8");
