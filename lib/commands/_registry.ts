@@ -15,6 +15,7 @@ import { kubeadmReset } from "./kubeadm-reset.ts";
 import { kubeconfig } from "./kubeconfig.ts";
 import { kubectl, kubectlBinary } from "./kubectl.ts";
 import { logs } from "./logs.ts";
+import { ls } from "./ls.ts";
 import { render } from "./render.ts";
 import { shell } from "./shell.ts";
 import { smokeTest } from "./smoke-test.ts";
@@ -43,6 +44,7 @@ export const COMMANDS: readonly CommandDef[] = [
   logs,
   exportLogs,
   status,
+  ls,
   checkPreflight,
   doctor,
   initHost,

@@ -205,6 +205,18 @@ export abstract class DockerLikeEngine implements Engine {
     }
     return found;
   }
+  async listLabelled(label: string): Promise<ContainerState[]> {
+    // `--filter label=KEY` matches the key with any value, on docker, podman and nerdctl alike.
+    const argv = [this.binary, "ps", "--all", "--filter", `label=${label}`, "--format", "{{.Names}}"];
+    const r = await this.runner(argv);
+    if (r.exitCode !== 0) throw await this.queryFailed(argv, r);
+    const states: ContainerState[] = [];
+    for (const name of new Set(r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== ""))) {
+      const c = await this.inspectContainer(name); // removed meanwhile: skipped
+      if (c && label in c.labels) states.push(c);
+    }
+    return states;
+  }
   /** networkOf reads one object of `network inspect`; podman's netavark prints another shape. */
   protected networkOf(raw: unknown): NetworkInfo {
     return dockerNetworkOf(raw as DockerNetworkJson);

@@ -116,6 +116,8 @@ export interface Engine {
   inspectNetwork(name: string): Promise<NetworkInfo | undefined>;
   /** inspectVolume returns the volume of exactly this name, undefined when there is none. */
   inspectVolume(name: string): Promise<VolumeInfo | undefined>;
+  /** listLabelled returns every container (running or not) carrying this label, whatever its value (`u7s ls`). */
+  listLabelled(label: string): Promise<ContainerState[]>;
   /** listNetworks returns every network of the engine (to find subnets already in use). */
   listNetworks(): Promise<NetworkInfo[]>;
   /** exec runs a command in a container and captures its output (non-interactive). */

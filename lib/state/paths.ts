@@ -43,3 +43,33 @@ export function statePaths(env: XdgEnv, host: string, nodeName: string): StatePa
     lock: join(stateDir, "lock"),
   };
 }
+
+/** HostDataPaths are where u7s keeps data of one host that no single node owns: loaded image bundles. */
+export interface HostDataPaths {
+  /** dataDir: $XDG_DATA_HOME/u7s/HOST. */
+  dataDir: string;
+  /** imagesDir holds the cluster images of loaded bundles (u7s image load), one archive per image. */
+  imagesDir: string;
+  /** imagesRecord lists those images (ref, file, sha256): what `u7s up` imports into new nodes. */
+  imagesRecord: string;
+}
+
+/** hostDataPaths places a host's data under $XDG_DATA_HOME (default ~/.local/share)/u7s/HOST: per host, like statePaths. */
+export function hostDataPaths(env: XdgEnv, host: string): HostDataPaths {
+  const dataDir = join(xdgBase(env, "XDG_DATA_HOME", ".local/share"), "u7s", host);
+  const imagesDir = join(dataDir, "images");
+  return { dataDir, imagesDir, imagesRecord: join(imagesDir, "images.json") };
+}
+
+/** HOST_SEGMENT is what a host name may look like where it names a directory (no "/", no "." or ".."). */
+const HOST_SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,253}$/;
+
+/** isHostSegment tells whether s can name a host's state directory. */
+export function isHostSegment(s: string): boolean {
+  return HOST_SEGMENT.test(s);
+}
+
+/** hostConfigRoot is $XDG_CONFIG_HOME/u7s/HOST: the config (kubeconfig, join files) of every node of a host. */
+export function hostConfigRoot(env: XdgEnv, host: string): string {
+  return join(xdgBase(env, "XDG_CONFIG_HOME", ".config"), "u7s", host);
+}

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { U7sError } from "../../../lib/errors.ts";
-import { statePaths } from "../../../lib/state/paths.ts";
+import { hostConfigRoot, hostDataPaths, isHostSegment, statePaths } from "../../../lib/state/paths.ts";
 
 describe("statePaths", () => {
   test("the XDG defaults under HOME, per host and per node", () => {
@@ -41,5 +41,29 @@ describe("statePaths", () => {
       expect((err as U7sError).message).toMatch(/^neither XDG_(CONFIG|STATE)_HOME nor HOME is set/);
       expect((err as U7sError).hint).toContain("HOME");
     }
+  });
+});
+
+describe("hostDataPaths, hostConfigRoot", () => {
+  test("XDG_DATA_HOME (default ~/.local/share)/u7s/HOST holds the loaded images; XDG_CONFIG_HOME/u7s/HOST every node's config", () => {
+    expect(hostDataPaths({ HOME: "/home/u" }, "login1")).toEqual({
+      dataDir: "/home/u/.local/share/u7s/login1",
+      imagesDir: "/home/u/.local/share/u7s/login1/images",
+      imagesRecord: "/home/u/.local/share/u7s/login1/images/images.json",
+    });
+    expect(hostDataPaths({ HOME: "/home/u", XDG_DATA_HOME: "/data" }, "h").imagesDir).toBe("/data/u7s/h/images");
+    expect(hostConfigRoot({ HOME: "/home/u" }, "login1")).toBe("/home/u/.config/u7s/login1");
+    expect(hostConfigRoot({ HOME: "/home/u" }, "login1")).toBe(statePaths({ HOME: "/home/u" }, "login1", "n").configDir.replace(/\/n$/, ""));
+  });
+
+  test("two hosts sharing a home never share a data file", () => {
+    const a = Object.values(hostDataPaths({ HOME: "/home/u" }, "a"));
+    const b = Object.values(hostDataPaths({ HOME: "/home/u" }, "b"));
+    expect(a.filter((p) => b.includes(p))).toEqual([]);
+  });
+
+  test("a host name naming a directory: no slash, no dot or dot-dot, not empty", () => {
+    expect(["login1", "gpu-01.cluster.example", "a_b"].every(isHostSegment)).toBe(true);
+    expect(["", ".", "..", "a/b", "../x", "a b"].some(isHostSegment)).toBe(false);
   });
 });
