@@ -13,6 +13,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** timeoutMs: kill the command after this long. */
   timeoutMs?: number;
+  /** onStdout: called with each piece of stdout as it arrives (a watch that never ends); stdout is still captured. */
+  onStdout?: (text: string) => void;
 }
 
 /** RunResult is what a finished command left behind. */
@@ -76,6 +78,16 @@ async function pump(stream: ReadableStream<Uint8Array> | null, sink: ((chunk: Ui
   return text + decoder.decode();
 }
 
+/** stdoutSink passes stdout on live: to ours (stream) and/or to onStdout. */
+function stdoutSink(opts: RunOptions): ((chunk: Uint8Array) => void) | undefined {
+  if (!opts.stream && !opts.onStdout) return undefined;
+  const decoder = new TextDecoder();
+  return (c) => {
+    if (opts.stream) process.stdout.write(c);
+    opts.onStdout?.(decoder.decode(c, { stream: true }));
+  };
+}
+
 /** spawnRunner is the production Runner: Bun.spawn with an argv array, never a shell. */
 export const spawnRunner: Runner = async (argv, opts = {}) => {
   const [bin] = argv;
@@ -103,7 +115,7 @@ export const spawnRunner: Runner = async (argv, opts = {}) => {
     return { exitCode, stdout: "", stderr: "" };
   }
   const [stdout, stderr, exitCode] = await Promise.all([
-    pump(proc.stdout as ReadableStream<Uint8Array>, opts.stream ? (c) => process.stdout.write(c) : undefined),
+    pump(proc.stdout as ReadableStream<Uint8Array>, stdoutSink(opts)),
     pump(proc.stderr as ReadableStream<Uint8Array>, opts.stream ? (c) => process.stderr.write(c) : undefined),
     proc.exited,
   ]);

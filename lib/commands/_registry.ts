@@ -15,6 +15,7 @@ import { kubeadmReset } from "./kubeadm-reset.ts";
 import { kubeconfig } from "./kubeconfig.ts";
 import { kubectl, kubectlBinary } from "./kubectl.ts";
 import { logs } from "./logs.ts";
+import { port } from "./port.ts";
 import { ls } from "./ls.ts";
 import { render } from "./render.ts";
 import { shell } from "./shell.ts";
@@ -44,6 +45,7 @@ export const COMMANDS: readonly CommandDef[] = [
   logs,
   exportLogs,
   status,
+  port,
   ls,
   checkPreflight,
   doctor,

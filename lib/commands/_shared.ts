@@ -1,3 +1,4 @@
+import { MOUNT_ENV, MOUNT_SYNTAX, PUBLISH_ENV, PUBLISH_SYNTAX, type PublishMountFlags } from "../config/publish.ts";
 import { SETTINGS, type SettingFlags } from "../config/settings.ts";
 import { UsageError } from "../errors.ts";
 import type { Args, OptionDef } from "./_types.ts";
@@ -10,9 +11,19 @@ export const settingOptions: Record<string, OptionDef> = Object.fromEntries(
   ]),
 );
 
-/** settingFlags picks the setting flags out of parsed args. */
-export function settingFlags(args: Args): SettingFlags {
-  const flags: SettingFlags = {};
+/** publishMountOptions are `up`'s (and `render`'s) repeatable --publish and --mount. */
+export const publishMountOptions: Record<string, OptionDef> = {
+  publish: { type: "string", multiple: true, value: PUBLISH_SYNTAX, description: `also publish this node port on the host; repeatable (overrides ${PUBLISH_ENV})` },
+  mount: { type: "string", multiple: true, value: MOUNT_SYNTAX, description: `mount this host path into the node; repeatable (overrides ${MOUNT_ENV})` },
+};
+
+/** settingFlags picks the setting flags (and --publish / --mount, where a command has them) out of parsed args. */
+export function settingFlags(args: Args): SettingFlags & PublishMountFlags {
+  const flags: SettingFlags & PublishMountFlags = {};
+  for (const k of ["publish", "mount"] as const) {
+    const v = args.values[k];
+    if (Array.isArray(v)) flags[k] = v.filter((x): x is string => typeof x === "string");
+  }
   for (const [key, s] of Object.entries(SETTINGS) as [keyof SettingFlags, (typeof SETTINGS)[keyof SettingFlags]][]) {
     const v = args.values[s.flag];
     if (typeof v === "string") flags[key] = v;

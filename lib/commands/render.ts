@@ -3,7 +3,7 @@ import { composeFile } from "../node/compose.ts";
 import { UsageError } from "../errors.ts";
 import { kubeadmConfig } from "../cluster/kubeadm-config.ts";
 import { nodeSpec } from "../node/spec.ts";
-import { stringFlag } from "./_shared.ts";
+import { publishMountOptions, stringFlag } from "./_shared.ts";
 import type { CommandDef, Ctx } from "./_types.ts";
 
 /** RENDER_TARGETS are what `u7s render` prints; the first is the default. */
@@ -40,6 +40,7 @@ export const render: CommandDef = {
   maxPositionals: 1,
   options: {
     image: { type: "string", value: "REF", description: `compose: the node image (default: the built image, ${nodeImageRef()})` },
+    ...publishMountOptions,
   },
   examples: ["u7s render > compose.yaml", "u7s render kubeadm-config", "u7s render dockerfile", "NODE_NAME=u7s-a u7s render compose --image localhost/my-node:v1"],
   async run(ctx, args) {

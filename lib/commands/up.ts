@@ -1,7 +1,8 @@
 import { UsageError } from "../errors.ts";
+import { detachStale, reattach } from "../node/forward.ts";
 import { upNode } from "../node/lifecycle.ts";
 import { isImageRef } from "../node/image.ts";
-import { boolFlag, dryRunFlag, positiveSeconds, stringFlag } from "./_shared.ts";
+import { boolFlag, dryRunFlag, positiveSeconds, publishMountOptions, stringFlag } from "./_shared.ts";
 import { clusterAfterUp, loadJoinFile } from "./_cluster.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
@@ -30,9 +31,10 @@ export const up: CommandDef = {
     "no-init": { type: "boolean", description: "create the node only (upstream's `make up`): no kubeadm init, Flannel or kubeconfig" },
     join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`) instead of creating one" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
+    ...publishMountOptions,
     ...dryRunFlag,
   },
-  examples: ["u7s up", "u7s up --join join.json", "u7s up --no-init", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --dry-run"],
+  examples: ["u7s up", "u7s up --join join.json", "u7s up --no-init", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run"],
   async run(ctx, args) {
     const timeoutSeconds = positiveSeconds(args, "timeout", 180);
     const image = stringFlag(args, "image");
@@ -49,7 +51,14 @@ export const up: CommandDef = {
     const applier = applierFor(ctx, args);
     const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful") };
     const go = async () => {
-      await upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
+      // A recreate may move the node to a new address: port forwarders relaying to the old one are
+      // taken off its network first and started again for the node as it ends up (lib/node/forward.ts).
+      const moved = opts.recreate && !applier.dryRun ? await detachStale({ config, engine, log: ctx.log, applier }, config.nodeIp) : [];
+      try {
+        await upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
+      } finally {
+        await reattach({ config, engine, log: ctx.log, applier, host: ctx.host }, moved);
+      }
       if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join);
     };
     // A dry run changes nothing, so it neither waits for nor blocks another command.

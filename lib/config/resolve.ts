@@ -4,6 +4,7 @@ import { cidrsOverlap, ipv4ToInt, isIPv4, isNodeSubnet, nodeIp, POD_CIDR, SERVIC
 import { ENGINES, type EngineName } from "../engine/types.ts";
 import { DEFAULT_PORTS, ENGINE_PROBES, SETTINGS, type SettingFlags, type Source } from "./settings.ts";
 import { MAX_TENANT, parseTenant, tenantNodeName, tenantPort, tenantSubnet } from "./tenant.ts";
+import { mountRecord, otherTenantPorts, publishRecord, resolvePublishMounts, type BindMount, type Publish, type PublishMountFlags } from "./publish.ts";
 
 /** NodeConfig is the one resolved node configuration every command reads. */
 export interface NodeConfig {
@@ -26,6 +27,10 @@ export interface NodeConfig {
   readonly portKubeApiserver: number;
   /** tenant is U7S_TENANT (0 = upstream's ports, names and subnet; see tenant.ts for the formula). */
   readonly tenant: number;
+  /** publish: extra ports the node publishes (--publish, U7S_PUBLISH; see publish.ts). */
+  readonly publish: readonly Publish[];
+  /** mounts: host paths mounted into the node (--mount, U7S_MOUNT). */
+  readonly mounts: readonly BindMount[];
   /** sources records where each setting (by its upstream name) came from. */
   readonly sources: Readonly<Record<string, Source>>;
   /** warnings: settings that work but limit the node (e.g. a loopback HOST_IP), one line each. */
@@ -51,7 +56,7 @@ function unusableRange(cidr: string, except: readonly string[] = []): string | u
 
 /** ResolveInput is what resolveNodeConfig reads: flags, environment and host probes. */
 export interface ResolveInput {
-  flags: SettingFlags;
+  flags: SettingFlags & PublishMountFlags;
   env: Readonly<Record<string, string | undefined>>;
   host: HostProbe;
 }
@@ -271,6 +276,11 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     if (names.length > 1) problems.push(`${names.join(", ")} are all ${port}: ports must be pairwise distinct`);
   }
 
+  // Extra ports and mounts: checked against the node's own ports and every other tenant's.
+  const extra = resolvePublishMounts({ flags, env, nodePorts: Object.fromEntries(Object.entries(ports).map(([k, v]) => [SETTINGS[k as keyof typeof ports].env, v])), otherTenants: otherTenantPorts(tenant) });
+  Object.assign(sources, extra.sources);
+  problems.push(...extra.problems);
+
   if (problems.length > 0) throw new UsageError(problems);
   return Object.freeze({
     containerEngine,
@@ -284,6 +294,8 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     nodeIp: ip,
     ...ports,
     tenant,
+    publish: Object.freeze(extra.publish),
+    mounts: Object.freeze(extra.mounts),
     sources: Object.freeze(sources),
     ...(warnings.length > 0 ? { warnings: Object.freeze(warnings) } : {}),
   });
@@ -305,5 +317,7 @@ export function configEntries(c: NodeConfig): [string, string][] {
     ["PORT_KUBE_APISERVER", String(c.portKubeApiserver)],
     ["HOST_IP_INTERFACE", c.hostIpInterface ?? ""],
     ["U7S_TENANT", String(c.tenant)],
+    ["U7S_PUBLISH", publishRecord(c.publish)],
+    ["U7S_MOUNT", mountRecord(c.mounts)],
   ];
 }

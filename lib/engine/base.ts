@@ -1,6 +1,6 @@
 import { CommandError, formatCommand, type RunResult, type Runner } from "../exec.ts";
 import { U7sError } from "../errors.ts";
-import type { ContainerState, Engine, EngineInfo, ExecOptions, NetworkInfo, NodeSpec, PortSpec, VolumeInfo } from "./engine.ts";
+import type { ContainerState, Engine, EngineInfo, ExecOptions, ForwarderSpec, NetworkInfo, NodeSpec, PortSpec, VolumeInfo } from "./engine.ts";
 import type { EngineName } from "./types.ts";
 
 interface InspectJson {
@@ -217,6 +217,20 @@ export abstract class DockerLikeEngine implements Engine {
     }
     return states;
   }
+  async listContainers(labels: Record<string, string>): Promise<ContainerState[]> {
+    // ps filters by label on every engine; inspect then gives the same state as inspectContainer.
+    const argv = [this.binary, "ps", "--all", ...Object.entries(labels).flatMap(([k, v]) => ["--filter", `label=${k}=${v}`]), "--format", "{{.Names}}"];
+    const r = await this.runner(argv);
+    if (r.exitCode !== 0) throw await this.queryFailed(argv, r);
+    const names = r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    const found: ContainerState[] = [];
+    // one at a time: a container removed between ps and inspect is skipped, not an error
+    for (const n of names) {
+      const c = await this.inspectContainer(n);
+      if (c && Object.entries(labels).every(([k, v]) => c.labels[k] === v)) found.push(c);
+    }
+    return found;
+  }
   /** networkOf reads one object of `network inspect`; podman's netavark prints another shape. */
   protected networkOf(raw: unknown): NetworkInfo {
     return dockerNetworkOf(raw as DockerNetworkJson);
@@ -257,7 +271,7 @@ export abstract class DockerLikeEngine implements Engine {
       "--restart", "always", // come back after the engine (or host) restarts
       "--network", spec.network,
       "--ip", spec.ip, // fixed NODE_IP: etcd and the kubelet are bound to it
-      ...spec.ports.flatMap((p) => ["--publish", `${p.host}:${p.container}/${p.protocol}`]),
+      ...spec.ports.flatMap((p) => ["--publish", publishFlag(p)]),
       ...spec.mounts.flatMap((m) => ["--volume", `${m.source}:${m.target}${m.readOnly ? ":ro" : ""}`]),
       ...spec.tmpfs.flatMap((t) => ["--tmpfs", t]), // systemd wants a fresh /run and /tmp on every boot
       ...Object.entries(spec.sysctls).flatMap(([k, v]) => ["--sysctl", `${k}=${v}`]),
@@ -265,6 +279,24 @@ export abstract class DockerLikeEngine implements Engine {
       ...labelFlags(spec.labels),
       ...this.annotationFlags(spec.annotations),
       spec.image,
+    ];
+  }
+  forwarderRunArgs(spec: ForwarderSpec): string[] {
+    return [
+      this.binary,
+      "run",
+      "--detach",
+      "--name", spec.name,
+      "--restart", "always", // come back with the engine (or host), like the node
+      "--network", spec.network, // the node's network: NODE_IP is reachable without routing
+      "--publish", publishFlag(spec.port), // the one port this forwarder exists for
+      "--entrypoint", spec.command[0]!, // the node image boots systemd; the forwarder runs the relay only
+      "--cap-drop", "ALL", // a relay needs no capability...
+      "--cap-add", "NET_BIND_SERVICE", // ...but to listen on a node port below 1024
+      "--read-only", // and writes nothing
+      ...labelFlags(spec.labels),
+      spec.image,
+      ...spec.command.slice(1),
     ];
   }
   /** annotationFlags: only nerdctl understands the bypass4netns annotations. */
@@ -312,6 +344,11 @@ export abstract class DockerLikeEngine implements Engine {
   protected followLinkFlag(): string[] {
     return ["-L"];
   }
+}
+
+/** publishFlag renders a published port as --publish takes it: [HOST_IP:]HOST:CONTAINER/PROTO. */
+export function publishFlag(p: PortSpec): string {
+  return `${p.hostIp !== undefined ? `${p.hostIp}:` : ""}${p.host}:${p.container}/${p.protocol}`;
 }
 
 /** labelFlags renders labels as --label k=v pairs. */

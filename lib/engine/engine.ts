@@ -10,8 +10,10 @@ export interface EngineInfo {
   version: string;
 }
 
-/** PortSpec is one published port, host:container/protocol. */
+/** PortSpec is one published port, [hostIp:]host:container/protocol. */
 export interface PortSpec {
+  /** hostIp: publish on this host address only (undefined: every address). */
+  hostIp?: string;
   host: number;
   container: number;
   protocol: "tcp" | "udp";
@@ -40,6 +42,21 @@ export interface NodeSpec {
   labels: Record<string, string>;
   /** annotations: OCI annotations (nerdctl bypass4netns); drivers without support ignore them. */
   annotations: Record<string, string>;
+}
+
+/**
+ * ForwarderSpec is a port forwarder: a small container on the node's network that publishes one
+ * host port and relays it to the node (no engine can add a published port to a running container).
+ */
+export interface ForwarderSpec {
+  name: string;
+  /** image: the node's own image (it carries socat), so no other image or registry is needed. */
+  image: string;
+  network: string;
+  port: PortSpec;
+  /** command: the relay's argv (socat ...), run instead of the image's entrypoint. */
+  command: string[];
+  labels: Record<string, string>;
 }
 
 /** ContainerState is what `inspect` tells about an existing container. */
@@ -118,6 +135,8 @@ export interface Engine {
   inspectVolume(name: string): Promise<VolumeInfo | undefined>;
   /** listLabelled returns every container (running or not) carrying this label, whatever its value (`u7s ls`). */
   listLabelled(label: string): Promise<ContainerState[]>;
+  /** listContainers returns every container (running or not) that carries all of these labels. */
+  listContainers(labels: Record<string, string>): Promise<ContainerState[]>;
   /** listNetworks returns every network of the engine (to find subnets already in use). */
   listNetworks(): Promise<NetworkInfo[]>;
   /** exec runs a command in a container and captures its output (non-interactive). */
@@ -136,6 +155,8 @@ export interface Engine {
   volumeCreateArgs(name: string, labels: Record<string, string>): string[];
   volumeRemoveArgs(names: readonly string[]): string[];
   runArgs(spec: NodeSpec): string[];
+  /** forwarderRunArgs runs a port forwarder (see ForwarderSpec). */
+  forwarderRunArgs(spec: ForwarderSpec): string[];
   startArgs(name: string): string[];
   removeContainerArgs(name: string): string[];
   execArgs(name: string, cmd: readonly string[], opts?: ExecOptions): string[];

@@ -18,7 +18,7 @@ export function composeObject(spec: NodeSpec, config: NodeConfig): Record<string
     privileged: true,
     restart: "always",
     networks: { default: { ipv4_address: spec.ip } },
-    ports: spec.ports.map((p) => `${p.host}:${p.container}${p.protocol === "udp" ? "/udp" : ""}`),
+    ports: spec.ports.map((p) => `${p.hostIp !== undefined ? `${p.hostIp}:` : ""}${p.host}:${p.container}${p.protocol === "udp" ? "/udp" : ""}`),
     volumes: [...volumes, ...spec.tmpfs.map((target) => ({ type: "tmpfs", target }))],
     environment: { ...spec.env },
     sysctls: { ...spec.sysctls },

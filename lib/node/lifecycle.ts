@@ -3,12 +3,13 @@ import type { Applier } from "../apply.ts";
 import { nodeImageRef } from "../assets.ts";
 import type { NodeConfig } from "../config/resolve.ts";
 import type { ContainerState, Engine, NetworkInfo } from "../engine/engine.ts";
-import { U7sError, wrapError } from "../errors.ts";
+import { U7sError, UsageError, wrapError } from "../errors.ts";
 import { formatCommand, lastLines, type Runner } from "../exec.ts";
 import type { HostProbe } from "../host/probe.ts";
 import type { Log } from "../log.ts";
-import { busyPorts, portHint } from "../host/ports.ts";
+import { busyPorts, portHint, publishMountProblems } from "../host/ports.ts";
 import { cidrsOverlap, parseCidr } from "../net.ts";
+import { removeForwarders } from "./forward.ts";
 import { ensureImage } from "./image.ts";
 import { LABEL_NODE, LABEL_RUN, nodeNames, type NodeNames } from "./names.ts";
 import { configFromSettings, createdSettings, nodeSpec, settingsDiff, settingsRecord } from "./spec.ts";
@@ -210,6 +211,10 @@ interface Replacing {
 
 /** checkPorts fails (before anything changes) when a node port is busy; ports in heldByNode are the node's own. */
 async function checkPorts(env: UpEnv, heldByNode: ContainerState["ports"]): Promise<void> {
+  // --publish and --mount are the user's input: a taken port or a missing path is a usage error (exit 2)
+  const extra = await publishMountProblems(env.config, env.host, heldByNode);
+  if (extra.length > 0 && !env.applier.dryRun) throw new UsageError(extra);
+  for (const line of env.applier.dryRun ? extra : []) env.log.warn(line);
   const busy = await busyPorts(env.config, env.host, heldByNode);
   if (busy.length === 0) return;
   if (env.applier.dryRun) {
@@ -415,6 +420,8 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
     await applier.apply(`Removing node ${names.container}`, engine.removeContainerArgs(names.container));
     changed = true;
   }
+  // the node's port forwarders (`u7s port add`, `port sync`) are on its network: they go with it
+  if ((await removeForwarders(env)) > 0) changed = true;
   const network = await engine.inspectNetwork(names.network);
   if (network && ours(network.labels)) {
     await applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network));

@@ -1,6 +1,7 @@
 import type { NodeConfig } from "../config/resolve.ts";
 import type { ContainerState, NodeSpec } from "../engine/engine.ts";
 import { POD_CIDR, SERVICE_CIDR } from "../net.ts";
+import { MOUNT_ENV, mountRecord, parseMountRecord, parsePublishRecord, PUBLISH_ENV, publishRecord } from "../config/publish.ts";
 import { VERSION } from "../versions.ts";
 import { LABEL_NODE, LABEL_SETTINGS, LABEL_TENANT, LABEL_VERSION, nodeNames } from "./names.ts";
 
@@ -25,6 +26,9 @@ export function settingsRecord(config: NodeConfig, image: string): Record<string
     PORT_KUBELET: String(config.portKubelet),
     PORT_FLANNEL: String(config.portFlannel),
     PORT_KUBE_APISERVER: String(config.portKubeApiserver),
+    // only when set: a node made before --publish/--mount existed records neither, and is unchanged
+    ...(config.publish.length > 0 ? { [PUBLISH_ENV]: publishRecord(config.publish) } : {}),
+    ...(config.mounts.length > 0 ? { [MOUNT_ENV]: mountRecord(config.mounts) } : {}),
   };
 }
 
@@ -43,6 +47,8 @@ export function nodeSpec(config: NodeConfig, input: NodeSpecInput): NodeSpec {
       same(config.portKubeApiserver),
       same(config.portKubelet),
       same(config.portFlannel, "udp"),
+      // --publish: [HOST_IP:]HOST_PORT:NODE_PORT/PROTO
+      ...config.publish.map((p) => ({ ...(p.hostIp !== undefined ? { hostIp: p.hostIp } : {}), host: p.hostPort, container: p.nodePort, protocol: p.protocol })),
     ],
     mounts: [
       // Only where the host has them: a bind of a missing path fails the whole `run`.
@@ -51,6 +57,8 @@ export function nodeSpec(config: NodeConfig, input: NodeSpecInput): NodeSpec {
       { source: names.volumes.var, target: "/var" },
       { source: names.volumes.opt, target: "/opt" },
       { source: names.volumes.etc, target: "/etc" },
+      // --mount: after the volumes, so a path under /var, /opt or /etc shows on top of the volume
+      ...config.mounts.map((m) => ({ source: m.source, target: m.target, ...(m.readOnly ? { readOnly: true } : {}) })),
     ],
     tmpfs: ["/run", "/tmp"],
     sysctls: { "net.ipv4.ip_forward": "1" },
@@ -106,5 +114,8 @@ export function configFromSettings(config: NodeConfig, record: Record<string, st
   const { HOST_IP: hostIp, NODE_SUBNET: nodeSubnet, NODE_IP: nodeIp, NODE_NAME: nodeName } = record;
   if (hostIp === undefined || nodeSubnet === undefined || nodeIp === undefined || nodeName !== config.nodeName) return undefined;
   if (Object.values(ports).some((p) => p === undefined)) return undefined;
-  return Object.freeze({ ...config, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>) });
+  const publish = parsePublishRecord(record[PUBLISH_ENV] ?? "");
+  const mounts = parseMountRecord(record[MOUNT_ENV] ?? "");
+  if (publish === undefined || mounts === undefined) return undefined;
+  return Object.freeze({ ...config, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>), publish, mounts });
 }

@@ -231,3 +231,15 @@ describe("RecordingRunner (the fake other tests use)", () => {
     expect((await runner.run(["echo", "a", "b"])).stdout).toBe("a b\n");
   });
 });
+
+describe("spawnRunner onStdout", () => {
+  test("hands over stdout while the command still runs (a watch that never ends), and still captures it", async () => {
+    const seen: { text: string; at: number }[] = [];
+    const t0 = performance.now();
+    const r = await spawnRunner(["sh", "-c", "echo first; sleep 0.5; echo second"], { onStdout: (text) => seen.push({ text, at: performance.now() - t0 }) });
+    expect(r.stdout).toBe("first\nsecond\n");
+    expect(seen.map((s) => s.text).join("")).toBe("first\nsecond\n");
+    expect(seen[0]!.text).toBe("first\n");
+    expect(seen[0]!.at).toBeLessThan(400);
+  });
+});

@@ -176,3 +176,35 @@ describe("queries against each engine's answers (FakeEngineCli speaks docker, po
     expect(err.message).toContain("something that is not a JSON list");
   });
 });
+
+describe("port forwarders", () => {
+  const forwarder = {
+    name: "u7s-a-port-8080-tcp",
+    image: "localhost/u7s-node:t",
+    network: "u7s-a",
+    port: { hostIp: "127.0.0.1", host: 8080, container: 30080, protocol: "tcp" as const },
+    command: ["socat", "TCP-LISTEN:30080,fork,reuseaddr", "TCP:10.100.7.100:30080"],
+    labels: { "io.u7s.node": "u7s-a" },
+  };
+  test.each([
+    ["docker", new DockerEngine("docker", noRun)],
+    ["podman", new PodmanEngine("podman", noRun)],
+    ["nerdctl", new NerdctlEngine("nerdctl", noRun)],
+  ] as const)("%s: forwarderRunArgs runs the relay on the node's network, restart always, no capabilities beyond binding", (_name, engine) => {
+    expect(engine.forwarderRunArgs(forwarder)).toEqual([
+      engine.binary, "run", "--detach", "--name", "u7s-a-port-8080-tcp", "--restart", "always", "--network", "u7s-a",
+      "--publish", "127.0.0.1:8080:30080/tcp", "--entrypoint", "socat", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--read-only",
+      "--label", "io.u7s.node=u7s-a", "localhost/u7s-node:t", "TCP-LISTEN:30080,fork,reuseaddr", "TCP:10.100.7.100:30080",
+    ]);
+  });
+
+  test.each(["docker", "podman", "nerdctl"] as const)("%s: listContainers finds containers by every label, running or not, by exact labels", async (flavor) => {
+    const fake = new FakeEngineCli(flavor);
+    fake.addContainer({ name: "f1", status: "exited", labels: { "io.u7s.node": "u7s-a", "io.u7s.component": "port-forwarder" } });
+    fake.addContainer({ name: "f2", labels: { "io.u7s.node": "u7s-b", "io.u7s.component": "port-forwarder" } });
+    fake.addContainer({ name: "n", labels: { "io.u7s.node": "u7s-a" } });
+    const engine = flavor === "docker" ? new DockerEngine(flavor, fake.runner) : flavor === "podman" ? new PodmanEngine(flavor, fake.runner) : new NerdctlEngine(flavor, fake.runner);
+    const found = await engine.listContainers({ "io.u7s.node": "u7s-a", "io.u7s.component": "port-forwarder" });
+    expect(found.map((c) => [c.name, c.status])).toEqual([["f1", "exited"]]);
+  });
+});
