@@ -12,3 +12,7 @@ declare module "*.rules" {
   const text: string;
   export default text;
 }
+declare module "*.service" {
+  const text: string;
+  export default text;
+}

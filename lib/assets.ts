@@ -5,6 +5,8 @@ import dockerfile from "../assets/Dockerfile" with { type: "text" };
 import flannelRules from "../assets/90-flannel.rules" with { type: "text" };
 import entrypoint from "../assets/u7s-entrypoint.sh" with { type: "text" };
 import syncExternalIp from "../assets/u7s-sync-external-ip.sh" with { type: "text" };
+import vxlanCsum from "../assets/u7s-vxlan-csum.sh" with { type: "text" };
+import vxlanCsumUnit from "../assets/u7s-vxlan-csum.service" with { type: "text" };
 import { KUBERNETES_VERSION } from "./versions.ts";
 
 /** DOCKERFILE is the node image's Dockerfile (assets/Dockerfile). */
@@ -40,6 +42,8 @@ export function buildContext(): readonly BuildFile[] {
     // Executable here because COPY keeps the mode and the legacy builder has no --chmod.
     { name: "u7s-entrypoint.sh", content: ENTRYPOINT_SCRIPT, mode: 0o755 },
     { name: "90-flannel.rules", content: FLANNEL_RULES, mode: 0o644 },
+    { name: "u7s-vxlan-csum.sh", content: vxlanCsum, mode: 0o755 },
+    { name: "u7s-vxlan-csum.service", content: vxlanCsumUnit, mode: 0o644 },
   ];
 }
 

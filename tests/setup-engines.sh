@@ -354,7 +354,7 @@ CLUSTER_CONTEXT_FILES="kubeadm u7s-kube-apiserver-double.service cluster-node.Do
 CLUSTER_ARCHIVE=""
 cluster_image() { # docker build (legacy builder, as the test user) FROM the node image; saved as an archive
   local key have ctx f
-  key=$( { cat "$ARCHIVE.id" "$BIN/.layer" "$API_DOUBLE_BIN.key" "$ROOT/assets/u7s-entrypoint.sh"
+  key=$( { cat "$ARCHIVE.id" "$BIN/.layer" "$API_DOUBLE_BIN.key" "$ROOT/assets/u7s-entrypoint.sh" "$ROOT/assets/u7s-vxlan-csum.sh" "$ROOT/assets/u7s-vxlan-csum.service"
            for f in $CLUSTER_CONTEXT_FILES; do cat "$DOUBLES/$f"; done
            (cd "$DOUBLES/charts" && find flannel -type f | LC_ALL=C sort | xargs -d '\n' sha256sum)
            declare -f cluster_image; } | sha256sum | cut -c1-12)
@@ -368,6 +368,8 @@ cluster_image() { # docker build (legacy builder, as the test user) FROM the nod
     for f in $CLUSTER_CONTEXT_FILES; do cp "$DOUBLES/$f" "$ctx/"; done
     cp -r "$DOUBLES/charts/flannel" "$ctx/flannel"
     install -m 0755 "$ROOT/assets/u7s-entrypoint.sh" "$ctx/u7s-entrypoint.sh"
+    install -m 0755 "$ROOT/assets/u7s-vxlan-csum.sh" "$ctx/u7s-vxlan-csum.sh"
+    install -m 0644 "$ROOT/assets/u7s-vxlan-csum.service" "$ctx/u7s-vxlan-csum.service"
     chmod 0755 "$ctx/kubeadm"
     log "building $CLUSTER_IMAGE (recipe $key) in rootless docker (log $LOG_DIR/cluster-image.log)"
     # the context as a tar on stdin: the test user need not be able to read this checkout

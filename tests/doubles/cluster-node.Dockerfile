@@ -6,9 +6,10 @@
 ARG BASE_IMAGE=localhost/u7s-test-node:bookworm
 FROM ${BASE_IMAGE}
 
-# curl and openssl: the kubeadm double's tools; ca-certificates for curl's default store.
+# curl and openssl: the kubeadm double's tools; ca-certificates for curl's default store;
+# ethtool: for u7s's VXLAN checksum service, as in u7s's node image.
 RUN apt-get update -q \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl curl ca-certificates \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl curl ca-certificates ethtool \
   && apt-get clean \
   && rm -rf /var/lib/apt/lists/*
 
@@ -19,6 +20,11 @@ COPY kubeadm /usr/bin/kubeadm
 COPY u7s-kube-apiserver-double.service /usr/lib/systemd/system/
 COPY flannel /usr/local/share/u7s/charts/flannel
 COPY u7s-entrypoint.sh /usr/local/bin/u7s-entrypoint
+# u7s's VXLAN checksum service, installed and enabled exactly as assets/Dockerfile does.
+COPY u7s-vxlan-csum.sh /usr/local/libexec/u7s-vxlan-csum
+COPY u7s-vxlan-csum.service /usr/lib/systemd/system/u7s-vxlan-csum.service
+RUN mkdir -p /usr/lib/systemd/system/multi-user.target.wants \
+  && ln -sf ../u7s-vxlan-csum.service /usr/lib/systemd/system/multi-user.target.wants/u7s-vxlan-csum.service
 # u7s gives the node KUBECONFIG=/etc/kubernetes/admin.conf; this covers `exec` without it.
 RUN mkdir -p /root/.kube /var/lib/u7s-doubles && ln -s /etc/kubernetes/admin.conf /root/.kube/config
 

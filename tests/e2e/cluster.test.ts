@@ -239,6 +239,19 @@ for (const engine of TEST_ENGINES) {
       }
     });
 
+    test("the node turns off checksum offload on a VXLAN device named flannel.1 (Flannel's), as cross-host TCP needs", async () => {
+      const add = await u7s(["exec", "--", "ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "dstport", env.PORT_FLANNEL!, "local", settings.NODE_IP!, "nolearning"]);
+      expect(add.exitCode, show(add)).toBe(0);
+      try {
+        await eventually("tx-checksum-ip-generic off on flannel.1", async () => {
+          const k = await u7s(["exec", "--", "ethtool", "-k", "flannel.1"]);
+          return /tx-checksum-ip-generic: off/.test(k.stdout) ? true : undefined;
+        }, 30);
+      } finally {
+        await u7s(["exec", "--", "ip", "link", "del", "flannel.1"]);
+      }
+    });
+
     test("kubeadm-reset undoes init and removes u7s's cluster files; a second reset is harmless", async () => {
       await u7sOk(["kubeadm-reset"]);
       expect((await u7s(["exec", "--", "test", "-e", "/etc/kubernetes/admin.conf"])).exitCode).toBe(1);

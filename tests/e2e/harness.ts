@@ -428,7 +428,8 @@ export interface VtepSide {
  * port PORT_FLANNEL, local address the node IP on eth0, no learning, MTU eth0 - 50, the pod range's
  * .0/32 address; for the peer a permanent neighbour entry and FDB entries (plus the all-zero default)
  * pointing at the peer HOST's address, and a route to the peer's pod range via its .0 onlink. Then
- * the checksum fix, the best the image allows: u7s's udev rule (90-flannel.rules, when systemd-udevd
+ * the checksum fix, the best the image allows: u7s's own service (u7s-vxlan-csum, in u7s's node image and
+ * the cluster test image: checked, not applied by hand); u7s's udev rule (90-flannel.rules, when systemd-udevd
  * runs and ethtool is there: checked, not applied by hand); else `ethtool -K flannel.1
  * tx-checksum-ip-generic off` as that rule runs it; else the device is created with `noudpcsum`
  * (iproute2), which has the same effect on this path: no outer UDP checksum for the engines' NAT to
@@ -439,7 +440,8 @@ export const FLANNEL_VXLAN_SCRIPT = `set -eu
 node_ip=$1 port=$2 pod=$3 mac=$4 peer_pod=$5 peer_mac=$6 peer_host=$7
 ip link del flannel.1 2>/dev/null || true
 rule=/usr/lib/udev/rules.d/90-flannel.rules
-if [ "\${NOFIX:-}" = 1 ]; then fix=none csum=
+if [ "\${NOFIX:-}" = 1 ]; then fix=none csum=; systemctl stop u7s-vxlan-csum 2>/dev/null || true
+elif systemctl -q is-active u7s-vxlan-csum 2>/dev/null; then fix=u7s-service csum=
 elif command -v ethtool >/dev/null && [ -f $rule ] && systemctl -q is-active systemd-udevd 2>/dev/null; then fix=udev-rule csum=
 elif command -v ethtool >/dev/null; then fix=ethtool csum=
 else fix=noudpcsum csum=noudpcsum; fi
@@ -447,6 +449,10 @@ else fix=noudpcsum csum=noudpcsum; fi
 [ "$fix" != udev-rule ] || udevadm settle --timeout=120
 ip link add flannel.1 address "$mac" type vxlan id 1 local "$node_ip" dev eth0 dstport "$port" nolearning $csum
 case $fix in
+  u7s-service) # the node's own service (assets/u7s-vxlan-csum.sh) must do it, as for Flannel's device
+    i=0; until ethtool -k flannel.1 | grep -q 'tx-checksum-ip-generic: off'; do
+      i=$((i + 1)); [ $i -lt 150 ] || { echo "u7s-vxlan-csum did not turn tx-checksum-ip-generic off on flannel.1 within 15 s" >&2; exit 1; }; sleep 0.1
+    done ;;
   ethtool) ethtool -K flannel.1 tx-checksum-ip-generic off >/dev/null ;;
   udev-rule) # the node's own rule must do it, as it would for Flannel's device
     i=0; until ethtool -k flannel.1 | grep -q 'tx-checksum-ip-generic: off'; do
@@ -489,7 +495,8 @@ export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Pr
     const config = JSON.parse((await check(host, ["config", "--json"])).stdout) as Record<string, unknown>;
     const nodeName = String(config.NODE_NAME);
     await cleanupHostNodes(host, nodeName);
-    await check(host, ["up", "--no-init", "--image", hosts.testImage]);
+    // The cluster test image carries u7s's VXLAN checksum service as the real node image does.
+    await check(host, ["up", "--no-init", "--image", hosts.clusterImage ?? hosts.testImage]);
     sides.push({
       host,
       nodeName,

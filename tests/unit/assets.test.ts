@@ -131,17 +131,26 @@ describe("build context", () => {
     dir = undefined;
   });
 
-  test("writeBuildContext writes the three files, the entrypoint executable", async () => {
+  test("writeBuildContext writes the build context, scripts executable", async () => {
     dir = mkdtempSync(join(tmpdir(), "u7s-assets-"));
     await writeBuildContext(dir);
     await writeBuildContext(dir); // a second write over existing files works too
-    expect(readdirSync(dir).sort()).toEqual(["90-flannel.rules", "Dockerfile", "u7s-entrypoint.sh"]);
+    expect(readdirSync(dir).sort()).toEqual(["90-flannel.rules", "Dockerfile", "u7s-entrypoint.sh", "u7s-vxlan-csum.service", "u7s-vxlan-csum.sh"]);
     expect(readFileSync(join(dir, "Dockerfile"), "utf8")).toBe(DOCKERFILE);
     expect(readFileSync(join(dir, "u7s-entrypoint.sh"), "utf8")).toBe(ENTRYPOINT_SCRIPT);
     expect(readFileSync(join(dir, "90-flannel.rules"), "utf8")).toBe(FLANNEL_RULES);
     expect(statSync(join(dir, "u7s-entrypoint.sh")).mode & 0o777).toBe(0o755);
     expect(statSync(join(dir, "Dockerfile")).mode & 0o777).toBe(0o644);
     expect(statSync(join(dir, "90-flannel.rules")).mode & 0o777).toBe(0o644);
+    expect(statSync(join(dir, "u7s-vxlan-csum.sh")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(dir, "u7s-vxlan-csum.service"), "utf8")).toContain("ExecStart=/usr/local/libexec/u7s-vxlan-csum flannel.1");
+  });
+
+  test("the image installs ethtool and enables the checksum service under /usr/lib (not the /etc volume)", () => {
+    expect(DOCKERFILE).toMatch(/apt-get install -y --no-install-recommends [^\n]*\bethtool\b/);
+    expect(DOCKERFILE).toContain("COPY u7s-vxlan-csum.sh /usr/local/libexec/u7s-vxlan-csum\n");
+    expect(DOCKERFILE).toContain("COPY u7s-vxlan-csum.service /usr/lib/systemd/system/u7s-vxlan-csum.service\n");
+    expect(DOCKERFILE).toContain("/usr/lib/systemd/system/multi-user.target.wants/u7s-vxlan-csum.service");
   });
 
   test("the embedded assets are the files in assets/", () => {
@@ -155,7 +164,7 @@ describe("build context", () => {
   test("assetsHash is a short sha256 over the build context; nodeImageRef tags the image with it", () => {
     // Recomputed from the files in assets/ (not the embedded copies) by the documented recipe: names, modes, sizes, contents.
     const h = new Bun.CryptoHasher("sha256");
-    for (const [name, mode] of [["Dockerfile", "644"], ["u7s-entrypoint.sh", "755"], ["90-flannel.rules", "644"]] as const) {
+    for (const [name, mode] of [["Dockerfile", "644"], ["u7s-entrypoint.sh", "755"], ["90-flannel.rules", "644"], ["u7s-vxlan-csum.sh", "755"], ["u7s-vxlan-csum.service", "644"]] as const) {
       const content = readFileSync(new URL(`../../assets/${name}`, import.meta.url));
       h.update(`${name}\0${mode}\0${content.length}\0`);
       h.update(content);
