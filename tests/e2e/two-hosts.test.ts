@@ -266,5 +266,13 @@ describe("a cluster across two hosts (API and kubeadm doubles)", () => {
       if (JSON.stringify(seen) === JSON.stringify(want)) break;
     }
     expect(seen).toEqual(want);
+
+    // The control plane's address survives a restart of the worker node (the entrypoint restores it),
+    // and `up --join` on a joined node joins nothing again.
+    await u7s(worker, ["down"]);
+    const again = await u7s(worker, ["up", "--image", image, "--join", workerJoinFile]);
+    expect(again.stderr).toContain("already joined");
+    const afterRestart = await u7s(worker, ["exec", "--", "getent", "ahostsv4", String(cpConfig.NODE_NAME)]);
+    expect(afterRestart.stdout.split(/\s+/)[0]).toBe(cp.ip);
   }, TIMEOUT_MS);
 });
