@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { cleanupNode, clusterTools, engineCli, loadEnginesEnv, runCommand, runU7s, TEST_ENGINES, type CommandResult, type TestEngine } from "./harness.ts";
+import { cleanupNode, clusterTools, engineCli, loadEnginesEnv, runCommand, runU7s, TEST_ENGINES, type CommandResult, type TestEngine, show, eventually } from "./harness.ts";
 
 setDefaultTimeout(240_000);
 
@@ -18,10 +18,6 @@ const SETUPS: Record<TestEngine, Record<string, string>> = {
 };
 const OVERWRITE = "flannel.alpha.coreos.com/public-ip-overwrite";
 const UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
-
-function show(r: CommandResult): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 /** hostClients runs the host's real kubectl and helm with a kubeconfig and a fresh HOME (fresh discovery cache). */
 function hostClients(kubeconfig: string) {
@@ -37,21 +33,6 @@ function hostClients(kubeconfig: string) {
     helm: (args: string[]) => ok(clusterTools().helm, args),
     remove: () => rmSync(home, { recursive: true, force: true }),
   };
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, seconds = 60): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await Bun.sleep(500);
-  }
-  throw new Error(`${what}: not within ${seconds}s${last ? ` (last error: ${String(last)})` : ""}`);
 }
 
 interface NodeJson {

@@ -5,20 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, test as bunTest, describe, expect } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type CommandResult,
-  type KubeApiDoubleProcess,
-  type TestEngine,
-  TEST_ENGINES,
-  assertSuccess,
-  cleanupNode,
-  clusterTools,
-  engineCli,
-  repoRoot,
-  runCommand,
-  runU7s,
-  startKubeApiDouble,
-} from "./harness.ts";
+import { type CommandResult, type KubeApiDoubleProcess, type TestEngine, TEST_ENGINES, assertSuccess, cleanupNode, clusterTools, engineCli, repoRoot, runCommand, runU7s, startKubeApiDouble, show } from "./harness.ts";
 
 const CHART = join(repoRoot, "tests/doubles/charts/flannel");
 
@@ -26,10 +13,6 @@ const CHART = join(repoRoot, "tests/doubles/charts/flannel");
 // per test here: setDefaultTimeout would change it for the other files of the run too).
 const TIMEOUT_MS = 240_000;
 const test = (name: string, fn: () => Promise<void>) => bunTest(name, fn, TIMEOUT_MS);
-
-function show(r: CommandResult): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 /** Clients runs the real kubectl and helm with a fresh HOME (and so a fresh discovery cache). */
 class Clients {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s, type TestEngine } from "./harness.ts";
+import { cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s, type TestEngine, show } from "./harness.ts";
 
 const SETUPS: Record<TestEngine, Record<string, string>> = {
   docker: { HOSTNAME: "e2e-logs-docker", PORT_ETCD: "13379", PORT_KUBE_APISERVER: "17443", PORT_KUBELET: "21250", PORT_FLANNEL: "19472" },
@@ -17,10 +17,6 @@ const SECRETS = {
   key: "MIIEpAIBAAKCAQEAu7sSECRETKEYMATERIAL",
   clientKey: "LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCnU3c3NlY3JldA==",
 };
-
-function show(r: { exitCode: number; stdout: string; stderr: string }): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 /** files lists every file under dir, relative to it, sorted. */
 function files(dir: string, base = dir): string[] {

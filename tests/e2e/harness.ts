@@ -684,3 +684,24 @@ export async function startKubeApiDouble(extraArgs: readonly string[] = []): Pro
     },
   };
 }
+
+/** show renders a command's result for a failed expectation: exit code, stdout, stderr. */
+export function show(r: CommandResult): string {
+  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** eventually polls fn every 0.5 s until it returns a value, failing after `seconds` with the last error. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, seconds = 60): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await Bun.sleep(500);
+  }
+  throw new Error(`${what}: not within ${seconds}s${last ? ` (last error: ${String(last)})` : ""}`);
+}

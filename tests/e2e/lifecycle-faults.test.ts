@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createSocket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { asTestUser, cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s, u7sBinary, type CommandResult, type TestEngine } from "./harness.ts";
+import { asTestUser, cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s, u7sBinary, type TestEngine, show } from "./harness.ts";
 
 // Own host names (node names u7s-e2e-fault-*), ports and subnets: other e2e files run alongside.
 // (Podman 4.3 keeps IP allocations per network name; a pre-lock u7s, two `up` at once, leaked one
@@ -19,10 +19,6 @@ const SETUPS: Record<TestEngine, Record<string, string>> = {
 const ENGINES: TestEngine[] = ["docker", "podman"];
 /** BROKEN_IMAGE is the test image with an init that does not exist: `run` creates the container, then fails to start it. */
 const BROKEN_IMAGE = "localhost/u7s-e2e-fault-broken:1";
-
-function show(r: CommandResult): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 for (const engine of ENGINES) {
   describe(`rootless ${engine}: faults never lose the node`, () => {

@@ -4,14 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asTestUser, cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s } from "./harness.ts";
+import { asTestUser, cleanupNode, engineCli, loadEnginesEnv, runCommand, runU7s, show } from "./harness.ts";
 
 const env = { HOSTNAME: "e2e-compose", PORT_ETCD: "14379", PORT_KUBE_APISERVER: "18443", PORT_KUBELET: "22250", PORT_FLANNEL: "20472" };
 const node = `u7s-${env.HOSTNAME}`;
-
-function show(r: { exitCode: number; stdout: string; stderr: string }): string {
-  return `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 describe("render's compose file with docker-compose 1.29 on rootless Docker", () => {
   const dir = mkdtempSync("/tmp/u7s-e2e-compose-");

@@ -1,28 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { parse } from "yaml";
 import { localKubeconfig, mergeKubeconfig } from "../../../lib/cluster/kubeconfig.ts";
+import { ADMIN_CONF_TEXT } from "../../fixtures/fake-cluster-node.ts";
 
 // admin.conf as kubeadm writes it.
-const ADMIN = `apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: Q0E=
-    server: https://u7s-a:6443
-  name: kubernetes
-contexts:
-- context:
-    cluster: kubernetes
-    user: kubernetes-admin
-  name: kubernetes-admin@kubernetes
-current-context: kubernetes-admin@kubernetes
-kind: Config
-preferences: {}
-users:
-- name: kubernetes-admin
-  user:
-    client-certificate-data: Q0VSVA==
-    client-key-data: S0VZ
-`;
+const ADMIN = ADMIN_CONF_TEXT("u7s-a");
 
 // A user's kubeconfig with odd but valid formatting that must survive byte for byte.
 const OTHER_CLUSTER = `- cluster:
