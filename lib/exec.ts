@@ -5,6 +5,8 @@ import { U7sError } from "./errors.ts";
 export interface RunOptions {
   /** input: text written to the command's stdin. */
   input?: string;
+  /** stdinFile: a file (e.g. an image archive) given to the command as its stdin, read by the command itself. */
+  stdinFile?: string;
   /** stream: pass stdout and stderr through to ours live (stderr is still kept for errors). */
   stream?: boolean;
   /** inherit: give the command our terminal (interactive shells); nothing is captured. */
@@ -99,7 +101,7 @@ export const spawnRunner: Runner = async (argv, opts = {}) => {
   let proc;
   try {
     proc = Bun.spawn([...argv], {
-      stdin: opts.inherit ? "inherit" : opts.input !== undefined ? new Blob([opts.input]) : "ignore",
+      stdin: opts.inherit ? "inherit" : opts.stdinFile !== undefined ? Bun.file(opts.stdinFile) : opts.input !== undefined ? new Blob([opts.input]) : "ignore",
       stdout: opts.inherit ? "inherit" : "pipe",
       stderr: opts.inherit ? "inherit" : "pipe",
       env,

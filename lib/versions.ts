@@ -14,3 +14,9 @@ export const KIND_NODE_IMAGE =
 export const CNI_PLUGINS_VERSION = "v1.9.0";
 export const HELM_VERSION = "v4.0.4";
 export const FLANNEL_VERSION = "v0.27.4";
+/**
+ * FLANNEL_IMAGES are the images Flannel's chart (FLANNEL_VERSION) runs: the only images a cluster
+ * pulls that the node image (kindest/node, which carries Kubernetes' own) lacks. `u7s image save`
+ * puts them in a bundle by default.
+ */
+export const FLANNEL_IMAGES: readonly string[] = [`ghcr.io/flannel-io/flannel:${FLANNEL_VERSION}`, "ghcr.io/flannel-io/flannel-cni-plugin:v1.8.0-flannel1"];

@@ -6,6 +6,7 @@ import { doctor } from "./doctor.ts";
 import { down, downV } from "./down.ts";
 import { exec } from "./exec.ts";
 import { exportLogs } from "./export-logs.ts";
+import { image } from "./image.ts";
 import { initHost } from "./init-host.ts";
 import { installFlannel } from "./install-flannel.ts";
 import { joinCommand } from "./join-command.ts";
@@ -14,6 +15,7 @@ import { kubeadmJoin } from "./kubeadm-join.ts";
 import { kubeadmReset } from "./kubeadm-reset.ts";
 import { kubeconfig } from "./kubeconfig.ts";
 import { kubectl, kubectlBinary } from "./kubectl.ts";
+import { loadImage } from "./load-image.ts";
 import { logs } from "./logs.ts";
 import { port } from "./port.ts";
 import { ls } from "./ls.ts";
@@ -24,16 +26,6 @@ import { status } from "./status.ts";
 import { syncExternalIp } from "./sync-external-ip.ts";
 import { up } from "./up.ts";
 import { version } from "./version.ts";
-
-const pending = (name: string, group: CommandDef["group"], summary: string, where: string, extra: Partial<CommandDef> = {}): CommandDef => ({
-  name,
-  group,
-  summary,
-  pending: where,
-  maxPositionals: 99,
-  async run() {},
-  ...extra,
-});
 
 /** COMMANDS is the whole command surface, in help order. */
 export const COMMANDS: readonly CommandDef[] = [
@@ -60,8 +52,8 @@ export const COMMANDS: readonly CommandDef[] = [
   syncExternalIp,
   installFlannel,
   smokeTest,
-  pending("image", "image", "build, save or load the node image (build|save|load)", "a later issue"),
-  pending("load-image", "image", "load a container image into the node's containerd", "a later issue"),
+  image,
+  loadImage,
   config,
   render,
   version,

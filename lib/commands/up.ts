@@ -2,6 +2,9 @@ import { UsageError } from "../errors.ts";
 import { detachStale, reattach } from "../node/forward.ts";
 import { upNode } from "../node/lifecycle.ts";
 import { isImageRef } from "../node/image.ts";
+import { importLoadedImages } from "../image/node-images.ts";
+import { joinFromPath } from "../state/join-from.ts";
+import { hostDataPaths } from "../state/paths.ts";
 import { boolFlag, dryRunFlag, positiveSeconds, publishMountOptions, stringFlag } from "./_shared.ts";
 import { clusterAfterUp, loadJoinFile } from "./_cluster.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
@@ -30,11 +33,12 @@ export const up: CommandDef = {
     timeout: { type: "string", value: "SECONDS", description: "how long to wait for systemd in the node (default 180)" },
     "no-init": { type: "boolean", description: "create the node only (upstream's `make up`): no kubeadm init, Flannel or kubeconfig" },
     join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`) instead of creating one" },
+    "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
     ...publishMountOptions,
     ...dryRunFlag,
   },
-  examples: ["u7s up", "u7s up --join join.json", "u7s up --no-init", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run"],
+  examples: ["u7s up", "u7s up --join join.json", "u7s up --join-from login1", "u7s up --no-init", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run"],
   async run(ctx, args) {
     const timeoutSeconds = positiveSeconds(args, "timeout", 180);
     const image = stringFlag(args, "image");
@@ -42,7 +46,9 @@ export const up: CommandDef = {
       throw new UsageError(`--image=${JSON.stringify(image)}: not an image reference (valid: [REGISTRY/]NAME[:TAG][@DIGEST] in lowercase, e.g. localhost/u7s-node:v1, or an image ID)`);
     }
     const noInit = boolFlag(args, "no-init");
-    const joinPath = stringFlag(args, "join");
+    const joinFrom = stringFlag(args, "join-from");
+    if (joinFrom !== undefined && stringFlag(args, "join") !== undefined) throw new UsageError("u7s up: --join and --join-from do not go together (give one join file)");
+    const joinPath = joinFrom !== undefined ? joinFromPath(ctx.env, joinFrom) : stringFlag(args, "join");
     if (noInit && joinPath !== undefined) throw new UsageError("u7s up: --no-init and --join do not go together (--join initialises the node as a worker)");
     const { config, engine } = await nodeContext(ctx);
     // The join file is checked before anything is created: a bad one changes nothing.
@@ -59,6 +65,8 @@ export const up: CommandDef = {
       } finally {
         await reattach({ config, engine, log: ctx.log, applier, host: ctx.host }, moved);
       }
+      // Images a bundle brought to this host (`u7s image load`) go into the node before anything pulls.
+      if (!applier.dryRun) await importLoadedImages({ config, engine, log: ctx.log }, hostDataPaths(ctx.env, ctx.host.hostname()), ctx.log);
       if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join);
     };
     // A dry run changes nothing, so it neither waits for nor blocks another command.

@@ -237,9 +237,9 @@ export abstract class DockerLikeEngine implements Engine {
   }
 
   exec(name: string, cmd: readonly string[], opts: ExecOptions = {}) {
-    const { input, stream, ...rest } = opts;
-    const argv = this.execArgs(name, cmd, { ...rest, interactive: rest.interactive || input !== undefined });
-    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(stream ? { stream } : {}) });
+    const { input, inputFile, stream, ...rest } = opts;
+    const argv = this.execArgs(name, cmd, { ...rest, interactive: rest.interactive || input !== undefined || inputFile !== undefined });
+    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(inputFile !== undefined ? { stdinFile: inputFile } : {}), ...(stream ? { stream } : {}) });
   }
 
   abstract inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;
@@ -333,6 +333,9 @@ export abstract class DockerLikeEngine implements Engine {
   }
   saveArgs(ref: string, file: string): string[] {
     return [this.binary, "save", "-o", file, ref];
+  }
+  pullArgs(ref: string): string[] {
+    return [this.binary, "pull", ref];
   }
   loadArgs(file: string): string[] {
     return [this.binary, "load", "-i", file];

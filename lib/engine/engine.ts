@@ -101,6 +101,8 @@ export interface ExecOptions {
   detach?: boolean;
   /** input: text handed to the command's stdin (implies --interactive). */
   input?: string;
+  /** inputFile: a file handed to the command's stdin, e.g. an image archive for `ctr images import -` (implies --interactive). */
+  inputFile?: string;
   /** stream: show the command's output live while also capturing it. */
   stream?: boolean;
 }
@@ -162,6 +164,8 @@ export interface Engine {
   execArgs(name: string, cmd: readonly string[], opts?: ExecOptions): string[];
   logsArgs(name: string, opts: { follow?: boolean; tail?: number }): string[];
   saveArgs(ref: string, file: string): string[];
+  /** pullArgs pulls an image from its registry (`image save` of an image not present here). */
+  pullArgs(ref: string): string[];
   loadArgs(file: string): string[];
   /** copyFromArgs copies a file out of a container (following symlinks) to a host path. */
   copyFromArgs(name: string, src: string, dst: string): string[];

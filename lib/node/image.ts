@@ -5,6 +5,8 @@ import { nodeImageRef, writeBuildContext } from "../assets.ts";
 import { errnoText, U7sError, wrapError } from "../errors.ts";
 import { CommandError, formatCommand } from "../exec.ts";
 import { KIND_NODE_IMAGE } from "../versions.ts";
+import { readRecord } from "../image/record.ts";
+import { hostDataPaths } from "../state/paths.ts";
 import type { UpEnv, UpOptions } from "./lifecycle.ts";
 
 // The reference grammar of github.com/distribution/reference (what docker, podman and nerdctl
@@ -51,7 +53,7 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
     if (err instanceof CommandError && !baseLocal) {
       throw new U7sError(`cannot build the node image: the base image ${KIND_NODE_IMAGE} is not present and could not be pulled`, {
         detail: err.detail,
-        hint: `on a host without registry access, load a node image saved on a connected host (\`${formatCommand(engine.saveArgs(ref, "FILE"))}\` there, \`${formatCommand(engine.loadArgs("FILE"))}\` here) or run an existing local image with \`u7s up --image REF\``,
+        hint: (await loadedNodeImageHint(env)) ?? `on a host without registry access, bring the node image in one bundle: \`u7s image save -o FILE\` on a connected host, \`u7s image load -i FILE\` here; or load an image of your own (\`${formatCommand(engine.loadArgs("FILE"))}\`) and run it with \`u7s up --image REF\``,
       });
     }
     throw wrapError("cannot build the node image", err);
@@ -59,6 +61,20 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
     await rm(dir, { recursive: true, force: true });
   }
   return ref;
+}
+
+/** loadedNodeImageHint names the node image a bundle loaded on this host brought, when the engine has it (a bundle of another u7s version). */
+async function loadedNodeImageHint(env: UpEnv): Promise<string | undefined> {
+  let record;
+  try {
+    record = await readRecord(hostDataPaths(env.env, env.host.hostname()));
+  } catch {
+    return undefined; // no HOME, or a damaged record: the general hint
+  }
+  for (const n of [...record.nodeImages].reverse()) {
+    if (await env.engine.imageExists(n.ref).catch(() => false)) return `this host loaded the node image ${n.ref} (\`u7s image load\`): run it with \`u7s up --image ${n.ref}\``;
+  }
+  return undefined;
 }
 
 /** buildDir makes the temporary build context directory under TMPDIR (default /tmp), or says plainly why it cannot. */

@@ -32,12 +32,6 @@ function engines(...flavors: EngineName[]) {
   return { fakes, u7s, get: (f: EngineName) => fakes.get(f)! };
 }
 
-/** runFlags picks the values of one flag of the engine's `run` for a container. */
-function runFlags(engine: FakeEngineCli, name: string, flag: string): string[] {
-  const run = engine.calls.find((c) => c[1] === "run" && c.includes(name))!;
-  return run.filter((_, i) => run[i - 1] === flag);
-}
-
 describe("tenants on one engine", () => {
   test("three tenants up at once: own container, network, volumes and subnet; pairwise distinct ports", async () => {
     const { u7s, get } = engines("docker");
