@@ -1,12 +1,13 @@
 // End to end: many tenants on one engine and two hosts sharing one home directory (issue 8), with
 // dist/u7s on REAL rootless Docker and Podman as the unprivileged test user and the systemd test
-// image (`up --no-init`: the image has no Kubernetes). The per-node lock (two `up` at once, a lock
-// left by a killed `up`) is proven in lifecycle-faults.test.ts and tests/unit/state/lock.test.ts.
+// image (`up --no-init`: the image has no Kubernetes). Two `up` of one node at once: see
+// lifecycle-faults.test.ts; here a lock left by a killed `up`.
 //
 // Own names and ports: HOSTNAMEs e2e-tenant-*, tenants 71-73 (docker) and 81-83 (podman), whose
 // ports the formula puts at 12449.., 16513.., 18542.., 20320.. (podman: 12459.., ...), and 34xxx/35xxx.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
+import { hostname as osHostname } from "node:os";
 import { createSocket, type Socket } from "node:dgram";
 import { createConnection } from "node:net";
 import { join } from "node:path";
@@ -114,6 +115,48 @@ for (const engine of TEST_ENGINES) {
       }
     }, 120_000);
   });
+}
+
+for (const engine of TEST_ENGINES) {
+  test(`rootless ${engine}: a lock left by a killed \`u7s up\` is recovered by the next one, which brings the node up`, async () => {
+    const hostname = `e2e-tenant-kill-${engine === "docker" ? "d" : "p"}`;
+    const tenant = engine === "docker" ? 75 : 85;
+    const node = `u7s-${hostname}-t${tenant}`;
+    const env = { HOSTNAME: hostname, U7S_TENANT: String(tenant) };
+    const image = loadEnginesEnv().U7S_TEST_IMAGE;
+    // A node image whose init never boots systemd: the first `up` waits (holding the lock) until killed.
+    const stuck = "localhost/u7s-e2e-tenant-stuck:1";
+    const lock = join(loadEnginesEnv().raw.U7S_TEST_HOME ?? "/home/u7stest", ".local/state/u7s", osHostname(), node, "lock");
+    const ctx = mkdtempSync("/tmp/u7s-e2e-stuck-");
+    await cleanupNode(engine, node);
+    try {
+      chmodSync(ctx, 0o755);
+      writeFileSync(join(ctx, "Dockerfile"), `FROM ${image}\nENTRYPOINT ["sleep", "infinity"]\n`, { mode: 0o644 });
+      await engineCli(engine, ["build", "-t", stuck, ctx], { timeoutMs: 180_000 });
+      const first = runU7s(engine, ["up", "--no-init", "--image", stuck, "--timeout", "200"], { env, timeoutMs: 240_000 });
+      // the lock names its holder: kill exactly that u7s, as a crash or `kill -9` would
+      const holder = await eventually("the lock of the first up", async () => {
+        const text = existsSync(lock) ? readFileSync(lock, "utf8") : "";
+        return text.includes('"pid"') ? (JSON.parse(text) as { pid: number; command: string }) : undefined;
+      }, 60);
+      expect(holder.command).toBe("u7s up");
+      // killed while it waits for systemd in the node it created (no engine command of its own in flight)
+      await eventually("the node container running", async () => ((await engineCli(engine, ["inspect", "--format", "{{.State.Status}}", node], { check: false })).stdout.trim() === "running" ? true : undefined), 60);
+      process.kill(holder.pid, "SIGKILL");
+      expect((await first).stderr).not.toContain("is up");
+      expect(existsSync(lock)).toBe(true);
+      const again = await runU7s(engine, ["up", "--no-init", "--image", image, "--recreate"], { env, timeoutMs: 240_000 });
+      expect(again.exitCode, show(again)).toBe(0);
+      expect(again.stderr).toContain(`note: removed a stale lock of u7s up (pid ${holder.pid}, no longer running) on node ${node}`);
+      const state = await engineCli(engine, ["inspect", "--format", "{{.State.Status}} {{.Config.Image}}", node]);
+      expect(state.stdout.trim()).toBe(`running ${image}`);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      await cleanupNode(engine, node);
+      await engineCli(engine, ["rmi", stuck], { check: false });
+      rmSync(ctx, { recursive: true, force: true });
+    }
+  }, 300_000);
 }
 
 describe("two hosts sharing one home directory", () => {
