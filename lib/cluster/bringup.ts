@@ -4,6 +4,7 @@ import { writeFileAtomic } from "../state/files.ts";
 import { runSteps, type Step } from "../steps.ts";
 import { installSyncService, requireSynced, syncExternalIps } from "./external-ip.ts";
 import { installFlannel } from "./flannel.ts";
+import { ensureFlannelImages } from "../image/node-images.ts";
 import { kubeadmInit, kubeadmJoin, kubeadmReset, saveControlPlaneHost } from "./kubeadm.ts";
 import { type JoinFile } from "./join-file.ts";
 import { localKubeconfig } from "./kubeconfig.ts";
@@ -67,6 +68,7 @@ export function flannelStep(env: ClusterEnv): Step {
     doing: "cannot install Flannel",
     run: async () => {
       await requireSynced(env);
+      await ensureFlannelImages(env); // no registry and not loaded: say which image and how to bring it
       if (!(await installFlannel(env))) env.log.info(`   already installed with backend port ${env.config.portFlannel}`);
     },
   };

@@ -2,11 +2,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { container, inNode, type ClusterEnv } from "../cluster/node.ts";
 import { errnoText, U7sError } from "../errors.ts";
-import { check, CommandError, formatCommand, type Runner } from "../exec.ts";
+import { check, CommandError, formatCommand, lastLines, type Runner } from "../exec.ts";
 import type { Log } from "../log.ts";
 import { ensurePrivateDir } from "../state/files.ts";
 import type { HostDataPaths } from "../state/paths.ts";
 import { extractMember, type TarMember } from "./tar.ts";
+import { FLANNEL_IMAGES } from "../versions.ts";
 import { readRecord } from "./record.ts";
 
 /**
@@ -118,5 +119,27 @@ export async function withSavedImage<T>(env: { engine: ClusterEnv["engine"]; run
     return await fn(file);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * ensureFlannelImages makes sure Flannel's images are in the node before Flannel is installed: when
+ * one is missing it is pulled through the CRI (crictl, so containerd's registry mirrors apply), and
+ * when no registry answers the error says which image and how to bring it. A node image without
+ * crictl is left to the kubelet.
+ */
+export async function ensureFlannelImages(env: ClusterEnv, images: readonly string[] = FLANNEL_IMAGES): Promise<void> {
+  const node = container(env);
+  if ((await env.engine.exec(node, ["crictl", "--version"])).exitCode !== 0) return;
+  for (const ref of images) {
+    if ((await env.engine.exec(node, ["crictl", "inspecti", "--quiet", ref])).exitCode === 0) continue;
+    env.log.info(`   pulling ${ref} into the node`);
+    const r = await env.engine.exec(node, ["crictl", "pull", ref]);
+    if (r.exitCode !== 0) {
+      throw new U7sError(`Flannel's image ${ref} is not in node ${env.config.nodeName} and cannot be pulled`, {
+        detail: lastLines(r.stderr || r.stdout, 3) || undefined,
+        hint: "on a host with registry access, `u7s image save -o FILE` (the bundle holds Flannel's images); here, `u7s image load -i FILE` and `u7s load-image --archive FILE` (a new node gets them from `u7s up`)",
+      });
+    }
   }
 }
