@@ -23,9 +23,12 @@ export const up: CommandDef = {
     "only with --recreate (volumes are kept; if that fails, the old node is restored). Busy ports, a subnet\n" +
     "used by another network and a missing image are reported before anything is created or removed.\n" +
     "Refuses a rootful engine unless --allow-rootful. Waits for another u7s command on the same node.\n" +
+    "Images loaded on this host with `u7s image load` are imported into the node's containerd first.\n" +
     "Then, unless --no-init: a fresh node becomes a control plane (kubeadm init, sync-external-ip, Flannel,\n" +
-    "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster. An initialised or\n" +
-    "joined node is never initialised or joined again.",
+    "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster (--join-from HOST:\n" +
+    "the join file HOST's `u7s join-command` wrote to a shared home). An initialised or joined node is\n" +
+    "never initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports,\n" +
+    "names and subnet.",
   settings: true,
   options: {
     image: { type: "string", value: "REF", description: "run this local image; build nothing" },
