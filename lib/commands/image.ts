@@ -73,7 +73,7 @@ export const image: CommandDef = {
   name: "image",
   group: "image",
   summary: "build the node image, or save/load one bundle of every image a node needs (airgapped hosts)",
-  usage: "build | save -o FILE [--include IMAGE]... [--image REF] | load -i FILE",
+  usage: "build|save|load [flags]   (save -o FILE [--include IMAGE]... [--image REF]; load -i FILE)",
   description:
     "build  builds the node image from the embedded Dockerfile (prints its tag).\n" +
     "save   writes ONE archive: the node image (built if missing, or --image REF) and the images the cluster\n" +

@@ -45,6 +45,20 @@ async function savedBundle(): Promise<string> {
   return file;
 }
 
+describe("image build", () => {
+  test("builds the node image from the embedded assets and prints its tag; present already: says so, builds nothing", async () => {
+    const { u7s, engine } = host();
+    const r = await u7s(["image", "build"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${nodeImageRef()}\n`);
+    expect(engine.mutations.map((c) => c.slice(0, 4))).toEqual([["docker", "build", "-t", nodeImageRef()]]);
+    const again = await u7s(["image", "build"]);
+    expect(again.stdout).toBe(`${nodeImageRef()}\n`);
+    expect(again.stderr).toContain("is already present");
+    expect(engine.mutations).toHaveLength(1);
+  });
+});
+
 describe("image save", () => {
   test("one archive: the node image, Flannel's images (pulled when missing) and --include, with SHA256SUMS and the manifest last", async () => {
     const { u7s, engine } = host({ connected: true, images: [NODE_IMAGE] });
