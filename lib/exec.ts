@@ -17,6 +17,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** onStdout: called with each piece of stdout as it arrives (a watch that never ends); stdout is still captured. */
   onStdout?: (text: string) => void;
+  /** signal: aborting it stops the command (SIGTERM), e.g. a watch when u7s itself is stopped. */
+  signal?: AbortSignal;
 }
 
 /** RunResult is what a finished command left behind. */
@@ -106,6 +108,7 @@ export const spawnRunner: Runner = async (argv, opts = {}) => {
       stderr: opts.inherit ? "inherit" : "pipe",
       env,
       timeout: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -63,9 +63,14 @@ export async function serviceKubeconfig(env: ClusterEnv): Promise<string> {
   throw new U7sError(`node ${env.config.nodeName} is not in a cluster: it has no Services to publish`, { hint: "bring the cluster up with `u7s up` (or join one with `u7s up --join FILE`)" });
 }
 
-/** servicesArgs is the kubectl command that lists every Service (--watch-only: that prints one line per change). */
+/** WATCH_SECONDS: a Service watch ends itself after this long (and is started again), so one left behind by a killed u7s does not run on. */
+export const WATCH_SECONDS = 300;
+
+/** servicesArgs is the kubectl command that lists every Service (watch: one line per change, for WATCH_SECONDS). */
 export const servicesArgs = (watch: boolean): string[] =>
-  watch ? ["get", "services", "--all-namespaces", "--watch-only", "--output", "name"] : ["get", "services", "--all-namespaces", "--output", "json"];
+  watch
+    ? ["get", "services", "--all-namespaces", "--watch-only", "--output", "name", `--request-timeout=${WATCH_SECONDS}s`]
+    : ["get", "services", "--all-namespaces", "--output", "json"];
 
 /**
  * syncServicePorts publishes on the host every node port of the cluster's NodePort and LoadBalancer

@@ -2,7 +2,7 @@ import type { NodeConfig } from "../config/resolve.ts";
 import { hostSide, otherTenantPorts, parsePublish, PUBLISH_SYNTAX, samePublishedPort, type Publish } from "../config/publish.ts";
 import type { Engine } from "../engine/engine.ts";
 import { UsageError } from "../errors.ts";
-import { serviceKubeconfig, servicesArgs, syncServicePorts, type SyncReport } from "../cluster/services.ts";
+import { serviceKubeconfig, servicesArgs, syncServicePorts, WATCH_SECONDS, type SyncReport } from "../cluster/services.ts";
 import { addForwarders, listForwarders, nodePublished, publishProblem, removeForwarders, type AddEnv, type NodePublished } from "../node/forward.ts";
 import { runningNode } from "../node/lifecycle.ts";
 import { nodeNames } from "../node/names.ts";
@@ -16,8 +16,6 @@ type Verb = (typeof PORT_VERBS)[number];
 
 /** WATCH_RESYNC_MS: with --watch, a full sync this often even without events (a missed event is caught). */
 const WATCH_RESYNC_MS = 60_000;
-/** WATCH_RESTART_MS: the Service watch is restarted this often (a watch can go quiet when the apiserver restarts). */
-const WATCH_RESTART_MS = 600_000;
 /** WATCH_SETTLE_MS: after an event, wait this long for more before syncing (a `kubectl apply` of many Services is one round). */
 const WATCH_SETTLE_MS = 500;
 
@@ -162,54 +160,76 @@ async function sync(ctx: Ctx, args: Args): Promise<number> {
 }
 
 /**
- * watch keeps the host's ports in step with the cluster until stopped: a full sync, then one more
- * after each change kubectl's watch of Services reports (and every WATCH_RESYNC_MS in any case). When
- * the node is down or the cluster does not answer, it says so and tries again, backing off to a minute.
+ * watch keeps the host's ports in step with the cluster until stopped (SIGINT, SIGTERM: exit 0): a full
+ * sync, then one more after each change kubectl's watch of Services reports (and every WATCH_RESYNC_MS
+ * in any case). When the node is down or the cluster does not answer, it says so and tries again,
+ * backing off to a minute.
  */
 async function watch(ctx: Ctx, config: NodeConfig, engine: Engine, round: () => Promise<{ ok: boolean; kubeconfig: string }>): Promise<number> {
   const name = nodeNames(config).container;
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  // sleep ends early when u7s is told to stop
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  const warn = (err: unknown) => (err instanceof Error ? err.message.split("\n")[0]! : String(err));
   let failures = 0;
   ctx.log.info(`watching the Services of node ${name}'s cluster (stop with Ctrl-C)`);
-  for (;;) {
-    let kubeconfig: string;
-    try {
-      kubeconfig = (await round()).kubeconfig;
-      failures = 0;
-    } catch (err) {
-      failures++;
-      const wait = Math.min(60, 2 ** Math.min(failures, 6));
-      ctx.log.warn(`cannot sync ports: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}; trying again in ${wait}s`);
-      await Bun.sleep(wait * 1000);
-      continue;
-    }
-    let changed = false;
-    let ended = false;
-    let wake: () => void = () => {};
-    const argv = engine.execArgs(name, ["kubectl", ...servicesArgs(true)], { env: { KUBECONFIG: kubeconfig } });
-    const watching = ctx.runner(argv, { timeoutMs: WATCH_RESTART_MS, onStdout: () => ((changed = true), wake()) }).then(
-      (r) => ((ended = true), wake(), r),
-      (err: unknown) => ((ended = true), wake(), { exitCode: 1, stdout: "", stderr: err instanceof Error ? err.message : String(err) }),
-    );
-    while (!ended) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, WATCH_RESYNC_MS);
-        wake = () => (clearTimeout(timer), resolve());
-        if (changed || ended) wake();
-      });
-      if (ended) break;
-      await Bun.sleep(WATCH_SETTLE_MS);
-      changed = false;
+  try {
+    while (!stop.signal.aborted) {
+      let kubeconfig: string;
       try {
-        await round();
+        kubeconfig = (await round()).kubeconfig;
+        failures = 0;
       } catch (err) {
-        ctx.log.warn(`cannot sync ports: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+        failures++;
+        const wait = Math.min(60, 2 ** Math.min(failures, 6));
+        ctx.log.warn(`cannot sync ports: ${warn(err)}; trying again in ${wait}s`);
+        await sleep(wait * 1000);
+        continue;
       }
+      let changed = false;
+      let ended = false;
+      let wake: () => void = () => {};
+      const argv = engine.execArgs(name, ["kubectl", ...servicesArgs(true)], { env: { KUBECONFIG: kubeconfig } });
+      // the watch ends itself after WATCH_SECONDS (kubectl --request-timeout); the timeout here is a backstop
+      const watching = ctx.runner(argv, { timeoutMs: (WATCH_SECONDS + 30) * 1000, signal: stop.signal, onStdout: () => ((changed = true), wake()) }).then(
+        (r) => ((ended = true), wake(), r),
+        (err: unknown) => ((ended = true), wake(), { exitCode: 1, stdout: "", stderr: warn(err) }),
+      );
+      while (!ended && !stop.signal.aborted) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, WATCH_RESYNC_MS);
+          wake = () => (clearTimeout(timer), resolve());
+          if (changed || ended) wake();
+          stop.signal.addEventListener("abort", () => wake(), { once: true });
+        });
+        if (ended || stop.signal.aborted) break;
+        await sleep(WATCH_SETTLE_MS);
+        changed = false;
+        try {
+          await round();
+        } catch (err) {
+          ctx.log.warn(`cannot sync ports: ${warn(err)}`);
+        }
+      }
+      const r = await watching;
+      if (stop.signal.aborted) break;
+      // a watch that ends on its own (its time is up, the apiserver restarted) is simply started again after a full sync
+      if (r.exitCode !== 0 && r.stderr.trim() !== "") ctx.log.debug(`the Service watch ended (exit ${r.exitCode}): ${r.stderr.trim().split("\n").pop()}`);
+      await sleep(1000);
     }
-    const r = await watching;
-    // a watch that ends on its own (timeout, apiserver restart) is simply started again after a full sync
-    if (r.exitCode !== 0 && r.stderr.trim() !== "") ctx.log.debug(`the Service watch ended (exit ${r.exitCode}): ${r.stderr.trim().split("\n").pop()}`);
-    await Bun.sleep(1000);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
+  ctx.log.info("stopped watching");
+  return 0;
 }
 
 /** port publishes node ports on the host while the node runs, and keeps them in step with the cluster's Services. */

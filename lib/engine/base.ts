@@ -294,6 +294,11 @@ export abstract class DockerLikeEngine implements Engine {
       "--cap-drop", "ALL", // a relay needs no capability...
       "--cap-add", "NET_BIND_SERVICE", // ...but to listen on a node port below 1024
       "--read-only", // and writes nothing
+      "--stop-signal", "SIGKILL", // socat is PID 1, which ignores SIGTERM: `rm -f` would wait 10 s (podman) for nothing to flush
+      // The node may come back from a restart with a new MAC address (podman picks one per start):
+      // re-check the neighbour within a second or two, not after the default 15-45 s (+5 s delay).
+      "--sysctl", "net.ipv4.neigh.eth0.base_reachable_time_ms=1000",
+      "--sysctl", "net.ipv4.neigh.eth0.delay_first_probe_time=1",
       ...labelFlags(spec.labels),
       spec.image,
       ...spec.command.slice(1),

@@ -193,7 +193,8 @@ describe("port forwarders", () => {
   ] as const)("%s: forwarderRunArgs runs the relay on the node's network, restart always, no capabilities beyond binding", (_name, engine) => {
     expect(engine.forwarderRunArgs(forwarder)).toEqual([
       engine.binary, "run", "--detach", "--name", "u7s-a-port-8080-tcp", "--restart", "always", "--network", "u7s-a",
-      "--publish", "127.0.0.1:8080:30080/tcp", "--entrypoint", "socat", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--read-only",
+      "--publish", "127.0.0.1:8080:30080/tcp", "--entrypoint", "socat", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--read-only", "--stop-signal", "SIGKILL",
+      "--sysctl", "net.ipv4.neigh.eth0.base_reachable_time_ms=1000", "--sysctl", "net.ipv4.neigh.eth0.delay_first_probe_time=1",
       "--label", "io.u7s.node=u7s-a", "localhost/u7s-node:t", "TCP-LISTEN:30080,fork,reuseaddr", "TCP:10.100.7.100:30080",
     ]);
   });
