@@ -32,6 +32,8 @@ export class Log {
   readonly debugging: boolean;
   readonly #terminal: NodeJS.WriteStream | undefined;
   #spinner: ReturnType<typeof yoctoSpinner> | undefined;
+  /** #running: the titles of the steps running now, newest last (the spinner shows the newest). */
+  readonly #running: string[] = [];
   constructor(err: Writer, opts: LogOptions) {
     this.#err = {
       isTTY: err.isTTY,
@@ -75,12 +77,13 @@ export class Log {
    */
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
-    const outer = this.#spinner; // a step inside a step: the inner one spins, the outer one resumes
-    outer?.stop();
-    this.#spinner = this.#terminal ? yoctoSpinner({ text: title, stream: this.#terminal }).start() : undefined;
+    // A step inside a step, or steps run at once: the newest running one spins; when it ends, the
+    // one before it spins again.
+    this.#running.push(title);
+    this.#spin();
     const done = (mark: string) => {
-      this.#spinner?.stop();
-      this.#spinner = outer?.start();
+      this.#running.splice(this.#running.lastIndexOf(title), 1);
+      this.#spin();
       this.info(` ${mark} ${title} ${this.#c.dim(`(${elapsed(performance.now() - t0)})`)}`);
     };
     try {
@@ -90,6 +93,19 @@ export class Log {
     } catch (err) {
       done(this.#c.red("✗"));
       throw err;
+    }
+  }
+  /** #spin shows the newest running step on the terminal's spinner, or stops it when no step runs. */
+  #spin(): void {
+    if (!this.#terminal) return;
+    const title = this.#running.at(-1);
+    if (title === undefined) {
+      this.#spinner?.stop();
+      this.#spinner = undefined;
+    } else if (this.#spinner) {
+      this.#spinner.text = title;
+    } else {
+      this.#spinner = yoctoSpinner({ text: title, stream: this.#terminal }).start();
     }
   }
   /** bold styles text for headings. */

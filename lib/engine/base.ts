@@ -105,6 +105,10 @@ export abstract class DockerLikeEngine implements Engine {
 
   abstract info(): Promise<EngineInfo>;
 
+  async isRootless(): Promise<boolean> {
+    return (await this.info()).rootless;
+  }
+
   /** notReachable is the error for an engine whose daemon/service does not answer. */
   protected notReachable(err: CommandError): U7sError {
     return new U7sError(`${this.name} is not reachable: ${err.message}`, {
@@ -170,6 +174,23 @@ export abstract class DockerLikeEngine implements Engine {
     return (list ?? []).map((o) => parse(o as never)).find((o) => o.name === name);
   }
 
+  /** listJson runs a `KIND ls --format json` query and returns its JSON list (nothing printed: an empty list). */
+  protected async listJson(argv: readonly string[]): Promise<unknown[]> {
+    const r = await this.runner(argv);
+    if (r.exitCode !== 0) throw await this.queryFailed(argv, r);
+    if (r.stdout.trim() === "") return [];
+    try {
+      const list = JSON.parse(r.stdout) as unknown;
+      if (Array.isArray(list)) return list;
+    } catch {
+      // reported below
+    }
+    throw new U7sError(`${this.name} answered \`${formatCommand(argv)}\` with something that is not a JSON list`, {
+      detail: r.stdout.trim().slice(0, 500),
+      hint: `check that ${this.binary} is ${this.name} and works (\`${formatCommand(argv)}\`)`,
+    });
+  }
+
   async imageExists(ref: string): Promise<boolean> {
     // An image may be named by ID or ID prefix on purpose (`up --image 3f2a...`): no exact-name check.
     return (await this.inspectAll("image", [ref])) !== undefined;
@@ -188,6 +209,11 @@ export abstract class DockerLikeEngine implements Engine {
   }
   inspectVolume(name: string): Promise<VolumeInfo | undefined> {
     return this.inspectExact("volume", name, volumeOf);
+  }
+  async inspectVolumes(names: readonly string[]): Promise<VolumeInfo[]> {
+    // one inspect per name, all at once: a batch inspect fails whole when one volume is missing
+    const found = await Promise.all(names.map((n) => this.inspectVolume(n)));
+    return found.filter((v) => v !== undefined);
   }
   async listNetworks(): Promise<NetworkInfo[]> {
     const argv = [this.binary, "network", "ls", "--format", "{{.Name}}"];
@@ -237,9 +263,9 @@ export abstract class DockerLikeEngine implements Engine {
   }
 
   exec(name: string, cmd: readonly string[], opts: ExecOptions = {}) {
-    const { input, inputFile, stream, ...rest } = opts;
+    const { input, inputFile, stream, timeoutMs, ...rest } = opts;
     const argv = this.execArgs(name, cmd, { ...rest, interactive: rest.interactive || input !== undefined || inputFile !== undefined });
-    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(inputFile !== undefined ? { stdinFile: inputFile } : {}), ...(stream ? { stream } : {}) });
+    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(inputFile !== undefined ? { stdinFile: inputFile } : {}), ...(stream ? { stream } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   }
 
   abstract inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;

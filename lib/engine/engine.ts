@@ -105,6 +105,8 @@ export interface ExecOptions {
   inputFile?: string;
   /** stream: show the command's output live while also capturing it. */
   stream?: boolean;
+  /** timeoutMs: stop waiting for the command after this long (the engine CLI is killed). */
+  timeoutMs?: number;
 }
 
 /**
@@ -121,6 +123,11 @@ export interface Engine {
    */
   readonly restartUnit: string | undefined;
   info(): Promise<EngineInfo>;
+  /**
+   * isRootless tells whether the engine runs rootless, as cheaply as the engine can tell (podman's
+   * `info` takes 300-600 ms); it fails like info() when the engine does not answer.
+   */
+  isRootless(): Promise<boolean>;
   imageExists(ref: string): Promise<boolean>;
   /** networkExists tells whether a network of exactly this name exists. */
   networkExists(name: string): Promise<boolean>;
@@ -135,6 +142,8 @@ export interface Engine {
   inspectNetwork(name: string): Promise<NetworkInfo | undefined>;
   /** inspectVolume returns the volume of exactly this name, undefined when there is none. */
   inspectVolume(name: string): Promise<VolumeInfo | undefined>;
+  /** inspectVolumes returns those of the named volumes that exist (exact names), in the order asked. */
+  inspectVolumes(names: readonly string[]): Promise<VolumeInfo[]>;
   /** listLabelled returns every container (running or not) carrying this label, whatever its value (`u7s ls`). */
   listLabelled(label: string): Promise<ContainerState[]>;
   /** listContainers returns every container (running or not) that carries all of these labels. */

@@ -26,11 +26,14 @@ export function isImageRef(s: string): boolean {
   return name.length <= 255 && IMAGE_REF.test(s);
 }
 
-/** ensureImage makes sure the node image exists: --image must be local; otherwise build it from the embedded assets. */
-export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> {
+/**
+ * ensureImage makes sure the node image exists: --image must be local; otherwise build it from the
+ * embedded assets. present: the engine's answer whether that image exists, when already asked.
+ */
+export async function ensureImage(env: UpEnv, opts: UpOptions, present?: Promise<boolean>): Promise<string> {
   const { engine, applier, log } = env;
   if (opts.image !== undefined) {
-    if (!(await engine.imageExists(opts.image))) {
+    if (!(await (present ?? engine.imageExists(opts.image)))) {
       throw new U7sError(`image ${opts.image} is not present in ${engine.name}`, {
         hint: `load it first (\`${formatCommand(engine.loadArgs("FILE"))}\`), or leave out --image to build the node image`,
       });
@@ -38,7 +41,7 @@ export async function ensureImage(env: UpEnv, opts: UpOptions): Promise<string> 
     return opts.image;
   }
   const ref = nodeImageRef();
-  if (await engine.imageExists(ref)) return ref;
+  if (await (present ?? engine.imageExists(ref))) return ref;
   const baseLocal = await engine.imageExists(KIND_NODE_IMAGE);
   if (applier.dryRun) {
     await applier.apply("Building the node image", engine.buildArgs(ref, "<build context>"));

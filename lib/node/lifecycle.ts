@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Applier } from "../apply.ts";
 import { nodeImageRef } from "../assets.ts";
 import type { NodeConfig } from "../config/resolve.ts";
-import type { ContainerState, Engine, NetworkInfo } from "../engine/engine.ts";
+import type { ContainerState, Engine, NetworkInfo, VolumeInfo } from "../engine/engine.ts";
 import { U7sError, UsageError, wrapError } from "../errors.ts";
 import { formatCommand, lastLines, type Runner } from "../exec.ts";
 import type { HostProbe } from "../host/probe.ts";
@@ -59,47 +59,59 @@ function exitedWords(state: ContainerState): string {
 }
 
 /**
- * waitForSystemd polls the node until systemd in it is running or degraded. It fails at once when
- * the container stops or systemd gives up (maintenance), and at the deadline with what it last saw,
- * in plain words: still booting, restarting over and over, or not answering.
+ * waitForSystemd waits until systemd in the node is running or degraded. It fails at once when the
+ * container stops or systemd gives up (maintenance), and at the deadline with what it last saw, in
+ * plain words: still booting, restarting over and over, or not answering.
  */
 export async function waitForSystemd(engine: Engine, runner: Runner, name: string, timeoutSeconds: number): Promise<string> {
   const deadline = performance.now() + timeoutSeconds * 1000;
   let last = "";
   let restarting = false;
   for (;;) {
-    const state = await engine.inspectContainer(name);
-    if (!state) throw new U7sError(`the node container ${name} disappeared while booting`, { hint: "run `u7s up` again" });
-    if (state.status === "running") {
-      const r = await engine.exec(name, ["systemctl", "is-system-running"]);
-      last = r.stdout.trim();
-      if (BOOTED.includes(last)) return last;
-      if (last === "maintenance") {
-        throw new U7sError(`node ${name} failed to boot: ${plainSystemd(last)}`, {
-          detail: await nodeLogTail(engine, runner, name),
-          hint: "see `u7s logs` for the unit that failed; `u7s down` then `u7s up` starts it afresh (volumes are kept)",
-        });
-      }
-    } else if (state.status === "restarting") {
+    // `--wait` answers as soon as systemd has finished booting: one exec instead of polling. It
+    // fails at once when the container takes no exec (not running, restarting, gone), and is cut
+    // off at the deadline.
+    const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()));
+    const r = await engine.exec(name, ["systemctl", "is-system-running", "--wait"], { timeoutMs });
+    last = r.stdout.trim();
+    if (BOOTED.includes(last)) return last;
+    if (last === "maintenance") {
+      throw new U7sError(`node ${name} failed to boot: ${plainSystemd(last)}`, {
+        detail: await nodeLogTail(engine, runner, name),
+        hint: "see `u7s logs` for the unit that failed; `u7s down` then `u7s up` starts it afresh (volumes are kept)",
+      });
+    }
+    // systemctl ran, but systemd does not listen yet (its first moments): the container runs
+    const unheard = last === "" && SYSTEMD_NOT_LISTENING.test(r.stderr);
+    // no answer otherwise (the exec failed or was cut off): why, the container tells
+    const state = last === "" && !unheard ? await engine.inspectContainer(name) : undefined;
+    if (last === "" && !unheard && !state) throw new U7sError(`the node container ${name} disappeared while booting`, { hint: "run `u7s up` again" });
+    if (state?.status === "restarting") {
       restarting = true;
-    } else if (state.status === "paused") {
+    } else if (state?.status === "paused") {
       throw pausedError(engine, name);
-    } else {
+    } else if (state && state.status !== "running") {
       throw new U7sError(`the node container ${name} stopped while booting: it ${exitedWords(state)}`, {
         detail: await nodeLogTail(engine, runner, name),
         hint: "see `u7s logs`; remove it with `u7s down`",
       });
     }
-    if (performance.now() > deadline) {
+    if (performance.now() >= deadline) {
+      // a cut-off --wait said nothing: ask once more without waiting, for the words of the error
+      if (last === "" && (unheard || state?.status === "running")) last = (await engine.exec(name, ["systemctl", "is-system-running"])).stdout.trim();
+      if (BOOTED.includes(last)) return last;
       const why = restarting && last === "" ? "its container keeps restarting (its init exits soon after it starts)" : plainSystemd(last);
       throw new U7sError(`node ${name} did not finish booting within ${timeoutSeconds}s: ${why}`, {
         detail: await nodeLogTail(engine, runner, name),
         hint: "see `u7s logs`; a slow host may need a longer --timeout",
       });
     }
-    await Bun.sleep(500);
+    await Bun.sleep(unheard ? 50 : 100);
   }
 }
+
+/** SYSTEMD_NOT_LISTENING is what systemctl says in a running container whose systemd does not answer (yet). */
+const SYSTEMD_NOT_LISTENING = /^(Failed to connect to bus|System has not been booted with systemd)/m;
 
 /** pausedError is the error for a paused node: it takes no commands until resumed. */
 function pausedError(engine: Engine, name: string): U7sError {
@@ -119,9 +131,19 @@ export async function nodeLogTail(engine: Engine, runner: Runner, name: string, 
 export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
   const { config, engine, log, applier } = env;
   const names = nodeNames(config);
-  if (!applier.dryRun) await checkRootless(env, opts);
-  const existing = await engine.inspectContainer(names.container);
-  if (!existing) return createNode(env, opts, undefined);
+  // Every query up may need, asked at once: each podman command costs 50-100 ms. They only read,
+  // and each is awaited where its answer is needed, so the checks fail in the order they always
+  // did and nothing is created or removed before they have passed.
+  const rootless = applier.dryRun ? undefined : early(checkRootless(env, opts));
+  const container = early(engine.inspectContainer(names.container));
+  const lookups: Lookups = {
+    networks: early(engine.listNetworks()),
+    volumes: early(engine.inspectVolumes(Object.values(names.volumes))),
+    image: early(engine.imageExists(opts.image ?? nodeImageRef())),
+  };
+  await rootless;
+  const existing = await container;
+  if (!existing) return createNode(env, opts, undefined, lookups);
   const created = createdSettings(existing);
   if (created === undefined || existing.labels[LABEL_NODE] !== config.nodeName) {
     throw new U7sError(`a container named ${names.container} exists but was not created by u7s`, {
@@ -136,12 +158,12 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
       hint: "run `u7s up --recreate` to recreate it with the new settings (volumes are kept), or unset the changed settings",
     });
   }
-  if (changes.length > 0) return createNode(env, opts, { state: existing, settings: created, why: "recreate" });
-  if (!(await engine.inspectNetwork(names.network))) {
+  if (changes.length > 0) return createNode(env, opts, { state: existing, settings: created, why: "recreate" }, lookups);
+  if (!(await lookups.networks).some((n) => n.name === names.network)) {
     // Removed behind u7s's back (e.g. `network prune` while the node was stopped): the container
     // cannot start without it, and engines attach containers by network ID, so both are made anew.
     log.info(`the network ${names.network} of node ${names.container} is gone: recreating it and the node container (volumes are kept)`);
-    return createNode(env, opts, { state: existing, settings: created, why: "repair" });
+    return createNode(env, opts, { state: existing, settings: created, why: "repair" }, lookups);
   }
   if (opts.image === undefined && created.image !== nodeImageRef()) {
     log.info(`note: ${names.container} runs ${created.image}; this u7s builds ${nodeImageRef()} (use --recreate to switch)`);
@@ -149,11 +171,30 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
   await bringUp(env, opts, existing);
 }
 
+/** Lookups are the engine's answers up may need, asked at once at its start. */
+interface Lookups {
+  /** networks: every network of the engine (listNetworks). */
+  networks: Promise<NetworkInfo[]>;
+  /** volumes: those of the node's volumes that exist. */
+  volumes: Promise<VolumeInfo[]>;
+  /** image: whether the image to run (--image, else the node image) is present. */
+  image: Promise<boolean>;
+}
+
+/**
+ * early marks a query started before its answer is needed: should it fail while another is awaited,
+ * that is no unhandled rejection; the failure is thrown where the query is awaited.
+ */
+function early<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
 /** checkRootless refuses a rootful engine (the node would have root's powers over the host) unless --allow-rootful. */
 async function checkRootless(env: UpEnv, opts: UpOptions): Promise<void> {
   const { engine, host, log } = env;
-  const info = await engine.info(); // also fails early, and clearly, when the engine does not answer
-  if (info.rootless) return;
+  // also fails early, and clearly, when the engine does not answer
+  if (await engine.isRootless()) return;
   const who = host.user().uid === 0 ? "you run u7s as root and " : "";
   const what = `${who}${engine.name} is not rootless: the node would be a privileged container with root's powers over this host`;
   if (!opts.allowRootful) {
@@ -260,11 +301,11 @@ function freeSubnet(networks: readonly NetworkInfo[]): string | undefined {
  * is removed and nothing else; a replaced node is restored from its settings label (volumes are
  * never removed), or the error says what is left and how to get it back.
  */
-async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined): Promise<void> {
+async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined, lookups: Lookups): Promise<void> {
   const { config, engine, applier } = env;
   const names = nodeNames(config);
   await checkPorts(env, old?.state.running ? old.state.ports : []);
-  const networks = await engine.listNetworks();
+  const networks = await lookups.networks;
   await checkSubnet(env, networks);
   const network = networks.find((n) => n.name === names.network);
   const dropNetwork = network !== undefined && !network.subnets.includes(config.nodeSubnet);
@@ -273,7 +314,7 @@ async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefine
       hint: `remove it (\`${engine.binary} network rm ${names.network}\`) if it is yours to remove, or choose another NODE_NAME`,
     });
   }
-  const image = await ensureImage(env, opts);
+  const image = await ensureImage(env, opts, lookups.image);
 
   if (old) await applier.apply(`Removing node ${names.container} to ${old.why === "repair" ? "repair" : "recreate"} it`, engine.removeContainerArgs(names.container));
   // The network goes too when NODE_SUBNET changed; the volumes always stay.
@@ -281,7 +322,7 @@ async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefine
   const undo: { what: string; argv: string[] }[] = []; // what this run created, removed again on failure
   const token = randomBytes(8).toString("hex");
   try {
-    await createObjects(env, network !== undefined && !dropNetwork, undo);
+    await createObjects(env, network !== undefined && !dropNetwork, await lookups.volumes, undo);
     const spec = nodeSpec(config, specInput(env, image));
     // The run token tells, if `run` fails half-way, whether the container it left is this run's.
     if (!applier.dryRun) spec.labels[LABEL_RUN] = token;
@@ -307,20 +348,27 @@ function specInput(env: UpEnv, image: string) {
   };
 }
 
-/** createObjects creates the node's network (unless kept) and missing volumes, recording each in undo. */
-async function createObjects(env: UpEnv, keepNetwork: boolean, undo: { what: string; argv: string[] }[]): Promise<void> {
+/**
+ * createObjects creates the node's network (unless kept) and its volumes that do not exist, all at
+ * once (they do not depend on each other), recording in undo each one that was created.
+ */
+async function createObjects(env: UpEnv, keepNetwork: boolean, existing: readonly VolumeInfo[], undo: { what: string; argv: string[] }[]): Promise<void> {
   const { config, engine, applier } = env;
   const names = nodeNames(config);
   const labels = { [LABEL_NODE]: config.nodeName };
-  if (!keepNetwork) {
-    await applier.apply(`Creating network ${names.network} (${config.nodeSubnet})`, engine.networkCreateArgs(names.network, config.nodeSubnet, labels));
-    undo.push({ what: `network ${names.network}`, argv: engine.networkRemoveArgs(names.network) });
-  }
-  for (const v of Object.values(names.volumes)) {
-    if (await engine.volumeExists(v)) continue;
-    await applier.apply(`Creating volume ${v}`, engine.volumeCreateArgs(v, labels));
-    undo.push({ what: `volume ${v}`, argv: engine.volumeRemoveArgs([v]) });
-  }
+  const create = async (title: string, argv: string[], what: string, removeArgv: string[]) => {
+    await applier.apply(title, argv);
+    undo.push({ what, argv: removeArgv });
+  };
+  const made = [
+    ...(keepNetwork ? [] : [create(`Creating network ${names.network} (${config.nodeSubnet})`, engine.networkCreateArgs(names.network, config.nodeSubnet, labels), `network ${names.network}`, engine.networkRemoveArgs(names.network))]),
+    ...Object.values(names.volumes)
+      .filter((v) => !existing.some((e) => e.name === v))
+      .map((v) => create(`Creating volume ${v}`, engine.volumeCreateArgs(v, labels), `volume ${v}`, engine.volumeRemoveArgs([v]))),
+  ];
+  // all of them settle before a failure is thrown, so that undo lists every one that was made
+  const failed = (await Promise.allSettled(made)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /**
@@ -410,7 +458,12 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   const ours = (labels: Record<string, string>) => labels[LABEL_NODE] === config.nodeName;
   let changed = false;
   const kept: { what: string; argv: string[] }[] = [];
-  const state = await engine.inspectContainer(names.container);
+  // The container, the network and the volumes are looked at all at once (each podman command costs
+  // 50-100 ms); the node's lock keeps other u7s commands from changing them meanwhile.
+  const container = early(engine.inspectContainer(names.container));
+  const networkFound = early(engine.inspectNetwork(names.network));
+  const volumesFound = early(engine.inspectVolumes(Object.values(names.volumes)));
+  const state = await container;
   if (state) {
     if (!ours(state.labels)) {
       throw new U7sError(`the container ${names.container} was not created by u7s; not removing it`, {
@@ -422,26 +475,24 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   }
   // the node's port forwarders (`u7s port add`, `port sync`) are on its network: they go with it
   if ((await removeForwarders(env)) > 0) changed = true;
-  const network = await engine.inspectNetwork(names.network);
+  const network = await networkFound;
+  const found = await volumesFound;
+  const volumes = found.map((v) => v.name);
+  const removals: Promise<void>[] = [];
   if (network && ours(network.labels)) {
-    await applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network));
-    changed = true;
+    removals.push(applier.apply(`Removing network ${names.network}`, engine.networkRemoveArgs(names.network)));
   } else if (network) {
     kept.push({ what: `network ${names.network}`, argv: engine.networkRemoveArgs(names.network) });
   }
-  const volumes: string[] = [];
-  for (const name of Object.values(names.volumes)) {
-    const v = await engine.inspectVolume(name);
-    if (!v) continue;
-    volumes.push(name);
-    if (!opts.volumes) continue;
-    if (!ours(v.labels)) {
-      kept.push({ what: `volume ${name}`, argv: engine.volumeRemoveArgs([name]) });
-      continue;
-    }
-    await applier.apply(`Removing volume ${name}`, engine.volumeRemoveArgs([name]));
-    changed = true;
+  if (opts.volumes) {
+    for (const v of found.filter((v) => !ours(v.labels))) kept.push({ what: `volume ${v.name}`, argv: engine.volumeRemoveArgs([v.name]) });
+    const mine = found.filter((v) => ours(v.labels)).map((v) => v.name);
+    // one command for all of them, at the same time as the network (neither needs the other gone)
+    if (mine.length > 0) removals.push(applier.apply(`Removing ${mine.length === 1 ? "volume" : "volumes"} ${mine.join(", ")}`, engine.volumeRemoveArgs(mine)));
   }
+  if (removals.length > 0) changed = true;
+  const failed = (await Promise.allSettled(removals)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
   for (const k of kept) {
     log.warn(`kept ${k.what}: it does not carry u7s's label for node ${config.nodeName} (${LABEL_NODE}=${config.nodeName}), so u7s did not create it`, `if its contents can go, remove it yourself: ${formatCommand(k.argv)}`);
   }
@@ -452,9 +503,7 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
 
 /** existingVolumes lists which of the node's volumes the engine has (exact names). */
 export async function existingVolumes(engine: Engine, names: NodeNames): Promise<string[]> {
-  const volumes: string[] = [];
-  for (const v of Object.values(names.volumes)) if (await engine.volumeExists(v)) volumes.push(v);
-  return volumes;
+  return (await engine.inspectVolumes(Object.values(names.volumes))).map((v) => v.name);
 }
 
 /** runningNode returns the node container's state, or throws when the node is not running. */

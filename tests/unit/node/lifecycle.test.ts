@@ -428,6 +428,22 @@ describe('"up" means systemd is running or degraded', () => {
     expect(r.stderr).toContain("fake journal line");
   });
 
+  test.each(FLAVORS)("%s: systemd not listening yet right after start (no bus) is waited for", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.bootStates = ["no-bus", "no-bus", "starting", "running"];
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "30"]);
+    expect(r.stderr).toContain("is up");
+    expect(r.code).toBe(0);
+  });
+
+  test.each(FLAVORS)("%s: systemd that never listens fails at the timeout: it does not answer", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    engine.bootStates = ["no-bus"];
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`node ${NODE} did not finish booting within 0.2s: systemd does not answer`);
+  });
+
   test("degraded counts as up, with a note", async () => {
     const { engine, u7s } = setup();
     engine.bootStates = ["degraded"];
@@ -566,7 +582,7 @@ describe("down", () => {
     expect(r.stdout.trim().split("\n")).toEqual([
       `docker rm --force ${NODE}`,
       `docker network rm ${NODE}`,
-      ...["var", "opt", "etc"].map((v) => `docker volume rm ${NODE}-${v}`),
+      `docker volume rm ${["var", "opt", "etc"].map((v) => `${NODE}-${v}`).join(" ")}`,
     ]);
     expect(engine.mutations.length).toBe(before);
   });
