@@ -49,12 +49,13 @@ export function forwarderName(config: Pick<NodeConfig, "nodeName">, p: Publish):
 
 /**
  * relayCommand is socat relaying a port to the node: TCP with a process per connection; UDP with a
- * process per peer (each reply goes back to the peer that sent the datagram).
+ * process per peer (each reply goes back to the peer that sent the datagram). Buffers: socat's default
+ * 8 KiB would cut every larger datagram short, and costs TCP a system call per 8 KiB (bench/port-forward.ts).
  */
 export function relayCommand(p: Publish, nodeIp: string): string[] {
   return p.protocol === "tcp"
-    ? ["socat", `TCP-LISTEN:${p.nodePort},fork,reuseaddr`, `TCP:${nodeIp}:${p.nodePort}`]
-    : ["socat", `UDP-RECVFROM:${p.nodePort},fork,reuseaddr`, `UDP-SENDTO:${nodeIp}:${p.nodePort}`];
+    ? ["socat", "-b", "262144", `TCP-LISTEN:${p.nodePort},fork,reuseaddr`, `TCP:${nodeIp}:${p.nodePort}`]
+    : ["socat", "-b", "65536", `UDP-RECVFROM:${p.nodePort},fork,reuseaddr`, `UDP-SENDTO:${nodeIp}:${p.nodePort}`];
 }
 
 /** forwarderSpec is the forwarder of one port of a node: the node's image and network, relaying to nodeIp. */

@@ -51,7 +51,7 @@ describe("port add", () => {
       [`${NODE}-port-30053-udp`, IMAGE, NODE, ["30053:30053/udp"], "running"],
     ]);
     const run = engine.calls.find((c) => c[1] === "run" && c.includes(`${NODE}-port-30053-udp`))!;
-    expect(run.slice(run.indexOf(IMAGE) + 1)).toEqual(["UDP-RECVFROM:30053,fork,reuseaddr", `UDP-SENDTO:${ip}:30053`]);
+    expect(run.slice(run.indexOf(IMAGE) + 1)).toEqual(["-b", "65536", "UDP-RECVFROM:30053,fork,reuseaddr", `UDP-SENDTO:${ip}:30053`]);
     expect(run[run.indexOf("--entrypoint") + 1]).toBe("socat");
     expect(forwarders()[1]!.labels).toMatchObject({ "io.u7s.node": NODE, "io.u7s.forward": "8080:30081/tcp", "io.u7s.forward.by": "add", "io.u7s.forward.target": ip });
     // the node itself was not touched
