@@ -232,7 +232,9 @@ for (const engine of TEST_ENGINES) {
 
     beforeAll(async () => {
       await cleanup();
-      await u7sOk(["up", "--image", clusterTools().clusterImage]);
+      // a control plane is all `port sync` needs (kubectl with the admin kubeconfig): no Flannel
+      await u7sOk(["up", "--no-init", "--image", clusterTools().clusterImage]);
+      await u7sOk(["kubeadm-init"]);
     }, 300_000);
     afterAll(async () => {
       if (watcher && watcher.exitCode === null) watcher.kill("SIGTERM");
