@@ -13,7 +13,7 @@ export const settingOptions: Record<string, OptionDef> = Object.fromEntries(
 
 /** publishMountOptions are `up`'s (and `render`'s) repeatable --publish and --mount. */
 export const publishMountOptions: Record<string, OptionDef> = {
-  publish: { type: "string", multiple: true, value: PUBLISH_SYNTAX, description: `also publish this node port on the host; repeatable (overrides ${PUBLISH_ENV})` },
+  publish: { type: "string", multiple: true, value: "PORT", description: `also publish a node port on the host, ${PUBLISH_SYNTAX}; repeatable (overrides ${PUBLISH_ENV})` },
   mount: { type: "string", multiple: true, value: MOUNT_SYNTAX, description: `mount this host path into the node; repeatable (overrides ${MOUNT_ENV})` },
 };
 

@@ -239,9 +239,10 @@ export const port: CommandDef = {
   summary: "publish node ports on the host while the node runs (add|rm|ls|sync)",
   usage: "add|rm|ls|sync [PORT...] [flags]",
   description:
-    "add PORT...   publish each PORT, " + PUBLISH_SYNTAX + " (NODE_PORT defaults to HOST_PORT), on the host\n" +
-    "              without restarting the node: a forwarder container from the node's image (socat) on the\n" +
-    "              node's network, publishing HOST_PORT and relaying to NODE_IP:NODE_PORT, restart always.\n" +
+    "add PORT...   publish each PORT on the host without restarting the node. PORT is\n" +
+    "              " + PUBLISH_SYNTAX + " (NODE_PORT defaults to HOST_PORT). Each gets a\n" +
+    "              forwarder container from the node's image (socat) on the node's network, publishing\n" +
+    "              HOST_PORT and relaying to NODE_IP:NODE_PORT, restart always.\n" +
     "rm PORT...    remove the forwarders of these host ports.\n" +
     "ls            list every port the node publishes on the host: its own four, `up --publish`, forwarders.\n" +
     "sync          publish every node port of the cluster's NodePort and LoadBalancer Services (host port =\n" +
