@@ -2,14 +2,13 @@ import { readFileSync, readlinkSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { closest, distance } from "fastest-levenshtein";
 import { debugRunner } from "./apply.ts";
-import { resolveNodeConfig, type NodeConfig } from "./config/resolve.ts";
-import { detectEngine } from "./engine/detect.ts";
+import type { NodeConfig } from "./config/resolve.ts";
 import type { Engine } from "./engine/engine.ts";
 import { errnoText, U7sError, UsageError } from "./errors.ts";
 import { spawnRunner, type Runner } from "./exec.ts";
 import { realHost, type HostProbe } from "./host/probe.ts";
 import { colorEnabled, Log, type Writer } from "./log.ts";
-import { COMMANDS, findCommand } from "./commands/_registry.ts";
+import { COMMAND_INDEX, findEntry } from "./commands/_index.ts";
 import { settingFlags, settingOptions } from "./commands/_shared.ts";
 import type { Args, CommandDef, Ctx, OptionDef } from "./commands/_types.ts";
 import { VERSION } from "./versions.ts";
@@ -31,10 +30,25 @@ export function defaultDeps(): Deps {
     runner: spawnRunner,
     host: realHost(spawnRunner),
     env: process.env,
-    stdout: fdWriter(1, { name: "stdout", strict: true, isTTY: Boolean(process.stdout.isTTY) }),
-    stderr: fdWriter(2, { name: "stderr", strict: false, isTTY: Boolean(process.stderr.isTTY) }),
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stdout: fdWriter(1, { name: "stdout", strict: true, isTTY: isTerminal(1) }),
+    stderr: fdWriter(2, { name: "stderr", strict: false, isTTY: isTerminal(2) }),
+    stdinIsTTY: isTerminal(0),
   };
+}
+
+/**
+ * isTerminal tells whether fd is a terminal. Asked of Bun's tty binding (what node:tty's isatty
+ * calls), because loading node:tty costs every command ~3 ms of start-up, and process.stdout.isTTY
+ * ~10 ms (it builds the stream); node:tty when the binding is not there.
+ */
+export function isTerminal(fd: number): boolean {
+  try {
+    const binding = (process as unknown as { binding(name: string): { isTTY?: (fd: number) => boolean } }).binding("tty_wrap");
+    if (typeof binding.isTTY === "function") return binding.isTTY(fd);
+  } catch {
+    // no such binding: below
+  }
+  return (require("node:tty") as typeof import("node:tty")).isatty(fd);
 }
 
 /** BrokenPipe: the reader of stdout went away (`u7s render | head -1`); u7s stops quietly, as on SIGPIPE. */
@@ -125,10 +139,10 @@ export function mainHelp(): string {
     "",
     "Usage: u7s COMMAND [flags]",
   ];
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const width = Math.max(...COMMAND_INDEX.map((c) => c.name.length));
   for (const group of Object.keys(GROUP_TITLES) as CommandDef["group"][]) {
     lines.push("", `${GROUP_TITLES[group]}:`);
-    for (const c of COMMANDS.filter((c) => c.group === group)) {
+    for (const c of COMMAND_INDEX.filter((c) => c.group === group)) {
       const alias = c.aliases?.length ? ` (alias: ${c.aliases.join(", ")})` : "";
       const pending = c.pending ? ` [not built yet: ${c.pending}]` : "";
       lines.push(`  ${c.name.padEnd(width)}  ${c.summary}${alias}${pending}`);
@@ -153,7 +167,7 @@ export function commandHelp(c: CommandDef): string {
 
 /** suggest names the nearest command to a mistyped one, if any is close. */
 export function suggest(name: string): string | undefined {
-  const names = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  const names = COMMAND_INDEX.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
   const best = closest(name, names);
   const limit = Math.max(2, Math.floor(name.length / 3));
   if (distance(name, best) <= limit) return best;
@@ -195,8 +209,9 @@ function makeCtx(deps: Deps, args: Args, log: Log, debug: boolean): Ctx {
   let engine: Promise<Engine> | undefined;
   const runner = debug ? debugRunner(deps.runner, log) : deps.runner;
   const ctx: Ctx = {
-    config: () => (config ??= resolveNodeConfig({ flags: settingFlags(args), env: deps.env, host: deps.host })),
-    engine: () => (engine ??= ctx.config().then((c) => detectEngine(c, runner))),
+    // loaded when a command asks: `u7s --help` and `version` need neither
+    config: () => (config ??= import("./config/resolve.ts").then((m) => m.resolveNodeConfig({ flags: settingFlags(args), env: deps.env, host: deps.host }))),
+    engine: () => (engine ??= Promise.all([ctx.config(), import("./engine/detect.ts")]).then(([c, m]) => m.detectEngine(c, runner))),
     out: deps.stdout,
     log,
     runner,
@@ -212,7 +227,7 @@ function makeCtx(deps: Deps, args: Args, log: Log, debug: boolean): Ctx {
 export async function run(argv: string[], deps: Deps): Promise<number> {
   // Global flags count up to `--`, and for kubectl (whose flags are its own) only before the command.
   const cmdAt = argv.findIndex((a) => !GLOBAL_FLAGS.includes(a));
-  const raw = cmdAt !== -1 && findCommand(argv[cmdAt]!)?.rawArgs === true;
+  const raw = cmdAt !== -1 && findEntry(argv[cmdAt]!)?.rawArgs === true;
   const head = raw ? argv.slice(0, cmdAt) : argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv;
   const debug = head.includes("--debug");
   const quiet = head.includes("--quiet") || head.includes("-q");
@@ -230,9 +245,9 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     if (first === undefined || first === "help") {
       const topic = first === "help" ? argv[at + 1] : undefined;
       if (topic !== undefined) {
-        const c = findCommand(topic);
+        const c = findEntry(topic);
         if (c) {
-          deps.stdout.write(commandHelp(c));
+          deps.stdout.write(commandHelp(await c.load()));
           return 0;
         }
         return await run([topic, "--help"], deps);
@@ -240,13 +255,14 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
       deps.stdout.write(mainHelp());
       return 0;
     }
-    const command = findCommand(first);
-    if (!command) {
+    const entry = findEntry(first);
+    if (!entry) {
       const near = suggest(first);
       throw new UsageError(`unknown command ${JSON.stringify(first)}`, {
         hint: near ? `did you mean \`u7s ${near}\`? (see \`u7s --help\`)` : "see `u7s --help`",
       });
     }
+    const command = await entry.load();
     const rest = [...argv];
     rest.splice(at, 1);
     // rawArgs commands (kubectl) pass everything on: their flags are the wrapped program's.

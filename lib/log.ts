@@ -1,5 +1,4 @@
-import pc from "picocolors";
-import yoctoSpinner from "yocto-spinner";
+import type yoctoSpinner from "yocto-spinner";
 
 /** Writer is where text goes (stdout or stderr). */
 export interface Writer {
@@ -11,6 +10,21 @@ export interface Writer {
 export function elapsed(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
+
+/** Colors are the styles u7s prints with (ANSI SGR codes), or plain text when colour is off. */
+export type Colors = Record<"red" | "green" | "yellow" | "dim" | "bold", (text: string) => string>;
+
+/**
+ * colors returns the styles, plain when off. Written out rather than imported: picocolors reads
+ * process.stdout when loaded, which costs every command ~10 ms of start-up.
+ */
+export function colors(on: boolean): Colors {
+  const sgr = (open: number, close: number) => (text: string) => (on ? `\x1b[${open}m${text}\x1b[${close}m` : text);
+  return { red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), dim: sgr(2, 22), bold: sgr(1, 22) };
+}
+
+/** spinnerLib is yocto-spinner, loaded the first time a spinner is drawn (a terminal only). */
+let spinnerLib: typeof yoctoSpinner | undefined;
 
 /** LogOptions: colour, --quiet (no progress or status lines), --debug (engine commands with durations). */
 export interface LogOptions {
@@ -27,7 +41,7 @@ export interface LogOptions {
  */
 export class Log {
   readonly #err: Writer;
-  readonly #c: ReturnType<typeof pc.createColors>;
+  readonly #c: Colors;
   readonly quiet: boolean;
   readonly debugging: boolean;
   readonly #terminal: NodeJS.WriteStream | undefined;
@@ -43,7 +57,7 @@ export class Log {
         err.write(t);
       },
     };
-    this.#c = pc.createColors(opts.color);
+    this.#c = colors(opts.color);
     this.quiet = opts.quiet ?? false;
     this.debugging = opts.debug ?? false;
     this.#terminal = this.quiet ? undefined : opts.terminal;
@@ -77,6 +91,7 @@ export class Log {
    */
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
+    if (this.#terminal && !spinnerLib) spinnerLib = (await import("yocto-spinner")).default;
     // A step inside a step, or steps run at once: the newest running one spins; when it ends, the
     // one before it spins again.
     this.#running.push(title);
@@ -105,7 +120,7 @@ export class Log {
     } else if (this.#spinner) {
       this.#spinner.text = title;
     } else {
-      this.#spinner = yoctoSpinner({ text: title, stream: this.#terminal }).start();
+      this.#spinner = spinnerLib?.({ text: title, stream: this.#terminal }).start();
     }
   }
   /** bold styles text for headings. */

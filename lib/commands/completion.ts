@@ -1,7 +1,6 @@
 import { GLOBAL_OPTIONS } from "../cli.ts";
 import { completionScript, SHELLS, type Shell } from "../completion.ts";
 import { UsageError } from "../errors.ts";
-import { COMMANDS } from "./_registry.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** completion prints a shell completion script generated from the command table. */
@@ -18,6 +17,8 @@ export const completion: CommandDef = {
     if (!(SHELLS as readonly string[]).includes(shell ?? "")) {
       throw new UsageError(`u7s completion: ${shell === undefined ? "which shell?" : `unknown shell ${JSON.stringify(shell)}`} (valid: ${SHELLS.join(", ")})`, { hint: "e.g. `source <(u7s completion bash)`" });
     }
+    // loaded here: _registry.ts imports this module, which runs before it when loaded on its own (_index.ts)
+    const { COMMANDS } = await import("./_registry.ts");
     ctx.out.write(completionScript(shell as Shell, { commands: COMMANDS, globals: GLOBAL_OPTIONS }));
   },
 };

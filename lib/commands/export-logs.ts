@@ -12,7 +12,7 @@ import { redact } from "../redact.ts";
 import { VERSION } from "../versions.ts";
 import { freeBytes } from "./doctor.ts";
 import { nodeContext } from "./_node.ts";
-import { COMMANDS } from "./_registry.ts";
+import { findEntry } from "./_index.ts";
 import { stringFlag } from "./_shared.ts";
 import type { Args, CommandDef, Ctx } from "./_types.ts";
 
@@ -50,7 +50,7 @@ async function inParallel<T>(fns: readonly (() => Promise<T>)[], limit: number):
 
 /** captured runs another u7s command in process (same settings) and returns what it printed. */
 async function captured(ctx: Ctx, name: string, values: Args["values"]): Promise<string> {
-  const c = COMMANDS.find((x) => x.name === name);
+  const c = await findEntry(name)?.load();
   if (!c) throw new U7sError(`internal: no command ${name}`);
   let text = "";
   const out = { isTTY: false, write: (t: string) => void (text += t) };

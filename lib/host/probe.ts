@@ -1,8 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { createSocket } from "node:dgram";
-import { createServer } from "node:net";
 import { hostname as osHostname, networkInterfaces, release, userInfo } from "node:os";
-import { gunzipSync } from "node:zlib";
 import type { Runner } from "../exec.ts";
 import { defaultInterfaceFromProcRoute, interfaceIpFromIpJson, routeSourceFromIpJson } from "../net.ts";
 import { describeHolders, portHolders, realProcFs } from "./port-holder.ts";
@@ -37,7 +34,7 @@ export interface HostProbe {
 export type PortCheck = "free" | "in-use" | "denied";
 
 /** bindOnce tries to bind one address family's wildcard address; undefined when the host lacks that family. */
-function bindOnce(port: number, protocol: "tcp" | "udp", family: 4 | 6): Promise<PortCheck | undefined> {
+async function bindOnce(port: number, protocol: "tcp" | "udp", family: 4 | 6): Promise<PortCheck | undefined> {
   const verdict = (err: NodeJS.ErrnoException): PortCheck | undefined => {
     if (err.code === "EACCES" || err.code === "EPERM") return "denied";
     // no IPv6 on this host (disabled, or no address): nothing can hold the port there
@@ -45,6 +42,9 @@ function bindOnce(port: number, protocol: "tcp" | "udp", family: 4 | 6): Promise
     return "in-use";
   };
   const host = family === 4 ? "0.0.0.0" : "::";
+  // node:dgram and node:net are loaded when needed: at start-up they would cost every command ~4 ms
+  const { createSocket } = await import("node:dgram");
+  const { createServer } = await import("node:net");
   return new Promise((resolve) => {
     if (protocol === "udp") {
       let sock;
@@ -83,7 +83,8 @@ async function tryBind(port: number, protocol: "tcp" | "udp"): Promise<PortCheck
 }
 
 /** udpRouteSource asks the kernel which source address it would use towards 1.0.0.0 (no packet is sent). */
-function udpRouteSource(): Promise<string | undefined> {
+async function udpRouteSource(): Promise<string | undefined> {
+  const { createSocket } = await import("node:dgram");
   return new Promise((resolve) => {
     const sock = createSocket("udp4");
     const done = (ip: string | undefined) => {
@@ -156,7 +157,7 @@ export function realHost(runner: Runner): HostProbe {
     portHolder: (port, protocol) => describeHolders(portHolders(port, protocol, realProcFs), userInfo().uid),
     kernelConfig() {
       try {
-        return gunzipSync(readFileSync("/proc/config.gz")).toString("utf8");
+        return new TextDecoder().decode(Bun.gunzipSync(readFileSync("/proc/config.gz")));
       } catch {
         return readFile(`/boot/config-${release()}`);
       }
