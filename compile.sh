@@ -10,11 +10,12 @@ DIST=${U7S_DIST:-dist}
 mkdir -p "$DIST"
 build() { # build OUTFILE [--target T]
   local out=$1; shift
-  "$BUN" build --compile --minify --sourcemap=none "$@" main.ts --outfile "$out.tmp" >/dev/null
+  "$BUN" build --compile --minify --sourcemap=none --format esm --splitting "$@" main.ts --outfile "$out.tmp" >/dev/null
   mv "$out.tmp" "$out"
 }
 # --bytecode: precompiled JavaScriptCore bytecode starts `u7s version` in ~15 ms instead of ~40 ms
-# (bench/run.ts). Only for x64; the arm64 builds stay plain source (tests/e2e/release.test.ts runs
+# (bench/run.ts). --format esm --splitting: each command's module (lib/commands/_index.ts loads it
+# when the command runs) is its own chunk, so `u7s --help` does not load the others (~1 ms). Only for x64; the arm64 builds stay plain source (tests/e2e/release.test.ts runs
 # the glibc one under qemu-user-static). The musl builds link libstdc++ and libgcc_s dynamically
 # (Bun's runtime): Alpine needs `apk add libstdc++ libgcc` (README, release test).
 build "$DIST/u7s" --bytecode
