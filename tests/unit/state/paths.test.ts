@@ -53,6 +53,7 @@ describe("hostDataPaths, hostConfigRoot", () => {
     });
     expect(hostDataPaths({ HOME: "/home/u", XDG_DATA_HOME: "/data" }, "h").imagesDir).toBe("/data/u7s/h/images");
     expect(hostConfigRoot({ HOME: "/home/u" }, "login1")).toBe("/home/u/.config/u7s/login1");
+    expect(hostConfigRoot({ HOME: "/home/u", XDG_CONFIG_HOME: "/cfg" }, "login1")).toBe("/cfg/u7s/login1");
     expect(hostConfigRoot({ HOME: "/home/u" }, "login1")).toBe(statePaths({ HOME: "/home/u" }, "login1", "n").configDir.replace(/\/n$/, ""));
   });
 
