@@ -9,7 +9,7 @@ import type { HostProbe } from "../host/probe.ts";
 import type { Log } from "../log.ts";
 import { busyPorts, portHint, publishMountProblems } from "../host/ports.ts";
 import { cidrsOverlap, parseCidr } from "../net.ts";
-import { removeForwarders } from "./forward.ts";
+import { listForwarders, removeForwarders } from "./forward.ts";
 import { ensureImage } from "./image.ts";
 import { LABEL_NODE, LABEL_RUN, nodeNames, type NodeNames } from "./names.ts";
 import { configFromSettings, createdSettings, nodeSpec, settingsDiff, settingsRecord } from "./spec.ts";
@@ -190,6 +190,13 @@ function early<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
+/** allDone waits for every one of promises run at once, then throws the first failure in the order given, if any. */
+async function allDone<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** checkRootless refuses a rootful engine (the node would have root's powers over the host) unless --allow-rootful. */
 async function checkRootless(env: UpEnv, opts: UpOptions): Promise<void> {
   const { engine, host, log } = env;
@@ -367,8 +374,7 @@ async function createObjects(env: UpEnv, keepNetwork: boolean, existing: readonl
       .map((v) => create(`Creating volume ${v}`, engine.volumeCreateArgs(v, labels), `volume ${v}`, engine.volumeRemoveArgs([v]))),
   ];
   // all of them settle before a failure is thrown, so that undo lists every one that was made
-  const failed = (await Promise.allSettled(made)).find((r) => r.status === "rejected");
-  if (failed) throw failed.reason;
+  await allDone(made);
 }
 
 /**
@@ -458,23 +464,27 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   const ours = (labels: Record<string, string>) => labels[LABEL_NODE] === config.nodeName;
   let changed = false;
   const kept: { what: string; argv: string[] }[] = [];
-  // The container, the network and the volumes are looked at all at once (each podman command costs
-  // 50-100 ms); the node's lock keeps other u7s commands from changing them meanwhile.
+  // The container, its port forwarders, the network and the volumes are looked at all at once (each
+  // podman command costs 50-100 ms); the node's lock keeps other u7s commands from changing them meanwhile.
   const container = early(engine.inspectContainer(names.container));
+  const forwarders = early(listForwarders(engine, config));
   const networkFound = early(engine.inspectNetwork(names.network));
   const volumesFound = early(engine.inspectVolumes(Object.values(names.volumes)));
   const state = await container;
-  if (state) {
-    if (!ours(state.labels)) {
-      throw new U7sError(`the container ${names.container} was not created by u7s; not removing it`, {
-        hint: `remove it yourself (\`${engine.binary} rm -f ${names.container}\`) if it is yours to remove`,
-      });
-    }
-    await applier.apply(`Removing node ${names.container}`, engine.removeContainerArgs(names.container));
-    changed = true;
+  if (state && !ours(state.labels)) {
+    throw new U7sError(`the container ${names.container} was not created by u7s; not removing it`, {
+      hint: `remove it yourself (\`${engine.binary} rm -f ${names.container}\`) if it is yours to remove`,
+    });
   }
-  // the node's port forwarders (`u7s port add`, `port sync`) are on its network: they go with it
-  if ((await removeForwarders(env)) > 0) changed = true;
+  // the node's port forwarders (`u7s port add`, `port sync`) are on its network: they go with it,
+  // at the same time as the node
+  await allDone([
+    state ? applier.apply(`Removing node ${names.container}`, engine.removeContainerArgs(names.container)) : Promise.resolve(),
+    forwarders.then(async (list) => {
+      if ((await removeForwarders(env, list)) > 0) changed = true;
+    }),
+  ]);
+  if (state) changed = true;
   const network = await networkFound;
   const found = await volumesFound;
   const volumes = found.map((v) => v.name);
@@ -491,8 +501,7 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
     if (mine.length > 0) removals.push(applier.apply(`Removing ${mine.length === 1 ? "volume" : "volumes"} ${mine.join(", ")}`, engine.volumeRemoveArgs(mine)));
   }
   if (removals.length > 0) changed = true;
-  const failed = (await Promise.allSettled(removals)).find((r) => r.status === "rejected");
-  if (failed) throw failed.reason;
+  await allDone(removals);
   for (const k of kept) {
     log.warn(`kept ${k.what}: it does not carry u7s's label for node ${config.nodeName} (${LABEL_NODE}=${config.nodeName}), so u7s did not create it`, `if its contents can go, remove it yourself: ${formatCommand(k.argv)}`);
   }
