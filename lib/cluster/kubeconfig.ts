@@ -111,8 +111,8 @@ export function mergeKubeconfig(existing: string, ours: string, name: string): s
     // Structured edit: values are kept, but the file is re-serialized.
     for (const section of SECTIONS) {
       const seq = doc.get(section);
-      const list = isSeq(seq) ? (seq.toJSON() as NamedEntry[]) : [];
-      const at = list.findIndex((e) => e.name === name);
+      const list = isSeq(seq) ? (seq.toJSON() as (NamedEntry | null)[]) : [];
+      const at = list.findIndex((e) => e?.name === name); // a hand-edited list may hold an empty item
       if (at === -1) list.push(mine[section]);
       else list[at] = mine[section];
       doc.set(section, list);

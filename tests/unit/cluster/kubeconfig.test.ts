@@ -1,10 +1,18 @@
-import { describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parse } from "yaml";
-import { localKubeconfig, mergeKubeconfig } from "../../../lib/cluster/kubeconfig.ts";
+import { localKubeconfig, mergeKubeconfig, withKubeconfigLock } from "../../../lib/cluster/kubeconfig.ts";
+import { U7sError } from "../../../lib/errors.ts";
 import { ADMIN_CONF_TEXT } from "../../fixtures/fake-cluster-node.ts";
 
 // admin.conf as kubeadm writes it.
 const ADMIN = ADMIN_CONF_TEXT("u7s-a");
+
+// An admin.conf with certificates as long as real ones (a base64 line of 2 KiB).
+const LONG = "QUJD".repeat(512);
+const LONG_ADMIN = ADMIN.replace(/(-data: ).*/g, `$1${LONG}`);
 
 // A user's kubeconfig with odd but valid formatting that must survive byte for byte.
 const OTHER_CLUSTER = `- cluster:
@@ -31,14 +39,27 @@ ${OTHER_USER}`;
 
 describe("localKubeconfig", () => {
   test("points at 127.0.0.1 on the apiserver port and names everything after the node", () => {
-    const k = parse(localKubeconfig(ADMIN, 16443, "u7s-a"));
-    expect(k.clusters).toEqual([{ name: "u7s-a", cluster: { "certificate-authority-data": "Q0E=", server: "https://127.0.0.1:16443" } }]);
-    expect(k.users).toEqual([{ name: "u7s-a", user: { "client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ" } }]);
-    expect(k.contexts).toEqual([{ name: "u7s-a", context: { cluster: "u7s-a", user: "u7s-a" } }]);
-    expect(k["current-context"]).toBe("u7s-a");
+    expect(parse(localKubeconfig(ADMIN, 16443, "u7s-a"))).toEqual({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "u7s-a", cluster: { "certificate-authority-data": "Q0E=", server: "https://127.0.0.1:16443" } }],
+      users: [{ name: "u7s-a", user: { "client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ" } }],
+      contexts: [{ name: "u7s-a", context: { cluster: "u7s-a", user: "u7s-a" } }],
+      "current-context": "u7s-a",
+      preferences: {},
+    });
   });
-  test("refuses an admin.conf without a cluster", () => {
-    expect(() => localKubeconfig("apiVersion: v1\nkind: Config\n", 6443, "u7s-a")).toThrow("no cluster");
+  test("keeps each certificate on one line (so `grep client-key-data FILE | ... | base64 -d` works)", () => {
+    const k = localKubeconfig(LONG_ADMIN, 6443, "u7s-a");
+    expect(k).toContain(`client-key-data: ${LONG}\n`);
+    expect(k).toContain(`certificate-authority-data: ${LONG}\n`);
+  });
+  test.each([
+    ["without a cluster", ADMIN.replace(/clusters:[^]*?contexts:/, "contexts:"), "has no cluster or no user"],
+    ["without a user", ADMIN.replace(/users:[^]*$/, ""), "has no cluster or no user"],
+    ["that is not YAML one can read", "apiVersion: v1\nclusters: *missing\n", "admin.conf is not a kubeconfig: "],
+  ])("refuses an admin.conf %s", (_what, admin, message) => {
+    expect(() => localKubeconfig(admin, 6443, "u7s-a")).toThrow(message);
   });
 });
 
@@ -60,21 +81,120 @@ describe("mergeKubeconfig", () => {
     expect(twice).toBe(once.replace("https://127.0.0.1:6443", "https://127.0.0.1:7443"));
     expect(mergeKubeconfig(once, ours, "u7s-a")).toBe(once);
   });
-  test("an empty or missing file becomes ours", () => {
+  test("a file without a final newline: the same merge, still without one", () => {
+    const once = mergeKubeconfig(EXISTING, ours, "u7s-a");
+    expect(`${mergeKubeconfig(EXISTING.trimEnd(), ours, "u7s-a")}\n`).toBe(once);
+    // our user entry is now the file's last: replaced in place
+    const moved = localKubeconfig(ADMIN, 7443, "u7s-a");
+    expect(`${mergeKubeconfig(once.trimEnd(), moved, "u7s-a")}\n`).toBe(mergeKubeconfig(once, moved, "u7s-a"));
+  });
+  test("lists indented under their key get our entries at the same indentation", () => {
+    const indented = EXISTING.replace(/^- /gm, "  - ").replace(/^(    |  )(?=\S)(?!- )/gm, (m) => `  ${m}`);
+    expect(parse(indented).clusters[0].name).toBe("prod");
+    const merged = mergeKubeconfig(indented, ours, "u7s-a");
+    expect(merged).toContain("  - name: prod-admin\n");
+    const k = parse(merged);
+    expect(k.clusters.map((c: { name: string }) => c.name)).toEqual(["prod", "u7s-a"]);
+    expect(k.users[1]).toEqual({ name: "u7s-a", user: { "client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ" } });
+    expect(mergeKubeconfig(merged, localKubeconfig(ADMIN, 7443, "u7s-a"), "u7s-a")).toBe(merged.replace(":6443", ":7443"));
+  });
+  test("certificates stay on one line when merged, spliced or re-serialized", () => {
+    const long = localKubeconfig(LONG_ADMIN, 6443, "u7s-a");
+    for (const existing of [EXISTING, "clusters: []\ncontexts: []\nusers: []\n"]) expect(mergeKubeconfig(existing, long, "u7s-a")).toContain(`client-key-data: ${LONG}\n`);
+  });
+  test("an empty, blank or missing file becomes ours", () => {
     expect(mergeKubeconfig("", ours, "u7s-a")).toBe(ours);
+    expect(mergeKubeconfig("\n  \n", ours, "u7s-a")).toBe(ours);
   });
-  test("sets current-context only when the file has none", () => {
-    const noCurrent = EXISTING.replace("current-context: prod\n", "");
-    expect(parse(mergeKubeconfig(noCurrent, ours, "u7s-a"))["current-context"]).toBe("u7s-a");
-    expect(parse(mergeKubeconfig(EXISTING.replace("current-context: prod", 'current-context: ""'), ours, "u7s-a"))["current-context"]).toBe("u7s-a");
+
+  // current-context: set only when the file names none; in the file's text where it can be.
+  test.each([
+    ["names one", "prod", "current-context: prod\n", true],
+    ["has none", "u7s-a", "", true],
+    ["has an empty one", "u7s-a", 'current-context: ""\n', true],
+    ["has a null one (~)", "u7s-a", "current-context: ~\n", true],
+    ["has a key without a value", "u7s-a", "current-context:\n", false],
+  ])("a file that %s: current-context %s", (_what, current, line, inPlace) => {
+    const existing = EXISTING.replace("current-context: prod\n", line);
+    const merged = mergeKubeconfig(existing, ours, "u7s-a");
+    expect(parse(merged)["current-context"]).toBe(current);
+    if (inPlace) for (const part of ["# my clusters\n", OTHER_CLUSTER, OTHER_CONTEXT, OTHER_USER]) expect(merged).toContain(part);
+    if (line === "") {
+      expect(merged.endsWith(`${OTHER_USER}- name: u7s-a\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\ncurrent-context: u7s-a\n`)).toBe(true);
+      expect(mergeKubeconfig(existing.trimEnd(), ours, "u7s-a")).toBe(merged);
+    }
   });
-  test("a file without a clusters list still gets all three entries", () => {
-    const k = parse(mergeKubeconfig("apiVersion: v1\nkind: Config\nclusters: []\n", ours, "u7s-a"));
-    expect(k.clusters[0].name).toBe("u7s-a");
-    expect(k.users[0].name).toBe("u7s-a");
+
+  // Lists that cannot be spliced (flow style, empty, no entry to follow) are merged structurally.
+  const FLOW = `apiVersion: v1
+clusters: [{name: prod, cluster: {server: "https://other.example:443"}}, {name: u7s-a, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: u7s-a, context: {cluster: u7s-a, user: u7s-a}}]
+users: [{name: u7s-a, user: {token: old}}, {name: prod-admin, user: {token: abc}}]
+`;
+  test.each([
+    ["names one", "prod", "current-context: prod\n"],
+    ["has none", "u7s-a", ""],
+    ["has an empty one", "u7s-a", 'current-context: ""\n'],
+    ["has a key without a value", "u7s-a", "current-context:\n"],
+  ])("flow-style lists: our entries replaced, others kept; a file that %s: current-context %s", (_what, current, line) => {
+    const k = parse(mergeKubeconfig(`${FLOW}${line}`, ours, "u7s-a"));
+    const mine = parse(ours);
+    expect([k.clusters, k.contexts, k.users]).toEqual([
+      [{ name: "prod", cluster: { server: "https://other.example:443" } }, mine.clusters[0]],
+      [mine.contexts[0]],
+      [mine.users[0], { name: "prod-admin", user: { token: "abc" } }],
+    ]);
+    expect(k["current-context"]).toBe(current);
   });
-  test("refuses a file that is not a kubeconfig", () => {
+  test("a list holding something that is not an entry: kept, and ours added", () => {
+    for (const existing of [EXISTING.replace("clusters:\n", "clusters:\n- \n"), EXISTING.replace(OTHER_CLUSTER, "- \n")]) {
+      const k = parse(mergeKubeconfig(existing, ours, "u7s-a"));
+      expect(k.clusters.at(0)).toBeNull();
+      expect(k.clusters.at(-1).name).toBe("u7s-a");
+    }
+  });
+  test("refuses a file that is not a kubeconfig, saying where", () => {
     expect(() => mergeKubeconfig("- a\n- b\n", ours, "u7s-a")).toThrow("not a YAML mapping");
-    expect(() => mergeKubeconfig("a: [\n", ours, "u7s-a")).toThrow("not valid YAML");
+    expect(() => mergeKubeconfig("a: [\n", ours, "u7s-a")).toThrow(/^cannot merge: the kubeconfig is not valid YAML: .+ at line 2, column 1:$/);
+  });
+});
+
+describe("withKubeconfigLock", () => {
+  let dir = "";
+  beforeEach(() => void (dir = mkdtempSync(join(tmpdir(), "u7s-kclock-"))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  test("holds FILE.lock while it writes (creating the directory) and removes it after, also on failure", async () => {
+    const file = join(dir, "new", "config");
+    expect(await withKubeconfigLock(file, async () => existsSync(`${file}.lock`))).toBe(true);
+    expect(existsSync(`${file}.lock`)).toBe(false);
+    await expect(withKubeconfigLock(file, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(existsSync(`${file}.lock`)).toBe(false);
+  });
+  test("waits for another writer's lock to go", async () => {
+    const file = join(dir, "config");
+    writeFileSync(`${file}.lock`, "");
+    setTimeout(() => rmSync(`${file}.lock`), 150);
+    const started = Date.now();
+    expect(await withKubeconfigLock(file, async () => "written", 5_000)).toBe("written");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+  test("gives up after the timeout naming the lock file, and leaves the other writer's lock alone", async () => {
+    const file = join(dir, "config");
+    writeFileSync(`${file}.lock`, "");
+    let ran = false;
+    const e = await withKubeconfigLock(file, async () => void (ran = true), 200).then(() => undefined, (err: unknown) => err as U7sError);
+    expect(e).toBeInstanceOf(U7sError);
+    expect([e!.message, e!.hint]).toEqual([`${file} is locked by another writer (${file}.lock exists)`, `if no kubectl or u7s is writing it, remove ${file}.lock`]);
+    expect([ran, existsSync(`${file}.lock`)]).toEqual([false, true]);
+  });
+  test("a lock that cannot be made for another reason fails at once", async () => {
+    const file = join(dir, "c".repeat(252));
+    const started = Date.now();
+    await expect(withKubeconfigLock(file, async () => undefined, 2_000)).rejects.toMatchObject({ code: "ENAMETOOLONG" });
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+  test("a lock someone removed while it was held does not fail the write", async () => {
+    const file = join(dir, "config");
+    expect(await withKubeconfigLock(file, async () => (rmSync(`${file}.lock`), "written"))).toBe("written");
   });
 });
