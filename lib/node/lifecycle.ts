@@ -59,6 +59,12 @@ function exitedWords(state: ContainerState): string {
 }
 
 /**
+ * SYSTEMD_POLL is how long waitForSystemd pauses between answers: after an exec that failed or was
+ * cut off (ms), and while systemd does not listen yet (unheardMs). Unit tests shorten it; nothing else changes it.
+ */
+export const SYSTEMD_POLL = { ms: 100, unheardMs: 50 };
+
+/**
  * waitForSystemd waits until systemd in the node is running or degraded. It fails at once when the
  * container stops or systemd gives up (maintenance), and at the deadline with what it last saw, in
  * plain words: still booting, restarting over and over, or not answering.
@@ -106,7 +112,7 @@ export async function waitForSystemd(engine: Engine, runner: Runner, name: strin
         hint: "see `u7s logs`; a slow host may need a longer --timeout",
       });
     }
-    await Bun.sleep(unheard ? 50 : 100);
+    await Bun.sleep(unheard ? SYSTEMD_POLL.unheardMs : SYSTEMD_POLL.ms);
   }
 }
 

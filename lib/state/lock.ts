@@ -28,6 +28,9 @@ export interface LockOptions {
   pollMs?: number;
 }
 
+/** LOCK_POLL is how often a waiting command looks again unless LockOptions.pollMs says (unit tests shorten it). */
+export const LOCK_POLL = { ms: 250 };
+
 /** DEFAULT_LOCK_TIMEOUT_MS is how long a command waits for another one on the same node. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 10 * 60 * 1000;
 
@@ -92,7 +95,7 @@ async function acquire(opts: LockOptions): Promise<LockHolder> {
       waitingSaid = true;
     }
     if (Date.now() >= deadline) throw stillHeld(opts.path, holder, timeoutMs);
-    await Bun.sleep(Math.min(opts.pollMs ?? 250, Math.max(1, deadline - Date.now())));
+    await Bun.sleep(Math.min(opts.pollMs ?? LOCK_POLL.ms, Math.max(1, deadline - Date.now())));
   }
 }
 

@@ -6,6 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeImageRef } from "../../../lib/assets.ts";
+import { SYSTEMD_POLL } from "../../../lib/node/lifecycle.ts";
+import { LOCK_POLL } from "../../../lib/state/lock.ts";
 import type { EngineName } from "../../../lib/engine/types.ts";
 import { nodeIp, nodeSubnet } from "../../../lib/net.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
@@ -18,8 +20,16 @@ const OURS = { "io.u7s.node": NODE };
 const FLAVORS: readonly EngineName[] = ["docker", "podman", "nerdctl"];
 
 let home = "";
+const POLLS = { systemd: { ...SYSTEMD_POLL }, lock: LOCK_POLL.ms };
 beforeAll(() => {
   home = mkdtempSync(join(tmpdir(), "u7s-lifecycle-"));
+  // the waits poll in milliseconds here (each test run per mutant counts)
+  Object.assign(SYSTEMD_POLL, { ms: 2, unheardMs: 1 });
+  LOCK_POLL.ms = 5;
+});
+afterAll(() => {
+  Object.assign(SYSTEMD_POLL, POLLS.systemd);
+  LOCK_POLL.ms = POLLS.lock;
 });
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
@@ -299,7 +309,7 @@ describe("up undoes only what this run created", () => {
 describe("one command per node at a time", () => {
   test.each(FLAVORS)("%s: two ups at once make one node: the second waits for the first, then finds it up", async (flavor) => {
     const { engine, u7s, node, runs } = setup(flavor);
-    engine.before("run", () => Bun.sleep(300)); // the first up is still creating when the second starts
+    engine.before("run", () => Bun.sleep(50)); // the first up is still creating when the second starts
     const [a, b] = await Promise.all([u7s(["up", "--image", IMAGE]), u7s(["up", "--image", IMAGE])]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(runs()).toBe(1);
@@ -315,7 +325,7 @@ describe("one command per node at a time", () => {
     let upRun: ReturnType<typeof u7s> | undefined;
     engine.before("rm", async () => {
       upRun = u7s(["up", "--image", IMAGE]); // starts while down holds the node...
-      await Bun.sleep(300); // ...and finds it locked
+      await Bun.sleep(50); // ...and finds it locked
     });
     const down = await u7s(["down"]);
     const up = await upRun!;
@@ -422,9 +432,9 @@ describe('"up" means systemd is running or degraded', () => {
   test.each(FLAVORS)("%s: a node that never finishes booting fails at the timeout, saying so in plain words", async (flavor) => {
     const { engine, u7s } = setup(flavor);
     engine.bootStates = ["starting"];
-    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`node ${NODE} did not finish booting within 0.2s: systemd is still starting services`);
+    expect(r.stderr).toContain(`node ${NODE} did not finish booting within 0.05s: systemd is still starting services`);
     expect(r.stderr).toContain("fake journal line");
   });
 
@@ -439,9 +449,9 @@ describe('"up" means systemd is running or degraded', () => {
   test.each(FLAVORS)("%s: systemd that never listens fails at the timeout: it does not answer", async (flavor) => {
     const { engine, u7s } = setup(flavor);
     engine.bootStates = ["no-bus"];
-    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`node ${NODE} did not finish booting within 0.2s: systemd does not answer`);
+    expect(r.stderr).toContain(`node ${NODE} did not finish booting within 0.05s: systemd does not answer`);
   });
 
   test("degraded counts as up, with a note", async () => {
@@ -456,7 +466,7 @@ describe('"up" means systemd is running or degraded', () => {
     const { u7s, node } = setup("docker");
     await upOk(u7s);
     node()!.status = "restarting";
-    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
     expect(r.code).toBe(1);
     expect(r.stderr).not.toContain("already up");
     expect(r.stderr).toContain("its container keeps restarting");
@@ -466,10 +476,10 @@ describe('"up" means systemd is running or degraded', () => {
     const { u7s, node } = setup("podman");
     await upOk(u7s);
     node()!.status = "restarting";
-    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.2"]);
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
     expect(r.code).toBe(1);
     expect(r.stderr).not.toContain("already up");
-    expect(r.stderr).toContain("did not finish booting within 0.2s: systemd does not answer");
+    expect(r.stderr).toContain("did not finish booting within 0.05s: systemd does not answer");
   });
 
   test.each(FLAVORS)("%s: systemd in maintenance (emergency shell) fails at once, in plain words", async (flavor) => {
