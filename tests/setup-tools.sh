@@ -5,9 +5,10 @@
 #   zsh, fish                        syntax-check the completion scripts
 #   hyperfine                        bench/ (optional there: it falls back to its own loop)
 #   binutils                         readelf: what the musl release binaries load (tests/e2e/release.test.ts)
+#   iperf3                           bench/two-hosts.ts, bench/port-forward.ts: the host side (daemon preseeded off)
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "setup-tools.sh: run as root (it installs packages)" >&2; exit 1; }
-PACKAGES=(qemu-user-static libc6:arm64 docker-compose podman-compose zsh fish hyperfine binutils)
+PACKAGES=(qemu-user-static libc6:arm64 docker-compose podman-compose zsh fish hyperfine binutils iperf3)
 dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -15,8 +16,10 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-tools.sh: installing ${missing[*]}"
+  # iperf3 asks whether to start its daemon (a listener on port 5201 of the host): no (also its default)
+  echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections
   for try in 1 2 3; do
-    if timeout 600 apt-get update -q >/dev/null && timeout 1200 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+    if timeout 600 apt-get update -q >/dev/null && timeout 1200 env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
       break
     fi
     [ "$try" = 3 ] && { echo "setup-tools.sh: apt-get install failed" >&2; exit 1; }

@@ -7,9 +7,12 @@ ARG BASE_IMAGE=localhost/u7s-test-node:bookworm
 FROM ${BASE_IMAGE}
 
 # curl and openssl: the kubeadm double's tools; ca-certificates for curl's default store;
-# ethtool: for u7s's VXLAN checksum service, as in u7s's node image.
-RUN apt-get update -q \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl curl ca-certificates ethtool \
+# ethtool: for u7s's VXLAN checksum service, as in u7s's node image; iperf3: bench/two-hosts.ts and
+# bench/port-forward.ts measure with it. iperf3 asks whether to start its daemon: preseeded "no" (also
+# its default), so the package's iperf3.service stays disabled and nothing listens on 5201.
+RUN echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections \
+  && apt-get update -q \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl curl ca-certificates ethtool iperf3 \
   && apt-get clean \
   && rm -rf /var/lib/apt/lists/*
 
