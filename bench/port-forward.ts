@@ -10,11 +10,14 @@
 // Run (as root, after `npm run test:setup` and ./compile.sh):
 //   node_modules/.bin/bun bench/port-forward.ts [--runs 3] [--mib 256] [--engines docker,podman]
 //
-// Bytes come from /dev/zero through socat (256 KiB buffers; the test node image has no iperf3); the time is
-// taken by the sender around the whole transfer (connect to close), so it includes TCP slow start. The
-// listener in the node counts the bytes. The bench nodes are plain `u7s up --no-init` nodes, removed at the end.
+// Measured with iperf3 (Debian's package: on the host from tests/setup-tools.sh, in the node from the cluster test
+// image), one TCP stream of a fixed size (`-n`), the receiver's bits_per_second, so TCP slow start is included.
+// Where iperf3 is missing (no cluster image: the plain test image has none), socat + /dev/zero instead, and the
+// footer says so. The bench nodes are plain `u7s up --no-init` nodes on the cluster test image (so their
+// forwarders are made from it too), removed at the end.
 import { parseArgs } from "node:util";
 import { asTestUser, cleanupNode, describeResult, engineCli, loadEnginesEnv, runCommand, u7sBinary, type CommandResult, type TestEngine } from "../tests/e2e/harness.ts";
+import { measure, median, pickTool, toolNote, type Place, type Tool } from "./throughput.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +34,8 @@ if (![runs, mib].every((n) => Number.isInteger(n) && n > 0)) {
 }
 const enginesEnv = loadEnginesEnv();
 const engines = (values.engines?.split(",") ?? enginesEnv.engines) as TestEngine[];
+/** image: the cluster test image (it carries iperf3) when setup-engines.sh built it, else the plain test image. */
+const image = enginesEnv.raw.U7S_TEST_CLUSTER_IMAGE || enginesEnv.U7S_TEST_IMAGE;
 
 /** SETTINGS give each engine's bench node its own name and ports (34x01-34x04, 34x10-34x11 published). */
 const SETTINGS: Record<TestEngine, Record<string, string>> = {
@@ -43,34 +48,6 @@ const NODE_PORT = 31100;
 function ok(what: string, argv: readonly string[], r: CommandResult): CommandResult {
   if (r.exitCode !== 0) throw new Error(`${what}: ${describeResult(argv, r)}`);
   return r;
-}
-
-/** Place runs a sh script somewhere: the host, the node, the engine's network namespace. */
-type Place = (script: string) => Promise<CommandResult>;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-/**
- * measure sends mib MiB of zeros from a place to the listener in the node and returns Mbit/s, checking
- * every byte arrived. The sender starts only once the listener is up: a forwarder accepts a connection
- * made earlier and then resets it.
- */
-async function measure(node: Place, from: Place, connect: string, port: number): Promise<number> {
-  const bytes = mib * 1048576;
-  const received = node(`timeout 120 socat -u -b 262144 TCP-LISTEN:${NODE_PORT},reuseaddr - | wc -c`);
-  ok("waiting for the listener", ["ss"], await node(`for i in $(seq 100); do ss -Hltn 'sport = :${NODE_PORT}' | grep -q . && exit 0; sleep 0.1; done; exit 1`));
-  const sent = from(`set -e; t0=$(date +%s%N); timeout 100 socat -u -b 262144 OPEN:/dev/zero,readbytes=${bytes} TCP:${connect}:${port},connect-timeout=5; t1=$(date +%s%N); echo $((t1 - t0))`);
-  const [rr, sr] = await Promise.all([received, sent]);
-  ok("receiver", ["socat"], rr);
-  ok("sender", ["socat"], sr);
-  const got = Number(rr.stdout.trim().split(/\s+/).pop());
-  if (got !== bytes) throw new Error(`receiver got ${got} bytes, expected ${bytes}`);
-  const ns = Number(sr.stdout.trim().split(/\s+/).pop());
-  return (bytes * 8) / (ns / 1e9) / 1e6;
 }
 
 /** engineNetns runs a script in the network namespace the engine's containers hang off (where NODE_IP is routed). */
@@ -87,6 +64,8 @@ async function engineNetns(engine: TestEngine): Promise<Place> {
 
 interface Row {
   engine: TestEngine;
+  tool: Tool;
+  missing: string[];
   forwarder: number;
   published: number;
   nodeIp: number;
@@ -108,20 +87,22 @@ async function bench(engine: TestEngine): Promise<Row> {
   };
   await removeAll();
   try {
-    await u7s(["up", "--no-init", "--image", enginesEnv.U7S_TEST_IMAGE, "--publish", `${pubPort}:${NODE_PORT}`]);
+    await u7s(["up", "--no-init", "--image", image, "--publish", `${pubPort}:${NODE_PORT}`]);
     await u7s(["port", "add", `${fwdPort}:${NODE_PORT}`]);
     const nodeIp = (await engineCli(engine, ["inspect", "--format", `{{(index .NetworkSettings.Networks "${nodeName}").IPAddress}}`, nodeName])).stdout.trim();
     const node: Place = (script) => runCommand(asTestUser([u7sBinary(), "exec", "--", "sh", "-c", script], env), { timeoutMs: 330_000 });
     const host: Place = (script) => runCommand(["sh", "-c", script], { timeoutMs: 330_000 });
     const netns = await engineNetns(engine);
+    const { tool, missing } = await pickTool({ "on the host": host, "in the node": node, "in the engine's netns": netns });
+    const to = { to: node, port: NODE_PORT, mib };
     const paths = { forwarder: [] as number[], published: [] as number[], nodeIp: [] as number[] };
     // interleaved, so a busy moment of the shared host hits every path alike
     for (let i = 0; i < runs; i++) {
-      paths.forwarder.push(await measure(node, host, "127.0.0.1", fwdPort));
-      paths.published.push(await measure(node, host, "127.0.0.1", pubPort));
-      paths.nodeIp.push(await measure(node, netns, nodeIp, NODE_PORT));
+      paths.forwarder.push(await measure(tool, { ...to, from: host, connect: "127.0.0.1", connectPort: fwdPort }));
+      paths.published.push(await measure(tool, { ...to, from: host, connect: "127.0.0.1", connectPort: pubPort }));
+      paths.nodeIp.push(await measure(tool, { ...to, from: netns, connect: nodeIp }));
     }
-    return { engine, forwarder: median(paths.forwarder), published: median(paths.published), nodeIp: median(paths.nodeIp) };
+    return { engine, tool, missing, forwarder: median(paths.forwarder), published: median(paths.published), nodeIp: median(paths.nodeIp) };
   } finally {
     await removeAll();
   }
@@ -131,9 +112,13 @@ const rows: Row[] = [];
 for (const engine of engines) rows.push(await bench(engine));
 const fmt = (n: number) => n.toFixed(0);
 const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)} %`;
-console.log(`port forwarder throughput into node port ${NODE_PORT}: median of ${runs} runs of ${mib} MiB, Mbit/s\n`);
+console.log(`port forwarder throughput into node port ${NODE_PORT} (node image ${image}): median of ${runs} runs of ${mib} MiB, Mbit/s\n`);
 console.log("| engine | host → forwarder (`port add`) | host → published port (`up --publish`) | engine netns → NODE_IP | forwarder / published | forwarder / NODE_IP |");
 console.log("|---|---:|---:|---:|---:|---:|");
 for (const r of rows) {
   console.log(`| ${r.engine} | ${fmt(r.forwarder)} | ${fmt(r.published)} | ${fmt(r.nodeIp)} | ${pct(r.forwarder, r.published)} | ${pct(r.forwarder, r.nodeIp)} |`);
 }
+console.log("");
+const notes = rows.map((r) => toolNote(r.tool, r.missing));
+if (new Set(notes).size <= 1) console.log(notes[0] ?? "");
+else rows.forEach((r, i) => console.log(`${r.engine}: ${notes[i]}`));
