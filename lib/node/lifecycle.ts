@@ -149,7 +149,19 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
   };
   await rootless;
   const existing = await container;
-  if (!existing) return createNode(env, opts, undefined, lookups);
+  if (existing) return upExisting(env, opts, existing, lookups);
+  const appeared = await createNode(env, opts, undefined, lookups);
+  if (!appeared) return;
+  // An earlier `u7s up`, stopped while the engine ran the node, left the engine's CLI running, and it
+  // made the node meanwhile: that node is the one found, with the networks and volumes asked again.
+  log.info(`node ${names.container} was created meanwhile (by an earlier \`u7s up\` stopped half-way): carrying on with it`);
+  await upExisting(env, opts, appeared, { ...lookups, networks: early(engine.listNetworks()), volumes: early(engine.inspectVolumes(Object.values(names.volumes))) });
+}
+
+/** upExisting brings up the node found under the node's name: refused if not u7s's, recreated, repaired or started. */
+async function upExisting(env: UpEnv, opts: UpOptions, existing: ContainerState, lookups: Lookups): Promise<void> {
+  const { config, engine, log } = env;
+  const names = nodeNames(config);
   const created = createdSettings(existing);
   if (created === undefined || existing.labels[LABEL_NODE] !== config.nodeName) {
     throw new U7sError(`a container named ${names.container} exists but was not created by u7s`, {
@@ -164,12 +176,16 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
       hint: "run `u7s up --recreate` to recreate it with the new settings (volumes are kept), or unset the changed settings",
     });
   }
-  if (changes.length > 0) return createNode(env, opts, { state: existing, settings: created, why: "recreate" }, lookups);
+  if (changes.length > 0) {
+    await createNode(env, opts, { state: existing, settings: created, why: "recreate" }, lookups);
+    return;
+  }
   if (!(await lookups.networks).some((n) => n.name === names.network)) {
     // Removed behind u7s's back (e.g. `network prune` while the node was stopped): the container
     // cannot start without it, and engines attach containers by network ID, so both are made anew.
     log.info(`the network ${names.network} of node ${names.container} is gone: recreating it and the node container (volumes are kept)`);
-    return createNode(env, opts, { state: existing, settings: created, why: "repair" }, lookups);
+    await createNode(env, opts, { state: existing, settings: created, why: "repair" }, lookups);
+    return;
   }
   if (opts.image === undefined && created.image !== nodeImageRef()) {
     log.info(`note: ${names.container} runs ${created.image}; this u7s builds ${nodeImageRef()} (use --recreate to switch)`);
@@ -312,9 +328,10 @@ function freeSubnet(networks: readonly NetworkInfo[]): string | undefined {
  * anything is created or removed: ports, NODE_SUBNET against the engine's other networks, the
  * node's network if it exists, and the image (built if needed). On failure, what this run created
  * is removed and nothing else; a replaced node is restored from its settings label (volumes are
- * never removed), or the error says what is left and how to get it back.
+ * never removed), or the error says what is left and how to get it back. A new node whose `run`
+ * failed because another run made it meanwhile (labelled for this node) is returned, not an error.
  */
-async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined, lookups: Lookups): Promise<void> {
+async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined, lookups: Lookups): Promise<ContainerState | undefined> {
   const { config, engine, applier } = env;
   const names = nodeNames(config);
   await checkPorts(env, old?.state.running ? old.state.ports : []);
@@ -342,12 +359,22 @@ async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefine
     await applier.apply(`Starting node ${names.container} (${config.nodeIp})`, engine.runArgs(spec));
   } catch (err) {
     if (applier.dryRun) throw err;
+    // what this run created is then that node's: it runs on them
+    const theirs = old ? undefined : await madeMeanwhile(env, token);
+    if (theirs) return theirs;
     const left = await undoCreated(env, token, undo);
     const restored = old?.why === "recreate" ? await restore(env, old, dropNetwork) : undefined;
     throw failedCreate(env, err, old, restored, left);
   }
-  if (applier.dryRun) return;
+  if (applier.dryRun) return undefined;
   await waitUp(env, opts, names.container);
+  return undefined;
+}
+
+/** madeMeanwhile returns the node container when another run (not this one, token) created it for this node. */
+async function madeMeanwhile(env: UpEnv, token: string): Promise<ContainerState | undefined> {
+  const state = await env.engine.inspectContainer(nodeNames(env.config).container).catch(() => undefined);
+  return state && state.labels[LABEL_NODE] === env.config.nodeName && state.labels[LABEL_RUN] !== token ? state : undefined;
 }
 
 /** specInput is what the node spec needs from the host beyond the settings. */

@@ -307,6 +307,36 @@ describe("up undoes only what this run created", () => {
 });
 
 describe("one command per node at a time", () => {
+  test.each(FLAVORS)("%s: a node that an earlier up's orphaned `run` made meanwhile (name in use) is taken as found: brought up, nothing removed", async (flavor) => {
+    const { engine, u7s, node, runs } = setup(flavor);
+    // `u7s up` killed during `run` leaves the engine's CLI running: it makes the node just before this up's `run`
+    engine.before("run", async (argv) => {
+      await engine.runner(argv.map((a) => (a.startsWith("io.u7s.run=") ? "io.u7s.run=earlier" : a)));
+    });
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.stderr).toContain(`node ${NODE} was created meanwhile (by an earlier \`u7s up\` stopped half-way): carrying on with it`);
+    expect(r.stderr).toContain("already up");
+    expect(r.code).toBe(0);
+    expect(runs()).toBe(2);
+    expect(node()!.labels["io.u7s.run"]).toBe("earlier");
+    expect(engine.mutations.filter((c) => c.includes("rm"))).toEqual([]);
+    expect(engine.networks.has(NODE)).toBe(true);
+    expect(engine.volumes.size).toBe(3);
+  });
+
+  test("a container made meanwhile under the node's name for another node: the run's error, what this run made undone", async () => {
+    const { engine, u7s, node } = setup();
+    engine.before("run", () => {
+      engine.addContainer({ name: NODE, labels: { "io.u7s.node": "u7s-other" }, image: IMAGE });
+    });
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("is already in use");
+    expect(r.stderr).not.toContain("meanwhile");
+    expect(node()!.labels["io.u7s.node"]).toBe("u7s-other");
+    expect(engine.volumes.size).toBe(0);
+  });
+
   test.each(FLAVORS)("%s: two ups at once make one node: the second waits for the first, then finds it up", async (flavor) => {
     const { engine, u7s, node, runs } = setup(flavor);
     engine.before("run", () => Bun.sleep(50)); // the first up is still creating when the second starts
