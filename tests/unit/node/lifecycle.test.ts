@@ -582,7 +582,202 @@ describe("a node whose network was removed behind u7s's back", () => {
   });
 });
 
+describe("what up says when the node does not come up", () => {
+  test.each([
+    ["initializing", "systemd is still in early boot"],
+    ["stopping", "systemd is shutting the node down"],
+    ["offline", "systemd does not answer (is it the node's init?)"],
+    ["unknown", "systemd does not answer"],
+    ["", "systemd does not answer"],
+    ["frobnicating", 'systemd says "frobnicating"'],
+  ])("systemd answering %p until the timeout: %s", async (state, words) => {
+    const { engine, u7s } = setup();
+    engine.bootStates = [state];
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: node ${NODE} did not finish booting within 0.05s: ${words}\n`);
+    expect(r.stderr).toContain("fake journal line");
+    expect(r.stderr).toContain("a slow host may need a longer --timeout");
+  });
+
+  test("a --wait cut off at the deadline while systemd just finished: asked once more, the node is up", async () => {
+    const { engine, u7s } = setup();
+    engine.before("exec", (argv) => (argv.includes("--wait") ? { exitCode: 143, stdout: "", stderr: "" } : undefined), { once: false });
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
+    expect(r.stderr).toContain("is up");
+    expect(r.code).toBe(0);
+  });
+
+  test("a container that disappears while booting: says so, and to run up again", async () => {
+    const { engine, u7s } = setup();
+    engine.before("exec", () => {
+      engine.containers.delete(NODE);
+    });
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "30"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the node container ${NODE} disappeared while booting`);
+    expect(r.stderr).toContain("hint: run `u7s up` again");
+  });
+
+  test("a container paused while booting: says so, with the command that resumes it", async () => {
+    const { engine, u7s, node } = setup("podman");
+    engine.before("exec", () => {
+      node()!.status = "paused";
+    });
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "30"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`node ${NODE} is paused`);
+    expect(r.stderr).toContain(`resume it with \`podman unpause ${NODE}\`, then run \`u7s up\` again`);
+  });
+
+  test("a container that stops without an exit code while booting: its status, the journal or engine log, how to remove it", async () => {
+    const { engine, u7s, node } = setup();
+    engine.before("exec", () => {
+      node()!.status = "exited";
+      (node() as { exitCode?: number }).exitCode = undefined;
+    });
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "30"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the node container ${NODE} stopped while booting: it is exited`);
+    expect(r.stderr).toContain("remove it with `u7s down`");
+  });
+
+  test("systemd in maintenance: the hint names u7s logs and a fresh start that keeps the volumes", async () => {
+    const { engine, u7s } = setup();
+    engine.bootStates = ["maintenance"];
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("see `u7s logs` for the unit that failed; `u7s down` then `u7s up` starts it afresh (volumes are kept)");
+  });
+});
+
+describe("up refuses and notes", () => {
+  test("a container of the node's name whose label names another node: not u7s's, with the command that removes it", async () => {
+    const { engine, u7s } = setup();
+    await upOk(u7s);
+    engine.containers.get(NODE)!.labels["io.u7s.node"] = "u7s-other";
+    const before = engine.mutations.length;
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`a container named ${NODE} exists but was not created by u7s`);
+    expect(r.stderr).toContain(`remove it (\`docker rm -f ${NODE}\`) or choose another NODE_NAME`);
+    expect(engine.mutations.length).toBe(before);
+  });
+
+  test("a node running another image than this u7s builds: up without --image keeps it, with a note", async () => {
+    const { engine, u7s } = setup();
+    await upOk(u7s);
+    engine.images.add(nodeImageRef());
+    const r = await u7s(["up"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`note: ${NODE} runs ${IMAGE}; this u7s builds ${nodeImageRef()} (use --recreate to switch)`);
+    expect(r.stderr).toContain("already up");
+  });
+
+  test("--dry-run of a node that is running or restarting prints nothing and asks systemd nothing", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    for (const status of ["running", "restarting"] as const) {
+      node()!.status = status;
+      const calls = engine.calls.length;
+      const r = await u7s(["up", "--image", IMAGE, "--dry-run"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("");
+      expect(engine.calls.slice(calls).filter((c) => c[1] === "exec")).toEqual([]);
+    }
+  });
+
+  test("--dry-run of a stopped node prints the start only", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    node()!.status = "exited";
+    const before = engine.mutations.length;
+    const r = await u7s(["up", "--image", IMAGE, "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(`docker start ${NODE}`);
+    expect(engine.mutations.length).toBe(before);
+  });
+});
+
+describe("what a failed create leaves, and says", () => {
+  test("what cannot be undone is listed with the command that removes it", async () => {
+    const { engine, u7s } = setup();
+    engine.failing.set("run", "Error: boom");
+    engine.failing.set("network rm", "Error: network busy");
+    engine.failing.set(`volume rm ${NODE}-etc`, "Error: volume busy");
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: cannot create node ${NODE}`);
+    expect(r.stderr).toContain("could not undo:");
+    expect(r.stderr).toContain(`  network ${NODE} (remove it: \`docker network rm ${NODE}\`)`);
+    expect(r.stderr).toContain(`  volume ${NODE}-etc (remove it: \`docker volume rm ${NODE}-etc\`)`);
+    expect(r.stderr).not.toContain(`volume ${NODE}-var (remove it`);
+    expect([...engine.volumes.keys()]).toEqual([`${NODE}-etc`]);
+    // newest first: the volumes, then the network they do not need
+    const undo = engine.calls.filter((c) => c[2] === "rm").map((c) => c.slice(1, 3).join(" "));
+    expect(undo.at(-1)).toBe("network rm");
+  });
+
+  test("a half-made container that cannot be removed is listed with its command", async () => {
+    const { engine, u7s } = setup();
+    engine.runFailsAfterCreate = "Error: OCI runtime error";
+    engine.failing.set("rm", "Error: device busy");
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`  container ${NODE} (remove it: \`docker rm --force ${NODE}\`)`);
+  });
+
+  test("a recreate whose old network cannot be made again: why the old node was not restored, and the exact up that brings it back", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    const oldSubnet = engine.networks.get(NODE)!.subnet;
+    engine.before("run", () => {
+      engine.failing.set("network create", "Error: pool overlaps");
+      return { exitCode: 125, stdout: "", stderr: "Error: crun: cannot set sysctl\n" };
+    });
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { NODE_SUBNET: "10.100.251.0/24" });
+    expect(r.code).toBe(1);
+    expect(node()).toBeUndefined();
+    expect(r.stderr).toContain(`error: cannot recreate node ${NODE}`);
+    expect(r.stderr).toContain("the previous node could not be restored: cannot recreate its network: Error: pool overlaps");
+    expect(r.stderr).toContain(`the node container ${NODE} is gone`);
+    expect(r.stderr).toContain(`\`NODE_SUBNET=${oldSubnet} NODE_IP=${nodeIp(oldSubnet)} u7s up --image ${IMAGE}\` brings the node back on its volumes with its previous settings (\`docker volume ls\` lists them)`);
+  });
+
+  test("a recreate whose old node cannot run again: the engine's reason", async () => {
+    const { engine, u7s } = setup();
+    await upOk(u7s);
+    engine.failing.set("run", "Error: no space left on device");
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_ETCD: "12379" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the previous node could not be restored: cannot run it again: Error: no space left on device");
+  });
+
+  test("a recreate of a node whose settings label lacks a value: not restored, saying why", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    const settings = JSON.parse(node()!.labels["io.u7s.settings"]!);
+    delete settings.NODE_IP;
+    node()!.labels["io.u7s.settings"] = JSON.stringify(settings);
+    engine.failing.set("run", "Error: boom");
+    const runs = engine.calls.filter((c) => c[1] === "run").length;
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the previous node could not be restored: its settings label is incomplete");
+    expect(engine.calls.filter((c) => c[1] === "run").length).toBe(runs + 1);
+  });
+});
+
 describe("a rootful engine", () => {
+  test("as an unprivileged user: the refusal does not say you run as root", async () => {
+    const { engine, u7s } = setup("podman");
+    engine.rootless = false;
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: podman is not rootless: the node would be a privileged container with root's powers over this host");
+    expect(r.stderr).toContain("https://rootlesscontaine.rs/getting-started/");
+  });
+
   test.each(FLAVORS)("%s: up refuses (nothing created) unless --allow-rootful, which warns", async (flavor) => {
     const { engine, u7s } = setup(flavor, { user: { name: "root", uid: 0 } });
     engine.rootless = false;
