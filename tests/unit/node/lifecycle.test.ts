@@ -869,6 +869,109 @@ describe("down", () => {
   });
 });
 
+describe("down says what it removed and kept", () => {
+  test("down names the kept volumes, in the node's order, with the command that removes them", async () => {
+    const { u7s } = setup();
+    await upOk(u7s);
+    const r = await u7s(["down"]);
+    expect(r.stderr).toContain(`kept volumes ${NODE}-var, ${NODE}-opt, ${NODE}-etc (\`u7s down -v\` removes them)`);
+    expect(r.stderr).not.toContain("already down");
+  });
+
+  test("down -v with one volume of the node's: one removal, named in the singular; the rest kept with the label that is missing", async () => {
+    const { engine, u7s } = setup();
+    engine.addVolume(`${NODE}-etc`, OURS, "");
+    engine.addVolume(`${NODE}-var`, {}, "data");
+    const r = await u7s(["down", "-v"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`Removing volume ${NODE}-etc`);
+    expect(r.stderr).toContain(`kept volume ${NODE}-var: it does not carry u7s's label for node ${NODE} (io.u7s.node=${NODE}), so u7s did not create it`);
+    expect(r.stderr).toContain(`if its contents can go, remove it yourself: docker volume rm ${NODE}-var`);
+    expect(r.stderr).not.toContain("already down");
+    expect(engine.mutations).toEqual([["docker", "volume", "rm", `${NODE}-etc`]]);
+  });
+
+  test("down -v of only foreign volumes: kept and named, not 'already down'", async () => {
+    const { engine, u7s } = setup();
+    engine.addVolume(`${NODE}-var`, {}, "data");
+    const r = await u7s(["down", "-v"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`kept volume ${NODE}-var`);
+    expect(r.stderr).not.toContain("already down");
+    expect(engine.mutations).toEqual([]);
+  });
+
+  test("a node's container but nothing else: removed, not 'already down'", async () => {
+    const { engine, u7s } = setup();
+    await upOk(u7s);
+    engine.networks.delete(NODE);
+    for (const v of VOLUMES) engine.volumes.delete(v);
+    const r = await u7s(["down", "-v"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain("already down");
+    expect(engine.mutations.at(-1)).toEqual(["docker", "rm", "--force", NODE]);
+  });
+
+  test("--dry-run of an absent node prints nothing and says nothing of being down", async () => {
+    const { u7s } = setup();
+    const r = await u7s(["down", "-v", "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).not.toContain("already down");
+  });
+
+  test("--dry-run of a node whose volumes stay does not say they were kept", async () => {
+    const { u7s } = setup();
+    await upOk(u7s);
+    const r = await u7s(["down", "--dry-run"]);
+    expect(r.stderr).not.toContain("kept volumes");
+  });
+
+  test("a container of the node's name that is not u7s's: the command that would remove it", async () => {
+    const s = setup("podman");
+    s.engine.addContainer({ name: NODE, labels: { "io.u7s.node": "u7s-other" } });
+    const r = await s.u7s(["down"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the container ${NODE} was not created by u7s; not removing it`);
+    expect(r.stderr).toContain(`remove it yourself (\`podman rm -f ${NODE}\`) if it is yours to remove`);
+  });
+});
+
+describe("exec and shell", () => {
+  test("run in the node with upstream's variables and their U7S_ names", async () => {
+    const { engine, u7s } = setup();
+    await upOk(u7s);
+    const r = await u7s(["exec", "--", "true"]);
+    expect(r.code).toBe(0);
+    const call = engine.calls.find((c) => c[1] === "exec" && c.at(-1) === "true")!;
+    const envs = call.filter((_, i) => call[i - 1] === "--env");
+    const ip = nodeIp(nodeSubnet("host-a"));
+    expect(envs.filter((e) => !e.startsWith("HOST_IP=") && !e.startsWith("U7S_HOST_IP="))).toEqual([
+      `NODE_NAME=${NODE}`, `NODE_SUBNET=${nodeSubnet("host-a")}`, `NODE_IP=${ip}`,
+      "PORT_ETCD=2379", "PORT_KUBELET=10250", "PORT_FLANNEL=8472", "PORT_KUBE_APISERVER=6443",
+      `U7S_NODE_NAME=${NODE}`, `U7S_NODE_SUBNET=${nodeSubnet("host-a")}`, `U7S_NODE_IP=${ip}`,
+    ]);
+    const hostIp = envs.find((e) => e.startsWith("HOST_IP="))!.slice("HOST_IP=".length);
+    expect(hostIp).not.toBe("");
+    expect(envs).toContain(`U7S_HOST_IP=${hostIp}`);
+  });
+
+  test.each(["exec", "shell"])("%s: an absent node says to create it; a stopped one, its status and to start it", async (cmd) => {
+    const { u7s, node } = setup();
+    const argv = cmd === "exec" ? ["exec", "--", "true"] : ["shell"];
+    const absent = await u7s(argv);
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toContain(`node ${NODE} does not exist`);
+    expect(absent.stderr).toContain("hint: create it with `u7s up`");
+    await upOk(u7s);
+    node()!.status = "exited";
+    const stopped = await u7s(argv);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain(`node ${NODE} is not running (status exited)`);
+    expect(stopped.stderr).toContain("hint: start it with `u7s up`");
+  });
+});
+
 describe("objects are looked up by exact name", () => {
   test.each(FLAVORS)("%s: a NODE_NAME that is a prefix of another container's and network's ID is neither", async (flavor) => {
     const { engine, u7s } = setup(flavor);
