@@ -699,6 +699,84 @@ describe("up refuses and notes", () => {
   });
 });
 
+describe("what up creates, keeps and removes", () => {
+  test("a volume that cannot be created: nothing runs; the network and the volumes this up made are removed again", async () => {
+    const { engine, u7s, runs } = setup();
+    engine.failing.set(`volume create --label io.u7s.node=${NODE} ${NODE}-opt`, "Error: disk quota exceeded");
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("disk quota exceeded");
+    expect(runs()).toBe(0);
+    expect(engine.networks.has(NODE)).toBe(false);
+    expect(engine.volumes.size).toBe(0);
+  });
+
+  test("a network of the node's name and subnet that is not u7s's is used as it is, not created, and down keeps it", async () => {
+    const { engine, u7s } = setup();
+    engine.addNetwork(NODE, nodeSubnet("host-a"));
+    await upOk(u7s);
+    expect(engine.mutations.filter((c) => c[1] === "network")).toEqual([]);
+    expect((await u7s(["down"])).stderr).toContain(`kept network ${NODE}`);
+    expect(engine.networks.has(NODE)).toBe(true);
+  });
+
+  test("u7s's own network for the node with an old subnet and no container: removed and made with NODE_SUBNET", async () => {
+    const { engine, u7s } = setup();
+    engine.addNetwork(NODE, "10.100.99.0/24", OURS);
+    const r = await upOk(u7s);
+    expect(r.stderr).toContain(`Removing network ${NODE} (10.100.99.0/24)`);
+    expect(engine.networks.get(NODE)).toMatchObject({ subnet: nodeSubnet("host-a"), labels: OURS });
+  });
+
+  test("--recreate of a running node: the ports it holds itself are not busy; the old container goes first, named so", async () => {
+    class Held extends FakeHost {
+      readonly held = new Set<number>();
+      override async portFree(port: number, protocol: "tcp" | "udp") {
+        return this.held.has(port) ? ("in-use" as const) : super.portFree(port, protocol);
+      }
+    }
+    const host = new Held({ dirs: ["/boot"] });
+    const { u7s, node } = setup("docker", host);
+    await upOk(u7s);
+    host.held.add(2379); // the running node's own etcd port
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "16443" });
+    expect(r.stderr).toContain(`Removing node ${NODE} to recreate it`);
+    expect(r.code).toBe(0);
+    expect(node()!.ports).toContain("16443:16443/tcp");
+    // stopped, it holds none: the port is someone else's
+    node()!.status = "exited";
+    const stopped = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "26443" });
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain("port 2379/tcp (PORT_ETCD) is already in use");
+  });
+
+  test("--dry-run onto a busy port warns instead of failing and prints the commands", async () => {
+    const { engine, u7s } = setup("docker", { busyPorts: [6443] });
+    const r = await u7s(["up", "--image", IMAGE, "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("warning: port 6443/tcp (PORT_KUBE_APISERVER) is already in use");
+    expect(r.stdout).toContain("docker run");
+    expect(engine.mutations).toEqual([]);
+  });
+
+  test("/boot and /lib/modules are bound read-only only where the host has them", async () => {
+    const { engine, u7s } = setup("docker", { dirs: ["/lib/modules"] });
+    await upOk(u7s);
+    const run = engine.calls.find((c) => c[1] === "run")!;
+    expect(run.filter((_, i) => run[i - 1] === "--volume")).toEqual(["/lib/modules:/lib/modules:ro", `${NODE}-var:/var`, `${NODE}-opt:/opt`, `${NODE}-etc:/etc`]);
+  });
+
+  test.each([
+    [{ XDG_RUNTIME_DIR: "/run/user/1000" }, true],
+    [{}, false],
+  ])("nerdctl: bypass4netns annotations only with a bypass4netnsd socket in XDG_RUNTIME_DIR (%p)", async (env, want) => {
+    const { engine, u7s } = setup("nerdctl", { dirs: ["/boot"], files: { "/run/user/1000/bypass4netnsd.sock": "" } });
+    await upOk(u7s, env);
+    const run = engine.calls.find((c) => c[1] === "run")!;
+    expect(run.join(" ").includes("nerdctl/bypass4netns=true")).toBe(want);
+  });
+});
+
 describe("what a failed create leaves, and says", () => {
   test("what cannot be undone is listed with the command that removes it", async () => {
     const { engine, u7s } = setup();
