@@ -1,6 +1,6 @@
 import { CommandError, formatCommand, type RunResult, type Runner } from "../exec.ts";
 import { U7sError } from "../errors.ts";
-import type { ContainerState, Engine, EngineInfo, ExecOptions, ForwarderSpec, NetworkInfo, NodeSpec, PortSpec, VolumeInfo } from "./engine.ts";
+import type { ContainerState, Engine, EngineInfo, ExecOptions, ForwarderSpec, NetworkInfo, NodeFound, NodeLookup, NodeSpec, PortSpec, VolumeInfo } from "./engine.ts";
 import type { EngineName } from "./types.ts";
 
 interface InspectJson {
@@ -214,6 +214,10 @@ export abstract class DockerLikeEngine implements Engine {
     // one inspect per name, all at once: a batch inspect fails whole when one volume is missing
     const found = await Promise.all(names.map((n) => this.inspectVolume(n)));
     return found.filter((v) => v !== undefined);
+  }
+  async lookUpNode(q: NodeLookup): Promise<NodeFound> {
+    const [container, image, volumes] = await Promise.all([this.inspectContainer(q.container), this.imageExists(q.image), this.inspectVolumes(q.volumes)]);
+    return { container, image, volumes };
   }
   async listNetworks(): Promise<NetworkInfo[]> {
     const argv = [this.binary, "network", "ls", "--format", "{{.Name}}"];

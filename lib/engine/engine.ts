@@ -92,6 +92,20 @@ export interface VolumeInfo {
   labels: Record<string, string>;
 }
 
+/** NodeLookup names what lookUpNode asks for: a node's container, the image to run, its volumes. */
+export interface NodeLookup {
+  container: string;
+  image: string;
+  volumes: readonly string[];
+}
+
+/** NodeFound is what lookUpNode found: the container and volumes of exactly those names, and whether the image is present. */
+export interface NodeFound {
+  container: ContainerState | undefined;
+  image: boolean;
+  volumes: VolumeInfo[];
+}
+
 /** ExecOptions shape `ENGINE exec`. */
 export interface ExecOptions {
   interactive?: boolean;
@@ -144,6 +158,11 @@ export interface Engine {
   inspectVolume(name: string): Promise<VolumeInfo | undefined>;
   /** inspectVolumes returns those of the named volumes that exist (exact names), in the order asked. */
   inspectVolumes(names: readonly string[]): Promise<VolumeInfo[]>;
+  /**
+   * lookUpNode asks for a node's container, image and volumes (what inspectContainer, imageExists
+   * and inspectVolumes answer) in as few engine commands as the engine allows.
+   */
+  lookUpNode(q: NodeLookup): Promise<NodeFound>;
   /** listLabelled returns every container (running or not) carrying this label, whatever its value (`u7s ls`). */
   listLabelled(label: string): Promise<ContainerState[]>;
   /** listContainers returns every container (running or not) that carries all of these labels. */

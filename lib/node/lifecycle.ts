@@ -141,14 +141,14 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
   // and each is awaited where its answer is needed, so the checks fail in the order they always
   // did and nothing is created or removed before they have passed.
   const rootless = applier.dryRun ? undefined : early(checkRootless(env, opts));
-  const container = early(engine.inspectContainer(names.container));
+  const found = early(engine.lookUpNode({ container: names.container, image: opts.image ?? nodeImageRef(), volumes: Object.values(names.volumes) }));
   const lookups: Lookups = {
     networks: early(engine.listNetworks()),
-    volumes: early(engine.inspectVolumes(Object.values(names.volumes))),
-    image: early(engine.imageExists(opts.image ?? nodeImageRef())),
+    volumes: early(found.then((f) => f.volumes)),
+    image: early(found.then((f) => f.image)),
   };
   await rootless;
-  const existing = await container;
+  const existing = (await found).container;
   if (existing) return upExisting(env, opts, existing, lookups);
   const appeared = await createNode(env, opts, undefined, lookups);
   if (!appeared) return;

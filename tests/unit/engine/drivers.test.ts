@@ -209,3 +209,51 @@ describe("port forwarders", () => {
     expect(found.map((c) => [c.name, c.status])).toEqual([["f1", "exited"]]);
   });
 });
+
+describe("lookUpNode: a node's container, image and volumes at once (podman: one `inspect`)", () => {
+  const drivers = {
+    docker: (r: Runner) => new DockerEngine("docker", r),
+    podman: (r: Runner) => new PodmanEngine("podman", r),
+    nerdctl: (r: Runner) => new NerdctlEngine("nerdctl", r),
+  } as const;
+  const FLAVORS = Object.keys(drivers) as (keyof typeof drivers)[];
+  const q = { container: "u7s-a", image: "localhost/u7s-node:t", volumes: ["u7s-a-var", "u7s-a-opt", "u7s-a-etc"] };
+  // each scenario is what the engine holds; lookUpNode must answer what the one-object queries answer
+  const SCENARIOS: Record<string, (cli: FakeEngineCli) => void> = {
+    "node, image and two volumes": (cli) => {
+      cli.addNetwork("u7s-a", "10.100.7.0/24", { "io.u7s.node": "u7s-a" });
+      cli.addContainer({ name: "u7s-a", labels: { "io.u7s.node": "u7s-a" } });
+      cli.images.add(q.image);
+      cli.addVolume("u7s-a-var", { "io.u7s.node": "u7s-a" });
+      cli.addVolume("u7s-a-etc");
+    },
+    "no container, but a network of its name": (cli) => void cli.addNetwork("u7s-a", "10.100.7.0/24"),
+    "nothing at all": () => undefined,
+    "a container named like a volume, no such volume": (cli) => void cli.addContainer({ name: "u7s-a-opt" }),
+    "a volume whose name starts with a volume's name (podman resolves the prefix)": (cli) => void cli.addVolume("u7s-a-var-backup"),
+  };
+
+  test.each(FLAVORS)("%s: the same answers as inspectContainer, imageExists and inspectVolumes, in every scenario", async (flavor) => {
+    for (const [what, make] of Object.entries(SCENARIOS)) {
+      const cli = new FakeEngineCli(flavor);
+      make(cli);
+      const engine = drivers[flavor](cli.runner);
+      const one = { container: await engine.inspectContainer(q.container), image: await engine.imageExists(q.image), volumes: await engine.inspectVolumes(q.volumes) };
+      expect({ what, ...(await engine.lookUpNode(q)) }).toEqual({ what, ...one });
+    }
+  });
+
+  test("podman: one command when every name finds its own kind of object or nothing", async () => {
+    const cli = new FakeEngineCli("podman");
+    SCENARIOS["node, image and two volumes"]!(cli);
+    await new PodmanEngine("podman", cli.runner).lookUpNode(q);
+    expect(cli.calls).toEqual([["podman", "inspect", q.container, q.image, ...q.volumes]]);
+  });
+
+  test.each(FLAVORS)("%s: an engine that does not answer: the same error as inspectContainer", async (flavor) => {
+    const cli = new FakeEngineCli(flavor);
+    cli.unreachable = true;
+    const err = (await drivers[flavor](cli.runner).lookUpNode(q).catch((e) => e)) as U7sError;
+    expect(err.message).toStartWith(`${flavor} is not reachable`);
+  });
+});
