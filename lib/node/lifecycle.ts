@@ -497,18 +497,18 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   const ours = (labels: Record<string, string>) => labels[LABEL_NODE] === config.nodeName;
   let changed = false;
   const kept: { what: string; argv: string[] }[] = [];
-  // The container, its port forwarders, the network and the volumes are looked at all at once (each
-  // podman command costs 50-100 ms); the node's lock keeps other u7s commands from changing them meanwhile.
-  const container = early(engine.inspectContainer(names.container));
-  const forwarders = early(listForwarders(engine, config));
-  const networkFound = early(engine.inspectNetwork(names.network));
-  const volumesFound = early(engine.inspectVolumes(Object.values(names.volumes)));
-  const state = await container;
+  // The container first, on its own: everything else waits for it. Its port forwarders, the network
+  // and the volumes are then looked at while it is being removed (each podman command costs 50-100 ms
+  // and they would slow each other down); the node's lock keeps other u7s commands out meanwhile.
+  const state = await engine.inspectContainer(names.container);
   if (state && !ours(state.labels)) {
     throw new U7sError(`the container ${names.container} was not created by u7s; not removing it`, {
       hint: `remove it yourself (\`${engine.binary} rm -f ${names.container}\`) if it is yours to remove`,
     });
   }
+  const forwarders = early(listForwarders(engine, config));
+  const networkFound = early(engine.inspectNetwork(names.network));
+  const volumesFound = early(engine.inspectVolumes(Object.values(names.volumes)));
   // the node's port forwarders (`u7s port add`, `port sync`) are on its network: they go with it,
   // at the same time as the node
   await allDone([
