@@ -121,6 +121,79 @@ describe("port add", () => {
   });
 });
 
+describe("forwarders: relay, order, undo, reattach", () => {
+  test("a TCP forwarder relays with a process per connection and 256 KiB buffers; a host address is published on that address", async () => {
+    const { engine, u7s, forwarders, up } = setup();
+    await up();
+    const ip = engine.containers.get(NODE)!.ip;
+    expect((await u7s(["port", "add", "127.0.0.1:8080:30080"])).code).toBe(0);
+    const run = engine.calls.find((c) => c[1] === "run" && c.includes(`${NODE}-port-8080-tcp`))!;
+    expect(run.slice(run.indexOf(IMAGE) + 1)).toEqual(["-b", "262144", "TCP-LISTEN:30080,fork,reuseaddr", `TCP:${ip}:30080`]);
+    expect(forwarders()[0]!.ports).toEqual(["127.0.0.1:8080:30080/tcp"]);
+  });
+
+  test("ls lists forwarders by host port, then tcp before udp, whatever order they were added in", async () => {
+    const { u7s, up } = setup();
+    await up();
+    expect((await u7s(["port", "add", "30090", "30080/udp", "30080/tcp", "30070/udp"])).code).toBe(0);
+    const ls = JSON.parse((await u7s(["port", "ls", "--json"])).stdout) as { hostPort: number; protocol: string; by: string }[];
+    expect(ls.filter((r) => r.by === "port add").map((r) => `${r.hostPort}/${r.protocol}`)).toEqual(["30070/udp", "30080/tcp", "30080/udp", "30090/tcp"]);
+  });
+
+  test("a container with the forwarder labels but no valid port label is not a forwarder: down leaves it to its owner", async () => {
+    const { engine, u7s, up } = setup();
+    await up();
+    engine.addContainer({ name: "hand-made", labels: { "io.u7s.node": NODE, "io.u7s.component": "port-forwarder", "io.u7s.forward": "nonsense" } });
+    const r = await u7s(["down"]);
+    expect(r.code).toBe(0);
+    expect(engine.containers.has("hand-made")).toBe(true);
+  });
+
+  test("a failed add whose undo fails too: the error lists what is left, with the command that removes it", async () => {
+    const { engine, u7s, forwarders, up } = setup();
+    await up();
+    engine.failing.set(`run --detach --name ${NODE}-port-30081-tcp`, "Error response from daemon: driver failed programming external connectivity");
+    engine.failing.set(`rm --force ${NODE}-port-30080-tcp`, "Error: device busy");
+    const r = await u7s(["port", "add", "30080", "30081"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("driver failed programming external connectivity");
+    expect(r.stderr).toContain("could not undo:");
+    expect(r.stderr).toContain(`  forwarder ${NODE}-port-30080-tcp (remove it: \`docker rm --force ${NODE}-port-30080-tcp\`)`);
+    expect(forwarders().map((f) => f.name)).toEqual([`${NODE}-port-30080-tcp`]);
+  });
+
+  test("a forwarder that cannot start again after up --recreate: a warning with the command that publishes it again; the recreate succeeds", async () => {
+    const { engine, u7s, forwarders, up } = setup();
+    await up();
+    expect((await u7s(["port", "add", "30080"])).code).toBe(0);
+    engine.before(`run --detach --name ${NODE}-port-30080-tcp`, () => ({ exitCode: 125, stdout: "", stderr: "Error: port is already allocated\n" }));
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { NODE_SUBNET: "10.100.250.0/24" });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("warning: port 30080/tcp is no longer published: ");
+    expect(r.stderr).toContain("publish it again with `u7s port add 30080:30080/tcp`");
+    expect(forwarders()).toEqual([]);
+  });
+
+  test("up --recreate that loses the node: its forwarders cannot come back, each a warning", async () => {
+    const { engine, u7s, up } = setup();
+    await up();
+    expect((await u7s(["port", "add", "30080"])).code).toBe(0);
+    engine.failing.set("run", "Error: no space left on device");
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { NODE_SUBNET: "10.100.250.0/24" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("warning: port 30080/tcp is no longer published: the node is gone");
+  });
+
+  test("a forwarder already at the node's address stays where it is on up --recreate", async () => {
+    const { engine, u7s, up } = setup();
+    await up();
+    expect((await u7s(["port", "add", "30080"])).code).toBe(0);
+    const r = await u7s(["up", "--image", IMAGE, "--recreate"], { PORT_KUBE_APISERVER: "16443" });
+    expect(r.code).toBe(0);
+    expect(engine.mutations.filter((c) => c.includes(`${NODE}-port-30080-tcp`))).toHaveLength(1);
+  });
+});
+
 describe("port rm and ls", () => {
   test("rm removes the forwarders of those host ports; ls lists every published port", async () => {
     const { u7s, forwarders, up } = setup();
