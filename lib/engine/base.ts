@@ -215,9 +215,41 @@ export abstract class DockerLikeEngine implements Engine {
     const found = await Promise.all(names.map((n) => this.inspectVolume(n)));
     return found.filter((v) => v !== undefined);
   }
-  async lookUpNode(q: NodeLookup): Promise<NodeFound> {
+  lookUpNode(q: NodeLookup): Promise<NodeFound> {
+    return this.lookUpEach(q);
+  }
+  /** lookUpEach is lookUpNode as three queries at once. */
+  protected async lookUpEach(q: NodeLookup): Promise<NodeFound> {
     const [container, image, volumes] = await Promise.all([this.inspectContainer(q.container), this.imageExists(q.image), this.inspectVolumes(q.volumes)]);
     return { container, image, volumes };
+  }
+  /**
+   * inspectNodeAtOnce is lookUpNode in one `ENGINE inspect NAME...` (no --type), for docker and
+   * podman: each name is looked up as a container first, then as an image, a volume, a network; what
+   * is found is printed and the rest named `no such object` (docker: `No such object: NAME`, podman:
+   * `no such object: "NAME"`). Objects are told apart by their shape and count only under their exact
+   * name; a name that found another kind of object (a network named like the node, a container named
+   * like a volume, a volume name prefix) is asked again the usual way, and so is everything when the
+   * engine fails otherwise.
+   */
+  protected async inspectNodeAtOnce(q: NodeLookup): Promise<NodeFound> {
+    const r = await this.runner([this.binary, "inspect", q.container, q.image, ...q.volumes]);
+    const missing = new Set([...r.stderr.matchAll(/no such object: "?([^"\r\n]+)"?/gi)].map((m) => m[1]!.trim()));
+    const otherErrors = r.stderr.split("\n").some((l) => /error/i.test(l) && !/no such object/i.test(l));
+    let found: unknown;
+    try {
+      found = r.stdout.trim() === "" ? [] : JSON.parse(r.stdout);
+    } catch {
+      found = undefined;
+    }
+    if ((r.exitCode !== 0 && missing.size === 0) || otherErrors || !Array.isArray(found)) return this.lookUpEach(q);
+    const objects = found as Record<string, unknown>[];
+    const container = objects.filter((o) => "State" in o).map((o) => containerStateOf(o)).find((c) => c.name === q.container);
+    const volumes = objects.filter((o) => "Mountpoint" in o && !("State" in o)).map((o) => volumeOf(o));
+    const image = missing.has(q.image) ? false : objects.some((o) => Array.isArray(o.RepoTags) && o.RepoTags.includes(q.image)) || (await this.imageExists(q.image));
+    const exact = q.volumes.flatMap((n) => volumes.filter((v) => v.name === n).slice(0, 1));
+    const unclear = q.volumes.some((n) => !missing.has(n) && !exact.some((v) => v.name === n));
+    return { container, image, volumes: unclear ? await this.inspectVolumes(q.volumes) : exact };
   }
   async listNetworks(): Promise<NetworkInfo[]> {
     const argv = [this.binary, "network", "ls", "--format", "{{.Name}}"];

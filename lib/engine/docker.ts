@@ -1,4 +1,4 @@
-import type { EngineInfo } from "./engine.ts";
+import type { EngineInfo, NodeFound, NodeLookup } from "./engine.ts";
 import { DockerLikeEngine, rootlesskitNetnsArgs } from "./base.ts";
 
 interface DockerInfo {
@@ -24,6 +24,10 @@ export class DockerEngine extends DockerLikeEngine {
   readonly name = "docker" as const;
   async info(): Promise<EngineInfo> {
     return parseDockerInfo((await this.infoJson()) as DockerInfo);
+  }
+  // One `docker inspect` for the container, the image and the volumes (see inspectNodeAtOnce).
+  override lookUpNode(q: NodeLookup): Promise<NodeFound> {
+    return this.inspectNodeAtOnce(q);
   }
   inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined) {
     // Newer dockerd-rootless.sh keeps rootlesskit's state in dockerd-rootless/; older ones (Debian's

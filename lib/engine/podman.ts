@@ -1,5 +1,5 @@
 import type { EngineInfo, NetworkInfo, NodeFound, NodeLookup, VolumeInfo } from "./engine.ts";
-import { containerStateOf, DockerLikeEngine, volumeOf } from "./base.ts";
+import { DockerLikeEngine, volumeOf } from "./base.ts";
 
 interface PodmanInfo {
   host?: { security?: { rootless?: boolean }; cgroupVersion?: string; cgroupManager?: string };
@@ -61,30 +61,9 @@ export class PodmanEngine extends DockerLikeEngine {
     // exact names only (podman resolves name prefixes in inspect; ls lists names as they are)
     return names.flatMap((n) => all.filter((v) => v.name === n).slice(0, 1));
   }
-  // One `podman inspect` (no --type) for the container, the image and the volumes. Podman looks each
-  // name up as a container first, then as an image, a volume, a network; it prints what it found and
-  // says `no such object: "NAME"` for the rest (exit 125). Objects are told apart by their shape and
-  // count only under their exact name; a name that found something else is asked again the usual
-  // way, and so is everything when podman fails otherwise.
-  override async lookUpNode(q: NodeLookup): Promise<NodeFound> {
-    const r = await this.runner([this.binary, "inspect", q.container, q.image, ...q.volumes]);
-    const missing = new Set([...r.stderr.matchAll(/no such object: "([^"]*)"/g)].map((m) => m[1]!));
-    const otherErrors = r.stderr.split("\n").some((l) => /error/i.test(l) && !/no such object/.test(l));
-    let found: Record<string, unknown>[];
-    try {
-      found = r.stdout.trim() === "" ? [] : (JSON.parse(r.stdout) as Record<string, unknown>[]);
-    } catch {
-      found = [];
-    }
-    if ((r.exitCode !== 0 && missing.size === 0) || otherErrors || !Array.isArray(found)) return super.lookUpNode(q);
-    const container = found.filter((o) => "State" in o).map((o) => containerStateOf(o)).find((c) => c.name === q.container);
-    const volumes = found.filter((o) => "Mountpoint" in o && !("State" in o)).map((o) => volumeOf(o));
-    const image = missing.has(q.image)
-      ? false
-      : found.some((o) => Array.isArray(o.RepoTags) && o.RepoTags.includes(q.image)) || (await this.imageExists(q.image));
-    const exact = q.volumes.flatMap((n) => volumes.filter((v) => v.name === n).slice(0, 1));
-    const unclear = q.volumes.some((n) => !missing.has(n) && !exact.some((v) => v.name === n));
-    return { container, image, volumes: unclear ? await this.inspectVolumes(q.volumes) : exact };
+  // One `podman inspect` for the container, the image and the volumes (see inspectNodeAtOnce).
+  override lookUpNode(q: NodeLookup): Promise<NodeFound> {
+    return this.inspectNodeAtOnce(q);
   }
   // Rootless podman puts bridge-network containers in its "rootless netns"; `podman unshare
   // --rootless-netns` runs a command there (podman >= 4.0).

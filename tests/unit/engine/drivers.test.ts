@@ -210,7 +210,7 @@ describe("port forwarders", () => {
   });
 });
 
-describe("lookUpNode: a node's container, image and volumes at once (podman: one `inspect`)", () => {
+describe("lookUpNode: a node's container, image and volumes at once (docker and podman: one `inspect`)", () => {
   const drivers = {
     docker: (r: Runner) => new DockerEngine("docker", r),
     podman: (r: Runner) => new PodmanEngine("podman", r),
@@ -243,11 +243,11 @@ describe("lookUpNode: a node's container, image and volumes at once (podman: one
     }
   });
 
-  test("podman: one command when every name finds its own kind of object or nothing", async () => {
-    const cli = new FakeEngineCli("podman");
+  test.each(["docker", "podman"] as const)("%s: one command when every name finds its own kind of object or nothing", async (flavor) => {
+    const cli = new FakeEngineCli(flavor);
     SCENARIOS["node, image and two volumes"]!(cli);
-    await new PodmanEngine("podman", cli.runner).lookUpNode(q);
-    expect(cli.calls).toEqual([["podman", "inspect", q.container, q.image, ...q.volumes]]);
+    await drivers[flavor](cli.runner).lookUpNode(q);
+    expect(cli.calls).toEqual([[flavor, "inspect", q.container, q.image, ...q.volumes]]);
   });
 
   test.each(FLAVORS)("%s: an engine that does not answer: the same error as inspectContainer", async (flavor) => {
