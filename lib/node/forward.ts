@@ -163,7 +163,7 @@ export async function publishProblem(p: Publish, node: NodePublished, forwarders
   if (f) return `port ${hostSide(p)} is already published (to node port ${f.publish.nodePort}, by \`u7s port ${f.by}\`)`;
   const verdict = await host.portFree(p.hostPort, p.protocol);
   if (verdict === "in-use") return `port ${hostSide(p)} is already in use on this host`;
-  if (verdict === "denied") return `port ${hostSide(p)} is privileged and cannot be published by a rootless engine (use a port of 1024 or more, e.g. ${p.hostPort + 30000 <= 65535 ? p.hostPort + 30000 : 30000 + p.hostPort}:${p.nodePort})`;
+  if (verdict === "denied") return `port ${hostSide(p)} is privileged and cannot be published by a rootless engine (use a port of 1024 or more, e.g. ${p.hostPort + 30000}:${p.nodePort})`;
   return undefined;
 }
 

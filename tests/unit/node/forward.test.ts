@@ -194,6 +194,69 @@ describe("forwarders: relay, order, undo, reattach", () => {
   });
 });
 
+describe("forwarders belong to their node", () => {
+  test("another node's forwarders are not this node's: down leaves them, ls does not list them", async () => {
+    const { engine, u7s, up } = setup();
+    await up();
+    engine.addContainer({ name: "u7s-other-port-30080-tcp", labels: { "io.u7s.node": "u7s-other", "io.u7s.component": "port-forwarder", "io.u7s.forward": "30080:30080/tcp" } });
+    const ls = JSON.parse((await u7s(["port", "ls", "--json"])).stdout) as { hostPort: number }[];
+    expect(ls.map((r) => r.hostPort)).not.toContain(30080);
+    expect((await u7s(["down"])).code).toBe(0);
+    expect(engine.containers.has("u7s-other-port-30080-tcp")).toBe(true);
+  });
+
+  test("down names each forwarder it removes, with its port", async () => {
+    const { u7s, up } = setup();
+    await up();
+    expect((await u7s(["port", "add", "30080/udp"])).code).toBe(0);
+    expect((await u7s(["down"])).stderr).toContain(`Removing port forwarder ${NODE}-port-30080-udp (30080/udp)`);
+  });
+
+  test.each([
+    ["another node's label", { "io.u7s.node": "u7s-other", "io.u7s.settings": "{}" }],
+    ["no settings label", { "io.u7s.node": NODE }],
+  ])("port add to a container of the node's name that u7s did not make (%s): refused, nothing run", async (_, labels) => {
+    const { engine, u7s } = setup();
+    engine.addContainer({ name: NODE, labels });
+    const r = await u7s(["port", "add", "30080"]);
+    expect(r.code).toBe(1);
+    expect(errors(r.stderr)).toEqual([`error: the container ${NODE} was not created by u7s`]);
+    expect(r.stderr).toContain("hint: choose another NODE_NAME, or remove it and run `u7s up`");
+    expect(engine.mutations).toEqual([]);
+  });
+
+  test("a node without an address from the engine (stopped): forwarders relay to the NODE_IP it was made with, not today's setting", async () => {
+    const { engine, u7s, up } = setup();
+    await up();
+    const node = engine.containers.get(NODE)!;
+    const recorded = JSON.parse(node.labels["io.u7s.settings"]!).NODE_IP as string;
+    node.ip = "";
+    node.status = "exited";
+    expect((await u7s(["port", "add", "30080"], { NODE_SUBNET: "10.100.77.0/24" })).code).toBe(0);
+    const run = engine.calls.find((c) => c[1] === "run" && c.includes(`${NODE}-port-30080-tcp`))!;
+    expect(run.at(-1)).toBe(`TCP:${recorded}:30080`);
+  });
+
+  test("a forwarder half-made by a failed run is removed; a container of that name that is not the node's forwarder is not", async () => {
+    const { engine, u7s, up } = setup();
+    await up();
+    engine.before(`run --detach --name ${NODE}-port-30080-tcp`, (argv) => {
+      engine.runFailsAfterCreate = "Error: OCI runtime error";
+      void argv;
+    });
+    const r = await u7s(["port", "add", "30080"]);
+    engine.runFailsAfterCreate = undefined;
+    expect(r.code).toBe(1);
+    expect(engine.containers.has(`${NODE}-port-30080-tcp`)).toBe(false);
+    engine.before(`run --detach --name ${NODE}-port-30081-tcp`, () => {
+      engine.addContainer({ name: `${NODE}-port-30081-tcp`, labels: { "io.u7s.node": NODE } });
+    });
+    const theirs = await u7s(["port", "add", "30081"]);
+    expect(theirs.code).toBe(1);
+    expect(engine.containers.has(`${NODE}-port-30081-tcp`)).toBe(true);
+  });
+});
+
 describe("port rm and ls", () => {
   test("rm removes the forwarders of those host ports; ls lists every published port", async () => {
     const { u7s, forwarders, up } = setup();
