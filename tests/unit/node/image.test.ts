@@ -1,7 +1,7 @@
 // lib/node/image.ts: which --image references up accepts, and what up says when the node image
 // cannot be built (FakeEngineCli, a test double of the engine CLI; nothing is built here).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeImageRef } from "../../../lib/assets.ts";
@@ -62,6 +62,20 @@ describe("up builds the node image", () => {
     expect(engine.containers.get(NODE)!.image).toBe(nodeImageRef());
   });
 
+  test("the build directory under TMPDIR is removed afterwards", async () => {
+    const tmp = mkdtempSync(join(home, "tmp-"));
+    const { engine, u7s } = setup({ TMPDIR: tmp });
+    engine.images.add(KIND_NODE_IMAGE);
+    let context: string[] = [];
+    engine.before("build", (argv) => {
+      context = readdirSync(argv.at(-1)!);
+      engine.images.add(argv[argv.indexOf("-t") + 1]!);
+    });
+    expect((await u7s(["up"])).code).toBe(0);
+    expect(context).toContain("Dockerfile");
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
   test("the base image missing: a note that the build will pull it", async () => {
     const { engine, u7s } = setup();
     engine.before("build", (argv) => {
@@ -87,8 +101,10 @@ describe("up builds the node image", () => {
     const dataHome = join(home, "data-loaded");
     const dir = join(dataHome, "u7s", FAKE_HOSTNAME, "images");
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "images.json"), JSON.stringify({ kind: RECORD_KIND, version: 1, images: [], nodeImages: [{ ref: "localhost/u7s-node:old", loaded: "x" }, { ref: "localhost/u7s-node:gone", loaded: "y" }] }));
+    writeFileSync(join(dir, "images.json"), JSON.stringify({ kind: RECORD_KIND, version: 1, images: [], nodeImages: ["oldest", "old", "gone"].map((t) => ({ ref: `localhost/u7s-node:${t}`, loaded: t })) }));
     const { engine, u7s } = setup({ XDG_DATA_HOME: dataHome });
+    // the newest loaded one the engine still has
+    engine.images.add("localhost/u7s-node:oldest");
     engine.images.add("localhost/u7s-node:old");
     engine.failing.set("build", "pull access denied: no such host");
     const r = await u7s(["up"]);
