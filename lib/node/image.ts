@@ -16,12 +16,11 @@ const DOMAIN = `${DOMAIN_PART}(?:\\.${DOMAIN_PART})*(?::[0-9]+)?`;
 const PATH = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const TAG = "[\\w][\\w.-]{0,127}";
 const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+// An image ID, sha256:HEX, reads as NAME:TAG in this grammar, so it needs no rule of its own.
 const IMAGE_REF = new RegExp(`^(?:${DOMAIN}/)?${PATH}(?:/${PATH})*(?::${TAG})?(?:@${DIGEST})?$`);
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 
 /** isImageRef tells whether s is an image reference the engines accept (or a sha256: image ID). */
 export function isImageRef(s: string): boolean {
-  if (IMAGE_ID.test(s)) return true;
   const name = s.replace(/@.*$/, "").replace(/:[^/:]*$/, "");
   return name.length <= 255 && IMAGE_REF.test(s);
 }

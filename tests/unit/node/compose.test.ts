@@ -51,6 +51,13 @@ describe("composeObject", () => {
       "# The image must exist locally (`u7s up` builds it; or load a saved one with `ENGINE load -i FILE`).",
     ]);
     expect(text).not.toContain("%YAML");
+    expect(text).not.toContain("\n---\n");
     expect(parse(text)).toEqual(composeObject(spec, c));
+  });
+
+  test("YAML 1.1 (docker-compose 1.x): a node named like a 1.1 boolean is quoted, so it stays a name", async () => {
+    const c = await resolveNodeConfig({ flags: {}, env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", NODE_NAME: "yes" }, host: new FakeHost({ binaries: ["docker"] }) });
+    const spec = nodeSpec(c, { image: "i", hostPaths: { boot: false, libModules: false }, bypass4netns: false });
+    expect(composeFile(spec, c)).toContain('container_name: "yes"\n');
   });
 });

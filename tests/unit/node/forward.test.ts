@@ -117,6 +117,9 @@ describe("port add", () => {
     const r = await u7s(["port", "add", "30080", "30081", "30082"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("driver failed programming external connectivity");
+    expect(r.stderr).toContain(`Publishing 30081/tcp -> ${engine.containers.get(NODE)!.ip}:30081 (forwarder ${NODE}-port-30081-tcp)`);
+    expect(r.stderr).toContain(`Removing port forwarder ${NODE}-port-30081-tcp again`);
+    expect(r.stderr).not.toContain("could not undo");
     expect(forwarders().map((f) => f.name)).toEqual([`${NODE}-port-30070-tcp`]);
   });
 });

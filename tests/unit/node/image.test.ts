@@ -19,12 +19,12 @@ describe("isImageRef", () => {
       "alpine", "library/alpine:3.20", "localhost/u7s-node:v1", "localhost:5000/a/b:tag", "a.b/c", "A.example.com/img",
       "my-registry.io:443/x_y/z__w/a--b:T_1.2-3", "x.y-z.io/ns/img", `img@sha256:${HEX}`, `img:tag@sha256:${HEX}`,
       `img@sha256:${HEX.slice(0, 32)}`, `img@sha256+b64u.v2:${HEX}`, `img@SHA256:${HEX.toUpperCase()}`, `sha256:${HEX}`,
-      `img:${"t".repeat(128)}`, "img:_1", "a".repeat(255), `${"a".repeat(255)}:${"t".repeat(20)}`, `localhost:5000/${"a".repeat(240)}`,
+      `img:${"t".repeat(128)}`, "img:_1", "a".repeat(255), `${"a".repeat(255)}:${"t".repeat(20)}`, `localhost:5000/${"a".repeat(240)}`, `${"a".repeat(255)}@sha256:${HEX}`,
       "a-b", "a_b", "a.b", "a---b",
     ];
     const invalid = [
       "", "Img", "img:", ":tag", "img:tag:tag", "-img", "img-", "_img", "a//b", "/img", "img/", `img:${"t".repeat(129)}`,
-      "a".repeat(256), `${"a".repeat(256)}:tag`, "img@sha256:short", `img@sha256:${HEX.slice(0, 31)}`, `img@sha256:${"g".repeat(64)}`,
+      "a".repeat(256), `${"a".repeat(256)}:tag`, `localhost:5000/${"a".repeat(241)}`, "img@sha256:short", `img@sha256:${HEX.slice(0, 31)}`, `img@sha256:${"g".repeat(64)}`,
       `img@1sha:${HEX}`, `img@sha256+:${HEX}`, `img@${HEX}`, "x;rm", "img:.tag", "img:-tag",
       "localhost:abc/img", "-a.com/img", "a-.com/img", "a..b/img", "a.-b/img", "a__-b", "a._b", "img@sha256", " img", "img ",
       "img\n", "\nimg",
@@ -60,6 +60,7 @@ describe("up builds the node image", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).not.toContain("will try to pull it");
     expect(engine.containers.get(NODE)!.image).toBe(nodeImageRef());
+    expect(r.stderr).toContain(`Building the node image ${nodeImageRef()}`);
   });
 
   test("the build directory under TMPDIR is removed afterwards", async () => {
@@ -109,6 +110,7 @@ describe("up builds the node image", () => {
     engine.failing.set("build", "pull access denied: no such host");
     const r = await u7s(["up"]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: cannot build the node image: the base image ${KIND_NODE_IMAGE} is not present and could not be pulled`);
     expect(r.stderr).toContain("hint: this host loaded the node image localhost/u7s-node:old (`u7s image load`): run it with `u7s up --image localhost/u7s-node:old`");
   });
 
