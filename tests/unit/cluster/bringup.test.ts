@@ -99,6 +99,16 @@ describe("bringUpControlPlane", () => {
   });
 });
 
+test.each([
+  ["bash -c", "cannot record the control plane's address in the node", "kubeadm"],
+  ["kubeadm join", "cannot join the cluster with kubeadm", undefined],
+])("joining: a failing %s stops the join with %j", async (failing, doing, next) => {
+  node.state.fail.push(failing);
+  const e = await caught(() => runSteps(env.log, joinSteps(env, JOIN, false)));
+  expect(e!.message).toStartWith(`${doing}: command failed (exit code 1): docker exec`);
+  if (next) expect(node.ran(next)).toBe(false);
+});
+
 describe("a failed kubeadm init or join is undone with kubeadm reset", () => {
   const steps = {
     init: () => initSteps(env, false),

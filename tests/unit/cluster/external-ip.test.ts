@@ -101,6 +101,8 @@ describe("parseNodeAddresses", () => {
   test("reads each node's host-IP label, ExternalIPs only, and the Flannel overwrite annotation", () => {
     const json = JSON.stringify({ items: [item("a", "192.0.2.2", [["InternalIP", "10.100.1.2"], ["ExternalIP", "192.0.2.2"], ["Hostname", "a"]], "192.0.2.2")] });
     expect(parseNodeAddresses(json)).toEqual([{ name: "a", hostIp: "192.0.2.2", externalIps: ["192.0.2.2"], overwrite: "192.0.2.2" }]);
+    // an ExternalIP entry without an address counts as one that is not the host IP
+    expect(parseNodeAddresses('{"items":[{"status":{"addresses":[{"type":"ExternalIP"}]}}]}')[0]!.externalIps).toEqual([""]);
   });
   test("a list without items, and items without metadata or status, read as nothing set", () => {
     expect(parseNodeAddresses("{}")).toEqual([]);

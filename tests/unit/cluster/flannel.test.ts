@@ -40,9 +40,11 @@ describe("installFlannel", () => {
     ["deployed without values (helm prints null)", "deployed", 18472, "null", true],
     ["deployed with other values only", "deployed", 18472, '{"podCidr":"10.244.0.0/16"}', true],
     ["deployed with an empty values output", "deployed", 18472, "", true],
+    ["whose status has no info", undefined, 18472, undefined, true],
   ])("a release %s: installed again=%p", async (_what, status, port, values, again) => {
     node.state.namespaces.add("kube-flannel");
     Object.assign(node.state, { flannelStatus: status, flannelPort: port, flannelValues: values });
+    if (status === undefined) node.state.answers.push(["helm status", { stdout: "{}" }]);
     expect(await installFlannel(env)).toBe(again);
     expect(node.ran(...HELM)).toBe(again);
   });

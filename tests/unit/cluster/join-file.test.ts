@@ -30,7 +30,7 @@ describe("parsePrintJoinCommand", () => {
   const TAIL = `--token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${HASH}`;
   test.each([
     ["not kubeadm", "echo hi", "unexpected output"],
-    ["another kubeadm command", `kubeadm token ${TAIL}`, "unexpected output"],
+    ["another kubeadm command", `kubeadm reset a:1 ${TAIL}`, "unexpected output"],
     ["another program's join", `kubectl join a:1 ${TAIL}`, "unexpected output"],
     ["no endpoint", "kubeadm join", "unexpected output"],
     ["a flag where the endpoint goes", `kubeadm join ${TAIL}`, "unexpected output"],
@@ -97,6 +97,7 @@ describe("parseJoinFile", () => {
     ["a CA hash in a nested list", (f) => ({ ...f, join: { ...f.join, caCertHashes: [[HASH]] } }), "join.caCertHashes"],
     ["an unknown field in join", (f) => ({ ...f, join: { ...f.join, "unsafe-skip-ca-verification": true } }), "unknown field join.unsafe-skip-ca-verification"],
     ["a created time that is not a time", (f) => ({ ...f, created: "yesterday" }), "created="],
+    ["a created time that is a number", (f) => ({ ...f, created: 5 }), "created=5"],
   ];
   test.each(malformed)("refuses %s", (_what, mutate, field) => {
     const m = mutate(clone() as Record<string, any>);

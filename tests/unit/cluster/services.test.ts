@@ -20,7 +20,7 @@ const tcp = (port: number) => ({ hostPort: port, nodePort: port, protocol: "tcp"
 describe("nodePortsOf", () => {
   test("every node port of NodePort and LoadBalancer Services (TCP by default, UDP), sorted by port then protocol, with their Services", () => {
     const json = services([
-      { name: "b", ports: [{ nodePort: 30090 }, { nodePort: 30080, protocol: "UDP" }] },
+      { name: "b", ports: [{ nodePort: 30080, protocol: "UDP" }, { nodePort: 30090 }] },
       { ns: "kube-system", name: "lb", type: "LoadBalancer", ports: [{ nodePort: 30080, protocol: "TCP" }, {}] },
       { name: "a", ports: [{ nodePort: 30080 }, { nodePort: 30080 }] },
       { name: "internal", type: "ClusterIP", ports: [{ nodePort: 30100 }] },
@@ -83,7 +83,7 @@ describe("u7s port sync", () => {
     const runner = new RecordingRunner().on("*", (argv, opts) => engine.runner(argv, opts));
     const host = new FakeHost({ dirs: ["/boot"] });
     const u7s = (argv: string[]) => runCli(argv, { runner, env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", HOME: home }, host });
-    expect((await u7s(["up", "--image", IMAGE, "--no-init", "--publish", "30070"])).code).toBe(0);
+    expect((await u7s(["up", "--image", IMAGE, "--no-init", "--publish", "30070", "--publish", "30071"])).code).toBe(0);
     engine.before(
       "exec",
       (argv): RunResult | void => {

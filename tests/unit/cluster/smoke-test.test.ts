@@ -39,12 +39,14 @@ describe("u7s smoke-test", () => {
     expect(r.stderr).toContain("   ok smoke-0.smoke\n   ok smoke-1.smoke\n   ok smoke-2.smoke\n");
   });
 
-  test("--keep leaves the namespace; the default images and timeout are used without flags", async () => {
+  test("--keep leaves the namespace; without flags: images from Docker Hub (what an airgapped host must load) and 300 s waits", async () => {
     const r = await u7s(["smoke-test", "--keep"]);
     expect(r.code, r.stderr).toBe(0);
     expect(kubectls().map((k) => k.args[0])).toEqual(["wait", "apply", "-n", "-n"]);
     expect(kubectls()[0]!.args).toContain("--timeout=300s");
+    expect(DEFAULT_SMOKE_IMAGES).toEqual({ server: "docker.io/library/nginx:alpine", client: "docker.io/library/busybox:stable" });
     expect(kubectls()[1]!.input).toBe(smokeManifest(DEFAULT_SMOKE_IMAGES));
+    expect(kubectls()[3]!.args).toContain(`--image=${DEFAULT_SMOKE_IMAGES.client}`);
   });
 
   test("a failing step stops the test (exit 1) and the namespace is still deleted", async () => {
