@@ -154,13 +154,13 @@ describe("joinFileFor", () => {
     node.state.printJoinCommand = "W1123 some warning\n";
     const e = await caught(() => joinFileFor(env, "1h", new Date()));
     expect(e).toBeInstanceOf(U7sError);
-    expect(e!.message).toBe('unexpected output of kubeadm token create: "W1123 some warning"');
+    expect(e!.message).toContain('"W1123 some warning"');
   });
   test("a join endpoint other than this control plane's: refused, naming both and the settings that move it", async () => {
     node.state.printJoinCommand = `kubeadm join ${NODE}:16443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${FAKE_JOIN_HASH}\n`;
     const e = await caught(() => joinFileFor(env, "1h", new Date()));
     expect(e).toBeInstanceOf(U7sError);
-    expect(e!.message).toBe(`kubeadm's join endpoint ${NODE}:16443 is not this control plane's ${NODE}:6443`);
+    for (const endpoint of [`${NODE}:16443`, `${NODE}:6443`]) expect(e!.message).toContain(endpoint);
     expect(e!.hint).toContain("NODE_NAME or PORT_KUBE_APISERVER");
   });
 });

@@ -176,7 +176,8 @@ describe("withKubeconfigLock", () => {
     let ran = false;
     const e = await withKubeconfigLock(file, async () => void (ran = true), 200).then(() => undefined, (err: unknown) => err as U7sError);
     expect(e).toBeInstanceOf(U7sError);
-    expect([e!.message, e!.hint]).toEqual([`${file} is locked by another writer (${file}.lock exists)`, `if no kubectl or u7s is writing it, remove ${file}.lock`]);
+    expect(e!.message).toContain(`${file}.lock`);
+    expect(e!.hint).toContain(`remove ${file}.lock`);
     expect([ran, existsSync(`${file}.lock`)]).toEqual([false, true]);
   });
   test("a lock that cannot be made for another reason fails at once", async () => {

@@ -148,7 +148,7 @@ describe("u7s port sync", () => {
     const r = await u7s(["port", "sync"]);
     expect(r.code).toBe(1);
     const [error, hint] = lines(r.stderr);
-    expect(error).toBe(`error: node ${NODE} is not in a cluster: it has no Services to publish`);
+    expect(error).toStartWith(`error: node ${NODE} is not in a cluster`);
     expect(hint).toStartWith("hint: ");
     for (const command of ["`u7s up`", "`u7s up --join FILE`"]) expect(hint).toContain(command);
   });
