@@ -220,7 +220,7 @@ export abstract class DockerLikeEngine implements Engine {
   }
   /** lookUpEach is lookUpNode as three queries at once. */
   protected async lookUpEach(q: NodeLookup): Promise<NodeFound> {
-    const [container, image, volumes] = await Promise.all([this.inspectContainer(q.container), this.imageExists(q.image), this.inspectVolumes(q.volumes)]);
+    const [container, image, volumes] = await Promise.all([this.inspectContainer(q.container), q.image === undefined ? false : this.imageExists(q.image), this.inspectVolumes(q.volumes)]);
     return { container, image, volumes };
   }
   /**
@@ -233,7 +233,7 @@ export abstract class DockerLikeEngine implements Engine {
    * engine fails otherwise.
    */
   protected async inspectNodeAtOnce(q: NodeLookup): Promise<NodeFound> {
-    const r = await this.runner([this.binary, "inspect", q.container, q.image, ...q.volumes]);
+    const r = await this.runner([this.binary, "inspect", q.container, ...(q.image === undefined ? [] : [q.image]), ...q.volumes]);
     const missing = new Set([...r.stderr.matchAll(/no such object: "?([^"\r\n]+)"?/gi)].map((m) => m[1]!.trim()));
     const otherErrors = r.stderr.split("\n").some((l) => /error/i.test(l) && !/no such object/i.test(l));
     let found: unknown;
@@ -246,7 +246,8 @@ export abstract class DockerLikeEngine implements Engine {
     const objects = found as Record<string, unknown>[];
     const container = objects.filter((o) => "State" in o).map((o) => containerStateOf(o)).find((c) => c.name === q.container);
     const volumes = objects.filter((o) => "Mountpoint" in o && !("State" in o)).map((o) => volumeOf(o));
-    const image = missing.has(q.image) ? false : objects.some((o) => Array.isArray(o.RepoTags) && o.RepoTags.includes(q.image)) || (await this.imageExists(q.image));
+    const ref = q.image;
+    const image = ref === undefined || missing.has(ref) ? false : objects.some((o) => Array.isArray(o.RepoTags) && o.RepoTags.includes(ref)) || (await this.imageExists(ref));
     const exact = q.volumes.flatMap((n) => volumes.filter((v) => v.name === n).slice(0, 1));
     const unclear = q.volumes.some((n) => !missing.has(n) && !exact.some((v) => v.name === n));
     return { container, image, volumes: unclear ? await this.inspectVolumes(q.volumes) : exact };

@@ -92,14 +92,14 @@ export interface VolumeInfo {
   labels: Record<string, string>;
 }
 
-/** NodeLookup names what lookUpNode asks for: a node's container, the image to run, its volumes. */
+/** NodeLookup names what lookUpNode asks for: a node's container, the image to run (if asked), its volumes. */
 export interface NodeLookup {
   container: string;
-  image: string;
+  image?: string;
   volumes: readonly string[];
 }
 
-/** NodeFound is what lookUpNode found: the container and volumes of exactly those names, and whether the image is present. */
+/** NodeFound is what lookUpNode found: the container and volumes of exactly those names, and whether the image is present (false when not asked). */
 export interface NodeFound {
   container: ContainerState | undefined;
   image: boolean;

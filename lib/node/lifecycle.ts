@@ -497,10 +497,11 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   const ours = (labels: Record<string, string>) => labels[LABEL_NODE] === config.nodeName;
   let changed = false;
   const kept: { what: string; argv: string[] }[] = [];
-  // The container first, on its own: everything else waits for it. Its port forwarders, the network
-  // and the volumes are then looked at while it is being removed (each podman command costs 50-100 ms
-  // and they would slow each other down); the node's lock keeps other u7s commands out meanwhile.
-  const state = await engine.inspectContainer(names.container);
+  // The container (with the volumes: one `inspect` on docker and podman) first: everything else
+  // waits for it. Its port forwarders and the network are then looked at while it is being removed
+  // (each podman command costs 50-100 ms and they would slow each other down); the node's lock keeps
+  // other u7s commands out meanwhile.
+  const { container: state, volumes: found } = await engine.lookUpNode({ container: names.container, volumes: Object.values(names.volumes) });
   if (state && !ours(state.labels)) {
     throw new U7sError(`the container ${names.container} was not created by u7s; not removing it`, {
       hint: `remove it yourself (\`${engine.binary} rm -f ${names.container}\`) if it is yours to remove`,
@@ -508,7 +509,6 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   }
   const forwarders = early(listForwarders(engine, config));
   const networkFound = early(engine.inspectNetwork(names.network));
-  const volumesFound = early(engine.inspectVolumes(Object.values(names.volumes)));
   // the node's port forwarders (`u7s port add`, `port sync`) are on its network: they go with it,
   // at the same time as the node
   await allDone([
@@ -519,7 +519,6 @@ export async function downNode(env: DownEnv, opts: { volumes: boolean }): Promis
   ]);
   if (state) changed = true;
   const network = await networkFound;
-  const found = await volumesFound;
   const volumes = found.map((v) => v.name);
   const removals: Promise<void>[] = [];
   if (network && ours(network.labels)) {

@@ -240,6 +240,8 @@ describe("lookUpNode: a node's container, image and volumes at once (docker and 
       const engine = drivers[flavor](cli.runner);
       const one = { container: await engine.inspectContainer(q.container), image: await engine.imageExists(q.image), volumes: await engine.inspectVolumes(q.volumes) };
       expect({ what, ...(await engine.lookUpNode(q)) }).toEqual({ what, ...one });
+      // without an image (down): the same container and volumes, no image
+      expect({ what, ...(await engine.lookUpNode({ container: q.container, volumes: q.volumes })) }).toEqual({ what, ...one, image: false });
     }
   });
 
