@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Server } from "node:net";
 import { createSocket } from "node:dgram";
 import { join } from "node:path";
-import { asTestUser, cleanupNode, clusterTools, engineCli, loadEnginesEnv, restartEngine, runU7s, TEST_ENGINES, u7sBinary, type CommandResult, type TestEngine } from "./harness.ts";
+import { asTestUser, cleanupNode, clusterTools, engineCli, loadEnginesEnv, restartEngine, runU7s, TEST_ENGINES, u7sBinary, eventually, type CommandResult, type TestEngine } from "./harness.ts";
 
 // Each engine its own host name and ports (both rootless engines publish on the host's 0.0.0.0);
 // 33xxx is this file's range. NODE: a plain node; SYNC: a cluster-image node for `port sync`.
@@ -56,21 +56,6 @@ async function silent(port: number): Promise<boolean> {
   } catch {
     return true;
   }
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, seconds = 60): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await Bun.sleep(500);
-  }
-  throw new Error(`${what}: not within ${seconds}s${last ? ` (last error: ${String(last)})` : ""}`);
 }
 
 /** forwardersOf lists the names of the engine's containers that u7s made as port forwarders of a node. */
