@@ -1,6 +1,6 @@
 import { CommandError, formatCommand, type RunResult, type Runner } from "../exec.ts";
 import { U7sError } from "../errors.ts";
-import type { ContainerState, Engine, EngineInfo, ExecOptions, ForwarderSpec, NetworkInfo, NodeFound, NodeLookup, NodeSpec, PortSpec, VolumeInfo } from "./engine.ts";
+import type { ContainerState, Engine, EngineInfo, ExecOptions, ForwarderSpec, NetworkInfo, NodeFound, NodeLookup, NodeSpec, PortSpec, RootlessNetwork, RootlessNetworkProbe, VolumeInfo } from "./engine.ts";
 import type { EngineName } from "./types.ts";
 
 interface InspectJson {
@@ -280,6 +280,30 @@ export abstract class DockerLikeEngine implements Engine {
     }
     return states;
   }
+  async rootlessNetwork(info: EngineInfo, _probe: RootlessNetworkProbe): Promise<RootlessNetwork> {
+    return info.network ?? { mode: undefined, tools: {} };
+  }
+  /**
+   * rootlesskitNetwork completes what the daemon told of RootlessKit: the network driver from
+   * RootlessKit's command line (pid files under runtimeDir), its version from `rootlesskit --version`.
+   */
+  protected async rootlesskitNetwork(told: RootlessNetwork, probe: RootlessNetworkProbe, pidFiles: readonly string[]): Promise<RootlessNetwork> {
+    const mode = told.mode ?? rootlesskitNetFromProc(probe.runtimeDir ? pidFiles.map((f) => `${probe.runtimeDir}/${f}`) : [], probe.readFile);
+    let rootlesskit = told.rootlesskit;
+    if (rootlesskit === undefined) {
+      // "rootlesskit version 1.1.0"; not installed or not answering: unknown
+      const r = await this.runner(["rootlesskit", "--version"]).catch(() => undefined);
+      rootlesskit = r?.exitCode === 0 ? /version\s+(\S+)/.exec(r.stdout)?.[1] : undefined;
+    }
+    return { ...told, mode, ...(rootlesskit !== undefined ? { rootlesskit } : {}) };
+  }
+  async countRunning(labels: readonly string[]): Promise<number> {
+    // one `ps` without --all (running only); several label filters must all match (docker, podman, nerdctl)
+    const argv = [this.binary, "ps", ...labels.flatMap((l) => ["--filter", `label=${l}`]), "--format", "{{.Names}}"];
+    const r = await this.runner(argv);
+    if (r.exitCode !== 0) throw await this.queryFailed(argv, r);
+    return new Set(r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "")).size;
+  }
   async listContainers(labels: Record<string, string>): Promise<ContainerState[]> {
     // ps filters by label on every engine; inspect then gives the same state as inspectContainer.
     const argv = [this.binary, "ps", "--all", ...Object.entries(labels).flatMap(([k, v]) => ["--filter", `label=${k}=${v}`]), "--format", "{{.Names}}"];
@@ -425,6 +449,27 @@ export function publishFlag(p: PortSpec): string {
 /** labelFlags renders labels as --label k=v pairs. */
 export function labelFlags(labels: Record<string, string>): string[] {
   return Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+}
+
+/**
+ * rootlesskitNetFromProc finds RootlessKit's network driver (`--net=slirp4netns`) in the command line
+ * of the first live process named by one of pidFiles (rootlesskit's child, which RootlessKit re-executes
+ * with its own flags) or of its parent (the daemon's pid file names the daemon inside RootlessKit).
+ * For daemons that do not say (Debian 12's Docker 20.10 lists no rootlesskit in `docker version`).
+ */
+export function rootlesskitNetFromProc(pidFiles: readonly string[], readFile: (path: string) => string | undefined): string | undefined {
+  for (const file of pidFiles) {
+    let pid = readFile(file)?.trim();
+    for (let hop = 0; hop < 2 && pid !== undefined && /^[0-9]+$/.test(pid); hop++) {
+      const argv = (readFile(`/proc/${pid}/cmdline`) ?? "").split("\0");
+      for (let i = 0; i < argv.length; i++) {
+        const m = /^--net(?:=(.*))?$/.exec(argv[i]!);
+        if (m) return m[1] ?? argv[i + 1];
+      }
+      pid = /^PPid:\s*([0-9]+)/m.exec(readFile(`/proc/${pid}/status`) ?? "")?.[1];
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -8,6 +8,27 @@ export interface EngineInfo {
   cgroupDriver: string | undefined;
   /** version is the engine's server version. */
   version: string;
+  /** network: the rootless network, when `info` itself tells (Podman); see Engine.rootlessNetwork. */
+  network?: RootlessNetwork;
+}
+
+/**
+ * RootlessNetwork is how a rootless engine gives its containers a network namespace: slirp4netns
+ * or pasta (Podman's `rootlessNetworkCmd`, RootlessKit's network driver), vpnkit, lxc-user-nic.
+ */
+export interface RootlessNetwork {
+  /** mode: slirp4netns, pasta, vpnkit, lxc-user-nic, ...; undefined when the engine does not say. */
+  mode: string | undefined;
+  /** rootlesskit: RootlessKit's version (rootless Docker, nerdctl), when the engine says. */
+  rootlesskit?: string;
+  /** tools: the user-mode network tools the engine found, with their versions ("" when found without one). */
+  tools: { slirp4netns?: string; pasta?: string };
+}
+
+/** RootlessNetworkProbe is what rootlessNetwork may read on the host: XDG_RUNTIME_DIR and small files (pid files, /proc). */
+export interface RootlessNetworkProbe {
+  runtimeDir: string | undefined;
+  readFile(path: string): string | undefined;
 }
 
 /** PortSpec is one published port, [hostIp:]host:container/protocol. */
@@ -169,6 +190,14 @@ export interface Engine {
   listContainers(labels: Record<string, string>): Promise<ContainerState[]>;
   /** listNetworks returns every network of the engine (to find subnets already in use). */
   listNetworks(): Promise<NetworkInfo[]>;
+  /**
+   * rootlessNetwork tells the rootless network mode and its tools as far as the engine tells:
+   * podman's info says it; rootless Docker's `version` lists RootlessKit with its network driver,
+   * else RootlessKit's command line says it (read through `probe`, under runtimeDir's pid files).
+   */
+  rootlessNetwork(info: EngineInfo, probe: RootlessNetworkProbe): Promise<RootlessNetwork>;
+  /** countRunning counts the running containers that carry every one of these label keys (whatever their values). */
+  countRunning(labels: readonly string[]): Promise<number>;
   /** exec runs a command in a container and captures its output (non-interactive). */
   exec(name: string, cmd: readonly string[], opts?: ExecOptions): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 

@@ -1,4 +1,4 @@
-import type { EngineInfo } from "./engine.ts";
+import type { EngineInfo, RootlessNetwork, RootlessNetworkProbe } from "./engine.ts";
 import { DockerLikeEngine, rootlesskitNetnsArgs } from "./base.ts";
 import { parseDockerInfo } from "./docker.ts";
 
@@ -7,6 +7,11 @@ export class NerdctlEngine extends DockerLikeEngine {
   readonly name = "nerdctl" as const;
   async info(): Promise<EngineInfo> {
     return parseDockerInfo((await this.infoJson()) as Parameters<typeof parseDockerInfo>[0]);
+  }
+  // nerdctl info says nothing of RootlessKit: containerd-rootless.sh's child process does.
+  override rootlessNetwork(info: EngineInfo, probe: RootlessNetworkProbe): Promise<RootlessNetwork> {
+    if (!info.rootless) return Promise.resolve({ mode: undefined, tools: {} });
+    return this.rootlesskitNetwork({ mode: undefined, tools: {} }, probe, ["containerd-rootless/child_pid"]);
   }
   inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined) {
     return rootlesskitNetnsArgs(cmd, rootless, runtimeDir ? [`${runtimeDir}/containerd-rootless/child_pid`] : []);

@@ -1,19 +1,58 @@
-import type { EngineInfo, NetworkInfo, NodeFound, NodeLookup, VolumeInfo } from "./engine.ts";
+import type { EngineInfo, NetworkInfo, NodeFound, NodeLookup, RootlessNetwork, VolumeInfo } from "./engine.ts";
 import { DockerLikeEngine, volumeOf } from "./base.ts";
 
+/** PodmanTool is podman info's block about a network tool (host.slirp4netns, host.pasta). */
+interface PodmanTool {
+  executable?: string;
+  package?: string;
+  version?: string;
+}
+
 interface PodmanInfo {
-  host?: { security?: { rootless?: boolean }; cgroupVersion?: string; cgroupManager?: string };
+  host?: {
+    security?: { rootless?: boolean };
+    cgroupVersion?: string;
+    cgroupManager?: string;
+    /** rootlessNetworkCmd: containers.conf's default_rootless_network_cmd as podman resolved it (Podman >= 5). */
+    rootlessNetworkCmd?: string;
+    slirp4netns?: PodmanTool;
+    pasta?: PodmanTool;
+  };
   version?: { Version?: string };
+}
+
+/** toolVersion reads a tool's version from podman info: "slirp4netns version 1.2.0\ncommit: ..." -> "1.2.0", "pasta 2025_05_03.587980c\n..." -> "2025_05_03.587980c". */
+function toolVersion(t: PodmanTool | undefined): string | undefined {
+  if (!t || !(t.executable || t.package || t.version)) return undefined; // Podman 5 prints an empty block for a tool it did not find
+  const first = (t.version ?? "").split("\n")[0]!.trim();
+  return /^\S+\s+(?:version\s+)?(\S+)/.exec(first)?.[1] ?? "";
+}
+
+/**
+ * parsePodmanNetwork reads the rootless network from podman info: `rootlessNetworkCmd` (Podman >= 5;
+ * Podman 4 does not say, and uses slirp4netns unless containers.conf names pasta) and the tools found.
+ */
+export function parsePodmanNetwork(info: PodmanInfo): RootlessNetwork | undefined {
+  const h = info.host;
+  const slirp = toolVersion(h?.slirp4netns);
+  const pasta = toolVersion(h?.pasta);
+  if (!h?.rootlessNetworkCmd && slirp === undefined && pasta === undefined) return undefined;
+  return {
+    mode: h?.rootlessNetworkCmd || undefined,
+    tools: { ...(slirp !== undefined ? { slirp4netns: slirp } : {}), ...(pasta !== undefined ? { pasta } : {}) },
+  };
 }
 
 /** parsePodmanInfo reads `podman info --format '{{json .}}'`. */
 export function parsePodmanInfo(info: PodmanInfo): EngineInfo {
   const v = info.host?.cgroupVersion;
+  const network = parsePodmanNetwork(info);
   return {
     rootless: info.host?.security?.rootless === true,
     cgroupVersion: v === "v2" ? 2 : v === "v1" ? 1 : undefined,
     cgroupDriver: info.host?.cgroupManager,
     version: info.version?.Version ?? "",
+    ...(network ? { network } : {}),
   };
 }
 

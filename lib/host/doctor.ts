@@ -1,10 +1,11 @@
 import type { NodeConfig } from "../config/resolve.ts";
-import type { Engine, EngineInfo } from "../engine/engine.ts";
+import type { Engine, EngineInfo, RootlessNetwork } from "../engine/engine.ts";
+import type { EngineName } from "../engine/types.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import { nodeNames } from "../node/names.ts";
 import { busyPorts, portHint } from "./ports.ts";
-import { KERNEL_MODULES, moduleFindings, restartFinding, rpFilterFinding, type Finding } from "./preflight.ts";
+import { KERNEL_MODULES, SYSCTL_FILE, moduleFindings, nodeInotifyFindings, restartFinding, rpFilterFinding, type Finding } from "./preflight.ts";
 import type { HostProbe } from "./probe.ts";
 
 /** Family is a distribution family: which package manager and package names its fix commands use. */
@@ -168,8 +169,7 @@ export function checkIdMap(host: HostProbe, distro: Distro): Check {
   return { id: "idmap", level: "fail", message: `${missing.join(" and ")} not found: rootless engines cannot map sub-IDs`, fix: installFix(distro, ["uidmap"]) };
 }
 
-/** SYSCTL_FILE is the sysctl drop-in that doctor's fixes and init-host write. */
-export const SYSCTL_FILE = "/etc/sysctl.d/99-usernetes.conf";
+export { SYSCTL_FILE } from "./preflight.ts";
 
 /** checkUserns: unprivileged user namespaces must be allowed (Debian's old knob, max_user_namespaces, Ubuntu 24.04's AppArmor). */
 export function checkUserns(host: HostProbe, engine: string | undefined): Check[] {
@@ -279,10 +279,68 @@ export function checkDbus(host: HostProbe, distro: Distro): Check {
   return { id: "dbus", level: "warn", message: "no user D-Bus session bus (dbus.socket): `systemctl --user` and cgroup v2 delegation to the engine do not work", fix: installFix(distro, ["dbus-user-session"]) };
 }
 
-/** checkSlirp: rootless networking needs slirp4netns (rootlesskit's and podman 4's default; podman 5 is told to use it). */
-export function checkSlirp(host: HostProbe, distro: Distro): Check {
-  if (host.which("slirp4netns")) return { id: "slirp4netns", level: "ok", message: "slirp4netns is installed" };
-  return { id: "slirp4netns", level: "fail", message: "slirp4netns not found: the rootless engine has no network for the node", fix: installFix(distro, ["slirp4netns"]) };
+/**
+ * NetworkFacts is what doctor learned of the engine's rootless network: the mode, where that came
+ * from, RootlessKit's version and the tools the engine found.
+ */
+export interface NetworkFacts {
+  engine: EngineName;
+  /** engineVersion: the engine's server version. */
+  engineVersion: string;
+  /** mode: slirp4netns, pasta, vpnkit, ...; undefined when nothing tells. */
+  mode: string | undefined;
+  /** source: how the mode is known, for the message ("podman info", "Podman 5's default", a file). */
+  source: string;
+  rootlesskit?: string;
+  tools: { slirp4netns?: string; pasta?: string };
+}
+
+/** majorOf is a version's first number (NaN when none). */
+function majorOf(version: string): number {
+  return Number(/^(\d+)\./.exec(version)?.[1]);
+}
+
+/** PODMAN_NO_SLIRP is the first Podman without slirp4netns (podman #27338, #27828). */
+export const PODMAN_NO_SLIRP = 6;
+
+/**
+ * networkFacts resolves the rootless network mode: what the engine tells (podman info's
+ * rootlessNetworkCmd, RootlessKit's network driver), else Podman's containers.conf, else the
+ * engine's default (Podman 4: slirp4netns, Podman 5 and later: pasta).
+ */
+export function networkFacts(engine: EngineName, info: EngineInfo, told: RootlessNetwork, host: HostProbe, home: string | undefined): NetworkFacts {
+  const base = { engine, engineVersion: info.version, tools: told.tools, ...(told.rootlesskit !== undefined ? { rootlesskit: told.rootlesskit } : {}) };
+  if (told.mode) return { ...base, mode: told.mode, source: engine === "podman" ? "podman info" : "RootlessKit" };
+  if (engine !== "podman") return { ...base, mode: undefined, source: "" };
+  const files = [...(home ? [`${home}/${CONTAINERS_CONF}`] : []), "/etc/containers/containers.conf", "/usr/share/containers/containers.conf"];
+  for (const f of files) {
+    const set = podmanNetworkCmd(host.readFile(f) ?? "");
+    if (set) return { ...base, mode: set, source: f };
+  }
+  const major = majorOf(info.version);
+  return { ...base, mode: major >= 5 ? "pasta" : "slirp4netns", source: `Podman ${Number.isNaN(major) ? "" : major}'s default`.replace("Podman 's", "Podman's") };
+}
+
+/**
+ * checkSlirp: the engine needs a user-mode network tool, and u7s today needs slirp4netns (rootlesskit's
+ * and Podman 4's default; Podman 5 is told to use it). A host with pasta alone has a network (the
+ * network check says what it means); Podman 6 has no slirp4netns to install.
+ */
+export function checkSlirp(host: HostProbe, distro: Distro, facts?: NetworkFacts): Check {
+  const version = facts?.tools.slirp4netns;
+  if (host.which("slirp4netns") || version !== undefined) return { id: "slirp4netns", level: "ok", message: `slirp4netns${version ? ` ${version}` : ""} is installed` };
+  if (facts?.engine === "podman" && majorOf(facts.engineVersion) >= PODMAN_NO_SLIRP) {
+    return { id: "slirp4netns", level: "ok", message: `slirp4netns: not used by podman ${facts.engineVersion} (Podman ${PODMAN_NO_SLIRP} removed it; it networks with pasta only)` };
+  }
+  if (host.which("pasta") || facts?.tools.pasta !== undefined) {
+    return {
+      id: "slirp4netns",
+      level: "warn",
+      message: "slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes need slirp4netns today (see the network check)",
+      fix: installFix(distro, ["slirp4netns"]),
+    };
+  }
+  return { id: "slirp4netns", level: "fail", message: "slirp4netns not found (nor pasta): the rootless engine has no network for the node", fix: installFix(distro, ["slirp4netns"]) };
 }
 
 /** CONTAINERS_CONF is the user's Podman configuration (relative to HOME). */
@@ -293,22 +351,78 @@ export function podmanNetworkCmd(text: string): string | undefined {
   return /^\s*default_rootless_network_cmd\s*=\s*["']?([a-z0-9]+)["']?/m.exec(text)?.[1];
 }
 
+/** ROOTLESSKIT_UNITS: the systemd user unit of each RootlessKit engine and the variable its rootless script reads for the network driver. */
+const ROOTLESSKIT_UNITS: Readonly<Record<string, { unit: string; variable: string }>> = {
+  docker: { unit: "docker.service", variable: "DOCKERD_ROOTLESS_ROOTLESSKIT_NET" },
+  nerdctl: { unit: "containerd.service", variable: "CONTAINERD_ROOTLESS_ROOTLESSKIT_NET" },
+};
+
+/** slirpFix is the exact fix that makes the engine network with slirp4netns (after installing it when missing). */
+export function slirpFix(facts: NetworkFacts, home: string | undefined, install: string | undefined): string {
+  const pre = install ? `${install} && ` : "";
+  if (facts.engine === "podman") {
+    const conf = `${home ?? "~"}/${CONTAINERS_CONF}`;
+    return `${pre}mkdir -p ${conf.replace(/\/[^/]+$/, "")} && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> ${conf}`;
+  }
+  const u = ROOTLESSKIT_UNITS[facts.engine] ?? ROOTLESSKIT_UNITS.docker!;
+  const dir = `${home ?? "~"}/.config/systemd/user/${u.unit}.d`;
+  // restarting the daemon stops the running nodes; `--restart always` brings them back with it
+  return `${pre}mkdir -p ${dir} && printf '[Service]\\nEnvironment=${u.variable}=slirp4netns\\n' > ${dir}/u7s-network.conf && systemctl --user daemon-reload && systemctl --user restart ${u.unit}`;
+}
+
+/** describeEngine names the engine with its version and RootlessKit's: "podman 5.4.2", "rootless docker 26.1.5 (RootlessKit 2.0.2)". */
+function describeEngine(f: NetworkFacts): string {
+  if (f.engine === "podman") return `podman ${f.engineVersion}`;
+  return `rootless ${f.engine} ${f.engineVersion}${f.rootlesskit ? ` (RootlessKit ${f.rootlesskit})` : ""}`;
+}
+
 /**
- * checkPodmanNetwork: Podman 5 defaults to pasta, which gives the node's published ports and
- * Flannel's VXLAN traffic another source address than the host's; Usernetes uses slirp4netns.
+ * checkNetworkMode says which rootless network the engine uses and what it means for u7s. slirp4netns:
+ * what Usernetes is tested with. pasta: the engine's namespace holds the host's own address, so the API
+ * server's connection to a kubelet at HOST_IP stays inside that namespace and never reaches the
+ * published port (`dial tcp HOST_IP:10250: i/o timeout`, Flannel in CrashLoopBackOff: usernetes #342,
+ * containers/container-libs #55); u7s does not handle pasta yet, so that fails with the switch back.
  */
-export function checkPodmanNetwork(host: HostProbe, version: string, home: string | undefined): Check | undefined {
-  const major = Number(/^(\d+)\./.exec(version)?.[1]);
-  const files = [...(home ? [`${home}/${CONTAINERS_CONF}`] : []), "/etc/containers/containers.conf", "/usr/share/containers/containers.conf"];
-  const set = files.map((f) => podmanNetworkCmd(host.readFile(f) ?? "")).find((v) => v !== undefined);
-  const cmd = set ?? (major >= 5 ? "pasta" : "slirp4netns");
-  if (cmd === "slirp4netns") return { id: "podman-network", level: "ok", message: `podman ${version} uses slirp4netns for rootless networking` };
-  const conf = `${home ?? "~"}/${CONTAINERS_CONF}`;
+export function checkNetworkMode(f: NetworkFacts, host: HostProbe, distro: Distro, home: string | undefined, portKubelet: number): Check {
+  const who = describeEngine(f);
+  const tool = (name: "slirp4netns" | "pasta") => (f.tools[name] ? ` ${f.tools[name]}` : "");
+  const from = f.source && f.source !== "podman info" && f.source !== "RootlessKit" ? ` (${f.source})` : "";
+  const slirpMissing = !host.which("slirp4netns") && f.tools.slirp4netns === undefined;
+  const install = slirpMissing ? installFix(distro, ["slirp4netns"]) : undefined;
+  if (f.mode === "slirp4netns") {
+    return { id: "network", level: "ok", message: `${who} networks rootless containers with slirp4netns${tool("slirp4netns")}${from}: the API server reaches kubelets at host IPs, as Usernetes is tested` };
+  }
+  if (f.mode === undefined) {
+    const u = ROOTLESSKIT_UNITS[f.engine];
+    return {
+      id: "network",
+      level: "warn",
+      message: `${who}: cannot tell its rootless network (u7s needs slirp4netns; pasta breaks the API server's connections to kubelets)`,
+      fix: u ? `check RootlessKit's --net= in \`ps -o args -u $(id -un) | grep rootlesskit\`; to use slirp4netns: ${slirpFix(f, home, install)}` : "check the engine's rootless network configuration",
+    };
+  }
+  if (f.mode === "pasta") {
+    const why = `under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:${portKubelet} (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55)`;
+    if (f.engine === "podman" && majorOf(f.engineVersion) >= PODMAN_NO_SLIRP) {
+      return {
+        id: "network",
+        level: "fail",
+        message: `${who} networks rootless containers with pasta${tool("pasta")}, and Podman ${PODMAN_NO_SLIRP} removed slirp4netns (podman #27338, #27828), so it cannot be switched back: ${why}; u7s does not support pasta yet (pending)`,
+        fix: "until u7s supports pasta: run the node on rootless Docker with RootlessKit on slirp4netns (CONTAINER_ENGINE=docker), or on Podman 5 with slirp4netns",
+      };
+    }
+    return {
+      id: "network",
+      level: "fail",
+      message: `${who} networks rootless containers with pasta${tool("pasta")}${from}: ${why}; use slirp4netns`,
+      fix: slirpFix(f, home, install),
+    };
+  }
   return {
-    id: "podman-network",
-    level: "fail",
-    message: `podman ${version} uses ${cmd} for rootless networking${set ? "" : " (Podman 5's default)"}: Usernetes needs slirp4netns`,
-    fix: `mkdir -p ${conf.replace(/\/[^/]+$/, "")} && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> ${conf}`,
+    id: "network",
+    level: "warn",
+    message: `${who} networks rootless containers with ${f.mode}${from}: u7s is tested with slirp4netns only`,
+    fix: slirpFix(f, home, install),
   };
 }
 
@@ -368,11 +482,11 @@ function engineInstallFix(distro: Distro, engine: string | undefined): string {
   return `${installFix(distro, [want])}; then \`u7s init-host\` as ${want === "podman" ? "the user" : "root, then as the user"}`;
 }
 
-/** engineChecks are the checks that ask the engine; they run concurrently (each engine call costs 50-300 ms). */
-async function engineChecks(d: DoctorEnv, distro: Distro): Promise<Check[]> {
+/** engineChecks are the checks that ask the engine (they run concurrently: each engine call costs 50-300 ms), and the network facts it told. */
+async function engineChecks(d: DoctorEnv, distro: Distro): Promise<{ checks: Check[]; network?: NetworkFacts }> {
   const { config, engine, host, runner, env } = d;
   if (!engine) {
-    return [{ id: "engine", level: "fail", message: config.engineNotFound ?? "no container engine found", fix: engineInstallFix(distro, config.containerEngineType) }];
+    return { checks: [{ id: "engine", level: "fail", message: config.engineNotFound ?? "no container engine found", fix: engineInstallFix(distro, config.containerEngineType) }] };
   }
   const name = nodeNames(config).container;
   const [info, restart, node] = await Promise.all([
@@ -384,7 +498,7 @@ async function engineChecks(d: DoctorEnv, distro: Distro): Promise<Check[]> {
     engine.inspectContainer(name).catch(() => undefined),
   ]);
   if (info instanceof U7sError) {
-    return [{ id: "engine", level: "fail", message: info.message, ...(info.hint ? { fix: info.hint } : {}) }];
+    return { checks: [{ id: "engine", level: "fail", message: info.message, ...(info.hint ? { fix: info.hint } : {}) }] };
   }
   const checks: Check[] = [];
   checks.push(
@@ -392,18 +506,18 @@ async function engineChecks(d: DoctorEnv, distro: Distro): Promise<Check[]> {
       ? { id: "engine", level: "ok", message: `${engine.name} ${info.version} (${engine.binary}) is rootless` }
       : { id: "engine", level: "fail", message: `${engine.name} ${info.version} is not rootless: the node would have root's powers over this host`, fix: `u7s init-host (as ${host.user().uid === 0 ? "the user who runs u7s, not root" : "this user"}) sets up rootless ${engine.name}` },
   );
-  const [rp, busy] = await Promise.all([
+  const [rp, busy, told, inotify] = await Promise.all([
     rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR).catch((e: unknown) => ({ level: "warn", message: `cannot check rp_filter: ${String(e)}` }) as Finding),
     node?.running ? Promise.resolve(undefined) : busyPorts(config, host),
+    engine.rootlessNetwork(info, { runtimeDir: env.XDG_RUNTIME_DIR, readFile: (p) => host.readFile(p) }).catch((): RootlessNetwork => ({ mode: undefined, tools: {} })),
+    nodeInotifyFindings(engine, host, node?.running === true, true),
   ]);
   const rpCheck = fromFinding("rp_filter", rp);
   if (rpCheck.level === "fail") rpCheck.fix = `echo net.ipv4.conf.default.rp_filter=2 | sudo tee -a ${SYSCTL_FILE} && sudo sysctl -w net.ipv4.conf.default.rp_filter=2, then restart ${engine.name} (its namespace copies the value when it starts)`;
   checks.push(rpCheck);
   if (restart) checks.push(fromFinding("restart", restart));
-  if (engine.name === "podman") {
-    const pn = checkPodmanNetwork(host, info.version, env.HOME);
-    if (pn) checks.push(pn);
-  }
+  const network = info.rootless ? networkFacts(engine.name, info, told, host, env.HOME) : undefined;
+  if (network) checks.push(checkNetworkMode(network, host, distro, env.HOME, config.portKubelet));
   if (busy === undefined) {
     checks.push({ id: "ports", level: "ok", message: `ports: held by the running node ${name}` });
   } else if (busy.length === 0) {
@@ -411,7 +525,8 @@ async function engineChecks(d: DoctorEnv, distro: Distro): Promise<Check[]> {
   } else {
     for (const b of busy) checks.push({ id: "ports", level: "fail", message: b, fix: portHint([b]) });
   }
-  return checks;
+  checks.push(...inotify.map((f) => fromFinding("inotify", f)));
+  return { checks, ...(network ? { network } : {}) };
 }
 
 /** sudoUser is the unprivileged user who ran sudo (from /etc/passwd), if any. */
@@ -448,9 +563,13 @@ export async function runDoctor(d: DoctorEnv): Promise<DoctorReport> {
   if (who) checks.push(checkSubIds(host, who));
   checks.push(checkIdMap(host, distro), ...checkUserns(host, engineName));
   if (who) checks.push(checkCgroups(host, who), checkLinger(host, who.name));
-  checks.push(...checkModules(host, distro), checkSlirp(host, distro));
+  checks.push(...checkModules(host, distro));
+  const slirpAt = checks.length;
   if (distro.family !== "unknown") checks.push(checkDbus(host, distro));
   checks.push(checkDisk(host, storageDir(engineName ?? "podman", user.uid, env.HOME, env.XDG_DATA_HOME), d.freeBytes));
-  checks.push(...(await fromEngine));
+  const engine = await fromEngine;
+  // slirp4netns is judged with what the engine told (pasta alone, Podman 6), in its place after the modules
+  checks.splice(slirpAt, 0, checkSlirp(host, distro, engine.network));
+  checks.push(...engine.checks);
   return { ok: !checks.some((c) => c.level === "fail"), distro, user: who?.name ?? user.name, engine: config.containerEngine ?? null, checks };
 }

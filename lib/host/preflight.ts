@@ -4,7 +4,7 @@ import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { HostProbe } from "./probe.ts";
 import { busyPorts } from "./ports.ts";
-import { nodeNames } from "../node/names.ts";
+import { LABEL_NODE, LABEL_SETTINGS, nodeNames } from "../node/names.ts";
 
 /** Finding is one preflight result: ok, a warning (does not fail) or an error (fails, with a hint). */
 export interface Finding {
@@ -12,6 +12,9 @@ export interface Finding {
   message: string;
   hint?: string;
 }
+
+/** SYSCTL_FILE is the sysctl drop-in that doctor's fixes and init-host write (upstream's init-host.root.sh writes the same file). */
+export const SYSCTL_FILE = "/etc/sysctl.d/99-usernetes.conf";
 
 /** KERNEL_MODULES the node needs, with the kernel option that builds each in. */
 export const KERNEL_MODULES: Readonly<Record<string, string>> = {
@@ -51,6 +54,74 @@ export function moduleFindings(host: HostProbe): Finding[] {
     findings.push({ level: "warn", message: `cannot tell whether the kernel has ${unknown.join(", ")} (no loadable modules and no kernel config to read)` });
   }
   if (missing.length === 0 && unknown.length === 0) findings.push({ level: "ok", message: `kernel modules: ${Object.keys(KERNEL_MODULES).join(", ")}` });
+  return findings;
+}
+
+/**
+ * INOTIFY_PER_NODE is what one booted node holds of its user's inotify limits, measured on the test
+ * node image (Debian with systemd, journald, logind and D-Bus; rootless Docker and Podman alike:
+ * systemd 4 instances, logind 1, dbus-daemon 1; 14 watches). A node running kubelet, containerd and
+ * pods holds more: the figure is a floor, see INOTIFY_ADVISED.
+ */
+export const INOTIFY_PER_NODE = { instances: 6, watches: 14 } as const;
+
+/**
+ * INOTIFY_ADVISED are kind's values for hosts running Kubernetes nodes in containers
+ * (https://kind.sigs.k8s.io/docs/user/known-issues/#pod-errors-due-to-too-many-open-files); init-host sets them.
+ */
+export const INOTIFY_ADVISED = { instances: 512, watches: 524288 } as const;
+
+/** INOTIFY_LIMITS are the per-user sysctls every node of one user shares (in the host's user namespace). */
+export const INOTIFY_LIMITS = [
+  { key: "fs.inotify.max_user_instances", per: INOTIFY_PER_NODE.instances, advised: INOTIFY_ADVISED.instances },
+  { key: "fs.inotify.max_user_watches", per: INOTIFY_PER_NODE.watches, advised: INOTIFY_ADVISED.watches },
+] as const;
+
+/** inotifyFix raises one limit now and at boot (the value init-host writes, or twice what the nodes need when more). */
+export function inotifyFix(key: string, value: number): string {
+  return `echo ${key}=${value} | sudo tee -a ${SYSCTL_FILE} && sudo sysctl -w ${key}=${value}`;
+}
+
+/**
+ * inotifyFindings checks the user's inotify limits against the nodes the user runs plus the one
+ * `up` adds (adding=1): error when the next node cannot get its share (its systemd would hang in
+ * early boot: "Failed to create inotify object: Too many open files"), warning when it would be the
+ * last that fits. advise (doctor) also warns below kind's advice, since real nodes hold more.
+ */
+export function inotifyFindings(host: HostProbe, running: number, adding: 0 | 1, advise = false, engine = "the engine"): Finding[] {
+  const findings: Finding[] = [];
+  for (const { key, per, advised } of INOTIFY_LIMITS) {
+    const raw = host.readFile(`/proc/sys/${key.replaceAll(".", "/")}`)?.trim();
+    const max = Number(raw);
+    if (!raw || !Number.isInteger(max)) {
+      findings.push({ level: "warn", message: `cannot read ${key}: not checked whether another node fits` });
+      continue;
+    }
+    const nodes = `${running} node${running === 1 ? "" : "s"} this user runs on ${engine}`;
+    const left = max - running * per;
+    const value = Math.max(advised, (running + adding + 1) * per * 2);
+    if (adding === 1 && left < per) {
+      findings.push({
+        level: "error",
+        message: `${key} is ${max}: the ${nodes} hold about ${running * per} (${per} each, measured on a bare node), so the next node cannot get its ${per} and would hang in early boot ("Failed to create inotify object: Too many open files")`,
+        hint: inotifyFix(key, value),
+      });
+    } else if (left - adding * per < per) {
+      findings.push({
+        level: "warn",
+        message: `${key} is ${max}: with ${adding === 1 ? "this node" : "the nodes running"} (${running + adding} × about ${per}) no further node fits`,
+        hint: inotifyFix(key, value),
+      });
+    } else if (advise && max < advised) {
+      findings.push({
+        level: "warn",
+        message: `${key} is ${max}: room for about ${Math.floor(left / per)} more bare node(s) of ${per}; a node running kubelet, containerd and pods holds more, and kind advises ${advised}`,
+        hint: inotifyFix(key, value),
+      });
+    } else {
+      findings.push({ level: "ok", message: `${key} is ${max}: room for about ${Math.floor(left / per)} more node(s) beside the ${nodes} (${per} each, measured on a bare node)` });
+    }
+  }
   return findings;
 }
 
@@ -131,6 +202,20 @@ export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: 
   return { level: "ok", message: `net.ipv4.conf.default.rp_filter is ${value} in the engine's network namespace` };
 }
 
+/** NODE_LABELS select node containers: u7s's node label and its settings (forwarders carry only the first). */
+export const NODE_LABELS = [LABEL_NODE, LABEL_SETTINGS] as const;
+
+/** nodeInotifyFindings counts this user's running nodes on the engine and checks the inotify limits for one more (none when this node runs). */
+export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisNodeRuns: boolean, advise = false): Promise<Finding[]> {
+  let running: number;
+  try {
+    running = await engine.countRunning(NODE_LABELS);
+  } catch (err) {
+    return [{ level: "warn", message: `cannot count this user's running nodes for the inotify limits: ${err instanceof Error ? err.message : String(err)}` }];
+  }
+  return inotifyFindings(host, running, thisNodeRuns ? 0 : 1, advise, engine.name);
+}
+
 /** PreflightEnv is what runPreflight works with. */
 export interface PreflightEnv {
   config: NodeConfig;
@@ -167,6 +252,7 @@ export async function runPreflight({ config, engine, host, runner, env }: Prefli
   findings.push(...moduleFindings(host));
   findings.push(await rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR));
   const state = await engine.inspectContainer(nodeNames(config).container);
+  findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true)));
   if (state?.running) {
     findings.push({ level: "ok", message: `ports: held by the running node ${state.name}` });
   } else {

@@ -81,12 +81,13 @@ describe("recorded hosts", () => {
     expect(report.user).toBe("alice");
     expect(report.checks.map((c) => c.id)).toEqual([
       "distro", "subids", "idmap", "userns", "cgroups", "linger", "modules", "slirp4netns", "dbus", "disk",
-      "engine", "rp_filter", "restart", "podman-network", "ports",
+      "engine", "rp_filter", "restart", "network", "ports", "inotify", "inotify",
     ]);
     // offline: no pull, no registry; each engine question asked once
     expect(runner.commands.sort()).toEqual([
       "podman container inspect u7s-node-a",
       "podman info --format '{{json .}}'",
+      "podman ps --filter label=io.u7s.node --filter label=io.u7s.settings --format \\{\\{.Names\\}\\}",
       "podman unshare --rootless-netns cat /proc/sys/net/ipv4/conf/default/rp_filter",
       "systemctl --user is-enabled podman-restart.service",
     ]);
@@ -95,7 +96,7 @@ describe("recorded hosts", () => {
   test("Fedora 40 with Podman 5 told to use slirp4netns (containers.conf): every check ok", async () => {
     const { report } = await doctorOn("valid-fedora-40", "5.2.2");
     expect(notOk(report)).toEqual([]);
-    expect(byId(report)["podman-network"]!.message).toBe("podman 5.2.2 uses slirp4netns for rootless networking");
+    expect(byId(report).network!.message).toBe("podman 5.2.2 networks rootless containers with slirp4netns (/etc/containers/containers.conf): the API server reaches kubelets at host IPs, as Usernetes is tested");
   });
 
   test("a fresh Ubuntu 24.04: each failure with its apt-get fix, AppArmor's userns restriction included", async () => {
@@ -111,6 +112,8 @@ describe("recorded hosts", () => {
       ["slirp4netns", "fail", "sudo apt-get install -y --no-install-recommends slirp4netns"],
       ["dbus", "warn", "sudo apt-get install -y --no-install-recommends dbus-user-session"],
       ["rp_filter", "fail", "echo net.ipv4.conf.default.rp_filter=2 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w net.ipv4.conf.default.rp_filter=2, then restart podman (its namespace copies the value when it starts)"],
+      ["inotify", "warn", "echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512"],
+      ["inotify", "warn", "echo fs.inotify.max_user_watches=524288 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_watches=524288"],
     ]);
     expect(byId(report).cgroups!.message).toBe("cgroup v2 controllers not delegated to bob: cpu cpuset io");
   });
@@ -127,9 +130,11 @@ describe("recorded hosts", () => {
       ["slirp4netns", "fail", "sudo dnf install -y slirp4netns"],
       ["dbus", "warn", "sudo dnf install -y dbus-daemon"],
       ["disk", "fail", "free space in /home/dave (e.g. remove unused images: `ENGINE system prune`)"],
-      ["podman-network", "fail", `mkdir -p /home/dave/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/dave/.config/containers/containers.conf`],
+      ["network", "fail", `sudo dnf install -y slirp4netns && mkdir -p /home/dave/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/dave/.config/containers/containers.conf`],
+      ["inotify", "warn", "echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512"],
+      ["inotify", "warn", "echo fs.inotify.max_user_watches=524288 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_watches=524288"],
     ]);
-    expect(byId(report)["podman-network"]!.message).toContain("uses pasta for rootless networking (Podman 5's default)");
+    expect(byId(report).network!.message).toStartWith("podman 5.2.2 networks rootless containers with pasta (Podman 5's default): under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:10250");
   });
 
   test("every warning or failure on a recorded host comes with a fix", async () => {
@@ -185,7 +190,7 @@ describe("u7s doctor (in process)", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(" ✓ sub-IDs: alice has 65536 subordinate UIDs and 65536 GIDs\n");
     // (free disk space is measured on the real file system, where the recorded HOME does not exist)
-    expect(r.stdout).toMatch(/\ndoctor: 0 failed, [01] warning\(s\), 1[45] ok\n$/);
+    expect(r.stdout).toMatch(/\ndoctor: 0 failed, [01] warning\(s\), 1[67] ok\n$/);
     const bad = await runCli(["doctor"], { host: recordedHost("invalid-rocky-9").host, runner: podmanRunner("5.2.2"), env: { CONTAINER_ENGINE: "podman" } });
     expect(bad.stdout).toContain(" ✗ newuidmap and newgidmap not found: rootless engines cannot map sub-IDs\n   fix: sudo dnf install -y shadow-utils\n");
   });

@@ -1,0 +1,111 @@
+// doctor's rootless network check on recorded and documented engine answers (tests/fixtures/engines):
+// Podman 4.3 and Docker 20.10 recorded on Debian 12 (this CI machine); Podman 5.4 with pasta, Podman 6
+// without slirp4netns and Docker 26 with RootlessKit 2 written from podman's documented `podman info`
+// schema (libpod/define/info.go: host.rootlessNetworkCmd, host.pasta, host.slirp4netns) and moby's
+// fillRootlessVersion (`docker version`: a "rootlesskit" component with its NetworkDriver).
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
+import { DockerEngine } from "../../../lib/engine/docker.ts";
+import { PodmanEngine } from "../../../lib/engine/podman.ts";
+import { runDoctor, type Check, type DoctorReport } from "../../../lib/host/doctor.ts";
+import { RecordingRunner } from "../../fixtures/fakes.ts";
+import { recordedHost } from "./recorded-host.ts";
+
+const ENGINES = join(import.meta.dir, "../../fixtures/engines");
+const fixture = (name: string) => readFileSync(join(ENGINES, name), "utf8");
+const NO_NODE = { exitCode: 125, stdout: "[]", stderr: "Error: no such container u7s-node-a\n" };
+
+/** doctorWith runs doctor on the prepared Debian 12 host with an engine answering from fixtures; binaries replace the host's. */
+async function doctorWith(engine: "podman" | "docker", answers: { info: string; version?: string; files?: Record<string, string> }, binaries?: string[]): Promise<DoctorReport> {
+  const { host, info } = recordedHost("valid-debian-12");
+  if (binaries) host.opts.binaries = Object.fromEntries(binaries.map((b) => [b, `/usr/bin/${b}`]));
+  host.opts.files = { ...host.opts.files, ...answers.files };
+  const env = { HOME: info.home, XDG_RUNTIME_DIR: "/run/user/1001", CONTAINER_ENGINE: engine };
+  const runner = new RecordingRunner()
+    .on([engine, "info"], { stdout: answers.info })
+    .on([engine, "version"], { stdout: answers.version ?? "" })
+    .on([engine, "unshare"], { stdout: "2\n" })
+    .on(["nsenter"], { stdout: "2\n" })
+    .on([engine, "container", "inspect"], NO_NODE)
+    .on(["rootlesskit", "--version"], { stdout: "rootlesskit version 1.1.0\n" });
+  const config = await resolveNodeConfig({ flags: {}, env, host });
+  const driver = engine === "podman" ? new PodmanEngine("podman", runner.run) : new DockerEngine("docker", runner.run);
+  return runDoctor({ config, engine: driver, host, runner: runner.run, env, freeBytes: () => 50 * 2 ** 30 });
+}
+
+const check = (r: DoctorReport, id: string): Check => r.checks.find((c) => c.id === id)!;
+
+describe("Podman", () => {
+  test("4.3 (recorded, Debian 12): slirp4netns from podman info, ok", async () => {
+    const r = await doctorWith("podman", { info: fixture("valid-podman-4.3-slirp4netns.info.json") });
+    expect(check(r, "network")).toEqual({ id: "network", level: "ok", message: "podman 4.3.1 networks rootless containers with slirp4netns 1.2.0 (Podman 4's default): the API server reaches kubelets at host IPs, as Usernetes is tested" });
+    expect(check(r, "slirp4netns")).toMatchObject({ level: "ok", message: "slirp4netns 1.2.0 is installed" });
+  });
+
+  test("5.4 with pasta and no slirp4netns: the engine has a network (no 'no network' failure); pasta fails with why and the switch", async () => {
+    const r = await doctorWith("podman", { info: fixture("invalid-podman-5.4-pasta.info.json") }, ["newuidmap", "newgidmap", "modprobe", "podman", "pasta"]);
+    expect(check(r, "slirp4netns")).toEqual({
+      id: "slirp4netns",
+      level: "warn",
+      message: "slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes need slirp4netns today (see the network check)",
+      fix: "sudo apt-get install -y --no-install-recommends slirp4netns",
+    });
+    const n = check(r, "network");
+    expect(n.level).toBe("fail");
+    expect(n.message).toBe(
+      "podman 5.4.2 networks rootless containers with pasta 0.0~git20250503.587980c-2: under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:10250 (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55); use slirp4netns",
+    );
+    expect(n.fix).toBe(`sudo apt-get install -y --no-install-recommends slirp4netns && mkdir -p /home/alice/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/alice/.config/containers/containers.conf`);
+  });
+
+  test("5.4 told to use slirp4netns (podman info's rootlessNetworkCmd follows containers.conf): ok", async () => {
+    const info = JSON.parse(fixture("invalid-podman-5.4-pasta.info.json"));
+    info.host.rootlessNetworkCmd = "slirp4netns";
+    info.host.slirp4netns = { executable: "/usr/bin/slirp4netns", package: "slirp4netns_1.2.1-1.1_amd64", version: "slirp4netns version 1.2.1\ncommit: 09e31e92fa3d2a1d3ca261adaeb012c8d75a8194\n" };
+    const r = await doctorWith("podman", { info: JSON.stringify(info) });
+    expect(check(r, "network").level).toBe("ok");
+    expect(check(r, "network").message).toStartWith("podman 5.4.2 networks rootless containers with slirp4netns 1.2.1:");
+  });
+
+  test("6 without slirp4netns: nothing to install, no containers.conf switch; pasta support is pending", async () => {
+    const r = await doctorWith("podman", { info: fixture("invalid-podman-6-no-slirp4netns.info.json") }, ["newuidmap", "newgidmap", "modprobe", "podman", "pasta"]);
+    expect(check(r, "slirp4netns")).toEqual({ id: "slirp4netns", level: "ok", message: "slirp4netns: not used by podman 6.0.0 (Podman 6 removed it; it networks with pasta only)" });
+    const n = check(r, "network");
+    expect(n.level).toBe("fail");
+    expect(n.message).toContain("Podman 6 removed slirp4netns (podman #27338, #27828), so it cannot be switched back");
+    expect(n.message).toContain("u7s does not support pasta yet (pending)");
+    expect(n.fix).not.toContain("containers.conf");
+    expect(n.fix).toContain("CONTAINER_ENGINE=docker");
+  });
+});
+
+describe("rootless Docker", () => {
+  test("20.10 (recorded, Debian 12): `docker version` lists no RootlessKit; its command line says slirp4netns; ok", async () => {
+    const proc = JSON.parse(fixture("valid-docker-20.10-slirp4netns.proc.json")) as { files: Record<string, string> };
+    const r = await doctorWith("docker", { info: fixture("valid-docker-20.10-slirp4netns.info.json"), version: fixture("valid-docker-20.10-slirp4netns.version.json"), files: proc.files });
+    expect(check(r, "network")).toEqual({ id: "network", level: "ok", message: "rootless docker 20.10.24+dfsg1 (RootlessKit 1.1.0) networks rootless containers with slirp4netns: the API server reaches kubelets at host IPs, as Usernetes is tested" });
+  });
+
+  test("20.10 whose RootlessKit cannot be found: a warning that says how to look, not a guess", async () => {
+    const r = await doctorWith("docker", { info: fixture("valid-docker-20.10-slirp4netns.info.json"), version: fixture("valid-docker-20.10-slirp4netns.version.json") });
+    expect(check(r, "network")).toMatchObject({ level: "warn", message: expect.stringContaining("cannot tell its rootless network"), fix: expect.stringContaining("DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns") });
+  });
+
+  test("26 with RootlessKit 2 on pasta: fails, with the systemd drop-in that switches dockerd-rootless.sh to slirp4netns", async () => {
+    const r = await doctorWith("docker", { info: fixture("valid-docker-26-rootlesskit2.info.json"), version: fixture("invalid-docker-26-rootlesskit2-pasta.version.json") });
+    const n = check(r, "network");
+    expect(n.level).toBe("fail");
+    expect(n.message).toStartWith("rootless docker 26.1.5+dfsg1 (RootlessKit 2.0.2) networks rootless containers with pasta: under pasta the engine's network namespace holds the host's own address");
+    expect(n.fix).toBe(
+      "mkdir -p /home/alice/.config/systemd/user/docker.service.d && printf '[Service]\\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns\\n' > /home/alice/.config/systemd/user/docker.service.d/u7s-network.conf && systemctl --user daemon-reload && systemctl --user restart docker.service",
+    );
+  });
+
+  test("26 with RootlessKit 2 on slirp4netns: ok, with both versions", async () => {
+    const r = await doctorWith("docker", { info: fixture("valid-docker-26-rootlesskit2.info.json"), version: fixture("valid-docker-26-rootlesskit2-slirp4netns.version.json") });
+    expect(check(r, "network").level).toBe("ok");
+    expect(check(r, "network").message).toStartWith("rootless docker 26.1.5+dfsg1 (RootlessKit 2.0.2) networks rootless containers with slirp4netns 1.2.1:");
+  });
+});
