@@ -1,12 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { parseContainerState } from "../../../lib/engine/base.ts";
-import { DockerEngine, parseDockerInfo } from "../../../lib/engine/docker.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseContainerState, rootlesskitNetFromProc } from "../../../lib/engine/base.ts";
+import { DockerEngine, parseDockerInfo, parseDockerVersion } from "../../../lib/engine/docker.ts";
 import { NerdctlEngine } from "../../../lib/engine/nerdctl.ts";
 import { parsePodmanInfo, PodmanEngine } from "../../../lib/engine/podman.ts";
 import type { NodeSpec } from "../../../lib/engine/engine.ts";
 import { CommandError, type Runner } from "../../../lib/exec.ts";
 import { U7sError } from "../../../lib/errors.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
+import { RecordingRunner } from "../../fixtures/fakes.ts";
 
 const noRun: Runner = async (argv) => {
   throw new Error(`unexpected command: ${argv.join(" ")}`);
@@ -257,5 +260,56 @@ describe("lookUpNode: a node's container, image and volumes at once (docker and 
     cli.unreachable = true;
     const err = (await drivers[flavor](cli.runner).lookUpNode(q).catch((e) => e)) as U7sError;
     expect(err.message).toStartWith(`${flavor} is not reachable`);
+  });
+});
+
+describe("rootless network from the engine (tests/fixtures/engines: recorded on Debian 12, or written from the documented schemas)", () => {
+  const fixture = (name: string) => JSON.parse(readFileSync(join(import.meta.dir, "../../fixtures/engines", name), "utf8"));
+
+  test.each([
+    // Podman 4.3 does not print rootlessNetworkCmd: the mode is left to containers.conf and the version's default
+    ["valid-podman-4.3-slirp4netns.info.json", { mode: undefined, tools: { slirp4netns: "1.2.0" } }],
+    // Podman 5 prints an empty slirp4netns block when it is not installed
+    ["invalid-podman-5.4-pasta.info.json", { mode: "pasta", tools: { pasta: "0.0~git20250503.587980c-2" } }],
+    ["invalid-podman-6-no-slirp4netns.info.json", { mode: "pasta", tools: { pasta: "0.0~git20250503.587980c-2" } }],
+  ])("podman info %s", (name, network) => {
+    expect(parsePodmanInfo(fixture(name)).network).toEqual(network);
+  });
+
+  test.each([
+    ["valid-docker-20.10-slirp4netns.version.json", { mode: undefined, tools: {} }],
+    ["invalid-docker-26-rootlesskit2-pasta.version.json", { mode: "pasta", rootlesskit: "2.0.2", tools: {} }],
+    ["valid-docker-26-rootlesskit2-slirp4netns.version.json", { mode: "slirp4netns", rootlesskit: "2.0.2", tools: { slirp4netns: "1.2.1" } }],
+  ])("docker version %s", (name, network) => {
+    expect(parseDockerVersion(fixture(name))).toEqual(network);
+  });
+
+  test("RootlessKit's --net from the daemon's parent (Docker 20.10, recorded) or from rootlesskit's child itself", () => {
+    const { files } = fixture("valid-docker-20.10-slirp4netns.proc.json") as { files: Record<string, string> };
+    const read = (p: string) => files[p];
+    expect(rootlesskitNetFromProc(["/run/user/1001/dockerd-rootless/child_pid", "/run/user/1001/docker.pid"], read)).toBe("slirp4netns");
+    const child = { "/run/user/1/containerd-rootless/child_pid": "7\n", "/proc/7/cmdline": "rootlesskit\0--net\0pasta\0--port-driver=implicit\0" } as Record<string, string>;
+    expect(rootlesskitNetFromProc(["/run/user/1/containerd-rootless/child_pid"], (p) => child[p])).toBe("pasta");
+    expect(rootlesskitNetFromProc(["/nowhere"], () => undefined)).toBeUndefined();
+  });
+
+  test("docker asks `docker version` and completes it from /proc and `rootlesskit --version`; a rootful daemon is not asked", async () => {
+    const runner = new RecordingRunner()
+      .on(["docker", "version"], { stdout: JSON.stringify(fixture("valid-docker-20.10-slirp4netns.version.json")) })
+      .on(["rootlesskit", "--version"], { stdout: "rootlesskit version 1.1.0\n" });
+    const { files } = fixture("valid-docker-20.10-slirp4netns.proc.json") as { files: Record<string, string> };
+    const info = { rootless: true, cgroupVersion: 1 as const, cgroupDriver: "none", version: "20.10.24+dfsg1" };
+    const e = new DockerEngine("docker", runner.run);
+    expect(await e.rootlessNetwork(info, { runtimeDir: "/run/user/1001", readFile: (p) => files[p] })).toEqual({ mode: "slirp4netns", rootlesskit: "1.1.0", tools: {} });
+    expect(runner.argvs).toEqual([["docker", "version", "--format", "{{json .Server}}"], ["rootlesskit", "--version"]]);
+    const rootful = new RecordingRunner();
+    expect(await new DockerEngine("docker", rootful.run).rootlessNetwork({ ...info, rootless: false }, { runtimeDir: undefined, readFile: () => undefined })).toEqual({ mode: undefined, tools: {} });
+    expect(rootful.calls).toEqual([]);
+  });
+
+  test("countRunning: one running-only `ps` with every label filter; names counted once", async () => {
+    const runner = new RecordingRunner().on(["podman", "ps"], { stdout: "a\nb\n\nb\n" });
+    expect(await new PodmanEngine("podman", runner.run).countRunning(["io.u7s.node", "io.u7s.settings"])).toBe(2);
+    expect(runner.argvs[0]).toEqual(["podman", "ps", "--filter", "label=io.u7s.node", "--filter", "label=io.u7s.settings", "--format", "{{.Names}}"]);
   });
 });

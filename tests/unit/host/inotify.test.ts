@@ -1,0 +1,79 @@
+// The user's inotify limits against the nodes the user runs plus one. All of a user's nodes share that user's
+// fs.inotify.max_user_instances (128 by default); measured on the test node image, a booted node holds 6
+// instances and 14 watches, and nodes 1-21 of one user booted at 128 while the 22nd hung in early boot.
+import { describe, expect, test } from "bun:test";
+import { DockerEngine } from "../../../lib/engine/docker.ts";
+import { INOTIFY_PER_NODE, inotifyFindings, nodeInotifyFindings } from "../../../lib/host/preflight.ts";
+import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
+import { FakeHost, RecordingRunner, runCli } from "../../fixtures/fakes.ts";
+
+const limits = (instances: number | null, watches: number | null = 524288) =>
+  new FakeHost({
+    files: {
+      ...(instances !== null ? { "/proc/sys/fs/inotify/max_user_instances": `${instances}\n` } : {}),
+      ...(watches !== null ? { "/proc/sys/fs/inotify/max_user_watches": `${watches}\n` } : {}),
+    },
+  });
+const names = (n: number) => Array.from({ length: n }, (_, i) => `u7s-node-t${i + 1}\n`).join("");
+
+describe("inotify limits against the user's running nodes plus the next", () => {
+  test("the measured figure: 6 instances and 14 watches per node (128 fits 21 nodes, not 22)", () => {
+    expect(INOTIFY_PER_NODE).toEqual({ instances: 6, watches: 14 });
+  });
+
+  test.each([
+    // [max_user_instances, running nodes, adding, advise, level of the instances finding]
+    [128, 21, 1, false, "error"], // the 22nd node of the issue: 2 left, a node needs 6
+    [128, 20, 1, false, "warn"], // the 21st fits, and is the last
+    [128, 19, 1, false, "ok"],
+    [128, 0, 1, false, "ok"], // up on a default host: no noise
+    [128, 0, 1, true, "warn"], // doctor: below kind's advice, real nodes hold more
+    [512, 0, 1, true, "ok"],
+    [512, 84, 1, false, "warn"],
+    [128, 21, 0, false, "warn"], // this node already runs: never an error, only "no further node fits"
+  ] as const)("max_user_instances %d with %d running (+%d, advise %p): %s", (max, running, adding, advise, level) => {
+    const [instances] = inotifyFindings(limits(max), running, adding, advise, "docker");
+    expect(instances!.level).toBe(level);
+    expect(instances!.message).toStartWith(`fs.inotify.max_user_instances is ${max}:`);
+    if (level !== "ok" && max === 128) expect(instances!.hint).toBe(`echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512`);
+  });
+
+  test("the error names the limit, the count and the boot hang; the fix raises past kind's 512 when the nodes need more", () => {
+    const [f] = inotifyFindings(limits(128), 21, 1, false, "docker");
+    expect(f!.message).toBe(
+      'fs.inotify.max_user_instances is 128: the 21 nodes this user runs on docker hold about 126 (6 each, measured on a bare node), so the next node cannot get its 6 and would hang in early boot ("Failed to create inotify object: Too many open files")',
+    );
+    const [many] = inotifyFindings(limits(512), 85, 1, false, "docker"); // 2 left; twice what 87 nodes need
+    expect(many!.level).toBe("error");
+    expect(many!.hint).toContain("fs.inotify.max_user_instances=1044 ");
+  });
+
+  test("max_user_watches is checked the same way; an unreadable limit is a warning, not a guess", () => {
+    const [, watches] = inotifyFindings(limits(8192, 100), 7, 1);
+    expect(watches).toMatchObject({ level: "error", message: expect.stringContaining("fs.inotify.max_user_watches is 100") });
+    expect(inotifyFindings(limits(null, null), 0, 1).map((f) => f.level)).toEqual(["warn", "warn"]);
+  });
+
+  test("running nodes are counted by the engine's labels in one `ps` (forwarders carry no settings label); a failing count is a warning", async () => {
+    const runner = new RecordingRunner().on(["docker", "ps"], { stdout: names(21) });
+    const findings = await nodeInotifyFindings(new DockerEngine("docker", runner.run), limits(128), false);
+    expect(runner.argvs).toEqual([["docker", "ps", "--filter", "label=io.u7s.node", "--filter", "label=io.u7s.settings", "--format", "{{.Names}}"]]);
+    expect(findings[0]!.level).toBe("error");
+    const down = new RecordingRunner().failOn(["docker"]);
+    expect((await nodeInotifyFindings(new DockerEngine("docker", down.run), limits(128), false))[0]).toMatchObject({ level: "warn", message: expect.stringContaining("cannot count") });
+  });
+});
+
+describe("preflight (check-preflight, and up's preflight) carries the check", () => {
+  const modules = ["br_netfilter", "ip6_tables", "ip6table_nat", "ip_tables", "iptable_nat", "vxlan"].map((m) => `${m} 1 0 - Live 0x0`).join("\n");
+  test("21 nodes running at max_user_instances 128: the next node fails preflight, naming the limit", async () => {
+    const cli = new FakeEngineCli();
+    const runner = new RecordingRunner().on("*", (argv, opts) => cli.runner(argv, opts)).on(["docker", "ps"], (argv) => (argv.includes("--all") ? cli.runner(argv) : { stdout: names(21) }));
+    const host = { files: { "/proc/modules": modules, "/proc/sys/fs/inotify/max_user_instances": "128\n", "/proc/sys/fs/inotify/max_user_watches": "524288\n" } };
+    const r = await runCli(["check-preflight"], { runner, env: { CONTAINER_ENGINE: "docker" }, host });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("✗ fs.inotify.max_user_instances is 128: the 21 nodes this user runs on docker hold about 126");
+    const room = await runCli(["check-preflight"], { runner: new RecordingRunner().on("*", (argv, opts) => cli.runner(argv, opts)), env: { CONTAINER_ENGINE: "docker" }, host });
+    expect(room.stdout).toContain("✓ fs.inotify.max_user_instances is 128: room for about 21 more node(s)");
+  });
+});
