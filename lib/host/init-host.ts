@@ -15,6 +15,7 @@ import {
   MODULES_FILE,
   packagesFor,
   podmanNetworkCmd,
+  PODMAN_NO_SLIRP,
   SUBID_MIN,
   freeSubIdStart,
   subIdCount,
@@ -22,7 +23,7 @@ import {
   type Distro,
   type Need,
 } from "./doctor.ts";
-import { KERNEL_MODULES } from "./preflight.ts";
+import { INOTIFY_LIMITS, KERNEL_MODULES } from "./preflight.ts";
 import type { HostProbe } from "./probe.ts";
 
 /** Action is one thing a host step does: run a command, write a file (through `install`), or only say something. */
@@ -37,6 +38,87 @@ export interface HostStep {
 /** writeArgv is how a write action is applied: `install` creates parent directories and sets the mode in one command. */
 export function writeArgv(path: string): string[] {
   return ["install", "-D", "-m", "0644", "/dev/stdin", path];
+}
+
+/**
+ * UPSTREAM_MODULES are the kernel modules upstream's init-host.root.sh lists in the same modules-load.d
+ * file (the node's iptables, kube-proxy and Flannel use them, and a rootless node cannot load modules
+ * itself); KERNEL_MODULES, which preflight checks, are among them.
+ */
+export const UPSTREAM_MODULES = [
+  "tun", "tap", "bridge", "br_netfilter", "veth", "ip_tables", "ip6_tables", "iptable_nat", "ip6table_nat", "iptable_filter", "ip6table_filter",
+  "nf_tables", "x_tables", "xt_MASQUERADE", "xt_addrtype", "xt_comment", "xt_conntrack", "xt_mark", "xt_multiport", "xt_nat", "xt_tcpudp", "vxlan",
+] as const;
+
+/**
+ * mergeModules adds the modules a modules-load.d file lacks, after every line it has (others' modules,
+ * comments, blank lines stay as they are); undefined when nothing is missing. modprobe treats - and _
+ * in a module name alike.
+ */
+export function mergeModules(existing: string | undefined, wanted: readonly string[]): string | undefined {
+  const norm = (m: string) => m.replaceAll("-", "_");
+  const text = existing ?? "";
+  const have = new Set(text.split("\n").map((l) => l.replace(/[#;].*$/, "").trim()).filter(Boolean).map(norm));
+  const missing = wanted.filter((m) => !have.has(norm(m)));
+  if (missing.length === 0) return undefined;
+  const head = text === "" ? "" : text.replace(/\n*$/, "\n");
+  return `${head}${missing.join("\n")}\n`;
+}
+
+/** SysctlWant is one sysctl init-host wants in its drop-in: set to exactly this value, or raised to at least it. */
+export interface SysctlWant {
+  key: string;
+  value: number;
+  mode: "set" | "raise";
+}
+
+/**
+ * mergeSysctl brings a sysctl.d file to the wanted values: a key's line is replaced only when its value
+ * is not what is wanted (a raise never lowers), missing keys are added, every other line stays; undefined
+ * when the file already says it all.
+ */
+export function mergeSysctl(existing: string | undefined, wants: readonly SysctlWant[]): string | undefined {
+  const lines = existing === undefined || existing === "" ? [] : existing.replace(/\n*$/, "").split("\n");
+  let changed = false;
+  for (const w of wants) {
+    const at = lines.findIndex((l) => l.split("=")[0]!.trim().replace(/^-/, "").replaceAll("/", ".") === w.key && !/^\s*[#;]/.test(l));
+    const line = `${w.key} = ${w.value}`;
+    if (at === -1) {
+      lines.push(line);
+      changed = true;
+      continue;
+    }
+    const have = Number(lines[at]!.split("=").slice(1).join("=").trim());
+    if (have === w.value || (w.mode === "raise" && have > w.value)) continue;
+    lines[at] = line;
+    changed = true;
+  }
+  return changed ? `${lines.join("\n")}\n` : undefined;
+}
+
+/** moduleNamesOf lists the module names in modules.dep or modules.builtin text ("kernel/net/tun.ko.xz: ..." -> tun). */
+function moduleNamesOf(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split("\n")) {
+    const file = line.split(":")[0]!.trim();
+    const m = /([^/]+)\.ko(\.[a-z]+)?$/.exec(file);
+    if (m) out.add(m[1]!.replaceAll("-", "_"));
+  }
+  return out;
+}
+
+/**
+ * modulesToLoad splits the modules not loaded yet into those this kernel has (modules.dep, modules.builtin)
+ * and those it lacks; undefined when the kernel's module lists cannot be read.
+ */
+export function modulesToLoad(host: HostProbe, names: readonly string[]): { load: string[]; lacking: string[] } | undefined {
+  const dir = `/lib/modules/${host.kernelRelease()}`;
+  const dep = host.readFile(`${dir}/modules.dep`);
+  if (dep === undefined) return undefined;
+  const known = new Set([...moduleNamesOf(dep), ...moduleNamesOf(host.readFile(`${dir}/modules.builtin`) ?? "")]);
+  const loaded = new Set((host.readFile("/proc/modules") ?? "").split("\n").map((l) => l.split(" ")[0]!));
+  const pending = names.filter((m) => !loaded.has(m) && !host.exists(`/sys/module/${m}`));
+  return { load: pending.filter((m) => known.has(m.replaceAll("-", "_"))), lacking: pending.filter((m) => !known.has(m.replaceAll("-", "_"))) };
 }
 
 /** DEBIAN_DOCKER_CONTRIB is where Debian's docker.io keeps the rootless scripts (not on PATH). */
@@ -79,22 +161,36 @@ export function rootPlan({ host, distro, engine, user }: RootPlanInput): HostSte
       systemd ? { kind: "run", argv: ["systemctl", "daemon-reload"] } : { kind: "note", text: "systemd is not running: the drop-in applies once it is" },
     ],
   });
-  const modules = Object.keys(KERNEL_MODULES);
-  steps.push({
-    title: "Loading the node's kernel modules, now and at boot",
-    actions: [
-      { kind: "write", path: MODULES_FILE, content: `${modules.join("\n")}\n` },
-      { kind: "run", argv: ["modprobe", "-a", ...modules] },
-    ],
-  });
+  // Upstream's full list, merged into the file upstream's script writes (never dropping a line of it).
+  const needed = Object.keys(KERNEL_MODULES);
+  const merged = mergeModules(host.readFile(MODULES_FILE), UPSTREAM_MODULES);
+  const extra = UPSTREAM_MODULES.filter((m) => !needed.includes(m));
+  const loadable = modulesToLoad(host, extra);
+  const moduleActions: Action[] = [
+    merged === undefined ? { kind: "note", text: `${MODULES_FILE} already lists upstream's ${UPSTREAM_MODULES.length} modules` } : { kind: "write", path: MODULES_FILE, content: merged },
+    // the node's own modules must load now; a kernel without one fails here, as preflight would
+    { kind: "run", argv: ["modprobe", "-a", ...needed] },
+  ];
+  if (loadable === undefined) moduleActions.push({ kind: "note", text: `cannot read /lib/modules/${host.kernelRelease()}/modules.dep: the other modules of ${MODULES_FILE} load at the next boot` });
+  else {
+    if (loadable.load.length > 0) moduleActions.push({ kind: "run", argv: ["modprobe", "-a", ...loadable.load] });
+    if (loadable.lacking.length > 0) moduleActions.push({ kind: "note", text: `this kernel has no ${loadable.lacking.join(", ")} (listed for upstream; not loaded)` });
+  }
+  steps.push({ title: "Loading the node's kernel modules, now and at boot", actions: moduleActions });
   // rp_filter=2 (loose): strict reverse-path filtering drops Flannel's VXLAN packets in the engine's namespace.
-  const sysctls = ["net.ipv4.conf.default.rp_filter = 2"];
-  if (host.readFile("/proc/sys/kernel/unprivileged_userns_clone")?.trim() === "0") sysctls.push("kernel.unprivileged_userns_clone = 1");
-  if (host.readFile("/proc/sys/user/max_user_namespaces")?.trim() === "0") sysctls.push("user.max_user_namespaces = 28633");
+  // inotify: every node of a user draws on that user's instances and watches (kind's values; never lowered).
+  const current = (key: string) => Number(host.readFile(`/proc/sys/${key.replaceAll(".", "/")}`)?.trim()) || 0;
+  const wants: SysctlWant[] = [
+    { key: "net.ipv4.conf.default.rp_filter", value: 2, mode: "set" },
+    ...INOTIFY_LIMITS.map(({ key, advised }) => ({ key, value: Math.max(advised, current(key)), mode: "raise" as const })),
+  ];
+  if (host.readFile("/proc/sys/kernel/unprivileged_userns_clone")?.trim() === "0") wants.push({ key: "kernel.unprivileged_userns_clone", value: 1, mode: "set" });
+  if (host.readFile("/proc/sys/user/max_user_namespaces")?.trim() === "0") wants.push({ key: "user.max_user_namespaces", value: 28633, mode: "raise" });
+  const sysctl = mergeSysctl(host.readFile(SYSCTL_FILE), wants);
   steps.push({
-    title: "Setting sysctls (rp_filter loose for Flannel's VXLAN)",
+    title: "Setting sysctls (rp_filter loose for Flannel's VXLAN, inotify limits for many nodes)",
     actions: [
-      { kind: "write", path: SYSCTL_FILE, content: `${sysctls.join("\n")}\n` },
+      sysctl === undefined ? { kind: "note", text: `${SYSCTL_FILE} already sets them` } : { kind: "write", path: SYSCTL_FILE, content: sysctl },
       { kind: "run", argv: ["sysctl", "-p", SYSCTL_FILE] },
     ],
   });
@@ -142,9 +238,11 @@ export interface UserPlanInput {
 }
 
 /** rootNeeds lists what root must do before the user steps can work (each with its fix), [] when nothing. */
-export function rootNeeds({ host, distro, engine, engineBinary, user }: UserPlanInput): string[] {
-  const problems = [checkSubIds(host, user), checkIdMap(host, distro), ...checkUserns(host, engine), checkSlirp(host, distro)]
-    .filter((c) => c.level === "fail")
+export function rootNeeds({ host, distro, engine, engineBinary, user, podmanVersion }: UserPlanInput): string[] {
+  // slirp4netns is root's to install even where pasta gives the engine a network (u7s needs it today), but not for Podman 6, which has none
+  const facts = engine === "podman" && podmanVersion ? { engine, engineVersion: podmanVersion, mode: undefined, source: "", tools: {} } : undefined;
+  const problems = [checkSubIds(host, user), checkIdMap(host, distro), ...checkUserns(host, engine), checkSlirp(host, distro, facts)]
+    .filter((c) => c.level === "fail" || (c.id === "slirp4netns" && c.level === "warn"))
     .map((c) => c.message);
   const tool = setupTool(host, engine);
   if (engine !== "podman" && tool === undefined) problems.push(`${engine === "docker" ? "dockerd-rootless-setuptool.sh" : "containerd-rootless-setuptool.sh"} not found`);
@@ -172,11 +270,16 @@ export function userPlan(input: UserPlanInput): HostStep[] {
     if (engine === "docker") steps.push({ title: "Pointing the docker CLI at the rootless daemon", actions: [{ kind: "note", text: "add to your shell profile: export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock" }] });
     return steps;
   }
-  // podman: no daemon. Podman 5 defaults to pasta; Usernetes needs slirp4netns.
+  // podman: no daemon. Podman 5 defaults to pasta; Usernetes needs slirp4netns; Podman 6 has none.
   const major = Number(/^(\d+)\./.exec(podmanVersion ?? "")?.[1]);
   const conf = `${home ?? "~"}/${CONTAINERS_CONF}`;
   const text = home ? host.readFile(conf) : undefined;
-  if (major >= 5 && podmanNetworkCmd(text ?? "") !== "slirp4netns") {
+  if (major >= PODMAN_NO_SLIRP) {
+    steps.push({
+      title: `Podman ${major} networks with pasta only`,
+      actions: [{ kind: "note", text: `not done: Podman ${PODMAN_NO_SLIRP} removed slirp4netns and u7s does not support pasta yet (see \`u7s doctor\`); use rootless Docker with slirp4netns meanwhile` }],
+    });
+  } else if (major >= 5 && podmanNetworkCmd(text ?? "") !== "slirp4netns") {
     const line = 'default_rootless_network_cmd = "slirp4netns"';
     let action: Action;
     if (text === undefined) action = { kind: "write", path: conf, content: `[network]\n${line}\n` };

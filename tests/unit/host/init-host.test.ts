@@ -1,8 +1,12 @@
 import { describe, expect, test } from "bun:test";
+import { mergeModules, mergeSysctl, UPSTREAM_MODULES, type SysctlWant } from "../../../lib/host/init-host.ts";
 import { RecordingRunner, runCli } from "../../fixtures/fakes.ts";
 import { recordedHost } from "./recorded-host.ts";
 
 const MODULES = "br_netfilter ip6_tables ip6table_nat ip_tables iptable_nat vxlan";
+/** UPSTREAM: the 22 modules of upstream's init-host.root.sh, in its order. */
+const UPSTREAM =
+  "tun tap bridge br_netfilter veth ip_tables ip6_tables iptable_nat ip6table_nat iptable_filter ip6table_filter nf_tables x_tables xt_MASQUERADE xt_addrtype xt_comment xt_conntrack xt_mark xt_multiport xt_nat xt_tcpudp vxlan";
 
 /** asRoot loads a recorded host with root as the invoking user. */
 function asRoot(name: string) {
@@ -33,12 +37,15 @@ describe("init-host --dry-run as root: the plan as a shell script, nothing run",
         "systemctl daemon-reload",
         "# Loading the node's kernel modules, now and at boot",
         "install -D -m 0644 /dev/stdin /etc/modules-load.d/usernetes.conf <<'EOF'",
-        ...MODULES.split(" "),
+        ...UPSTREAM.split(" "),
         "EOF",
         `modprobe -a ${MODULES}`,
-        "# Setting sysctls (rp_filter loose for Flannel's VXLAN)",
+        "# cannot read /lib/modules/6.1.0-test/modules.dep: the other modules of /etc/modules-load.d/usernetes.conf load at the next boot",
+        "# Setting sysctls (rp_filter loose for Flannel's VXLAN, inotify limits for many nodes)",
         "install -D -m 0644 /dev/stdin /etc/sysctl.d/99-usernetes.conf <<'EOF'",
         "net.ipv4.conf.default.rp_filter = 2",
+        "fs.inotify.max_user_instances = 512",
+        "fs.inotify.max_user_watches = 524288",
         "EOF",
         "sysctl -p /etc/sysctl.d/99-usernetes.conf",
         "# Enabling linger for alice (the engine keeps running after logout)",
@@ -63,7 +70,7 @@ describe("init-host --dry-run as root: the plan as a shell script, nothing run",
     const { host } = asRoot("invalid-rocky-9");
     const r = await runCli(["init-host", "--dry-run", "--user", "dave"], { host, env: { CONTAINER_ENGINE: "podman" } });
     expect(r.stdout).toStartWith("# Installing podman slirp4netns shadow-utils (dnf)\ndnf install -y podman slirp4netns shadow-utils\n");
-    expect(r.stdout).toContain("net.ipv4.conf.default.rp_filter = 2\nuser.max_user_namespaces = 28633\nEOF\n");
+    expect(r.stdout).toContain("net.ipv4.conf.default.rp_filter = 2\nfs.inotify.max_user_instances = 512\nfs.inotify.max_user_watches = 524288\nuser.max_user_namespaces = 28633\nEOF\n");
     expect(r.stdout).toContain("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 dave\n");
   });
 
@@ -71,6 +78,60 @@ describe("init-host --dry-run as root: the plan as a shell script, nothing run",
     const { host } = asRoot("valid-debian-12");
     const r = await runCli(["init-host", "--dry-run"], { host, env: { CONTAINER_ENGINE: "podman" } });
     expect(r.stdout).toEndWith("# Sub-IDs and linger\n# skipped: no user named (run through sudo, or pass --user NAME)\n");
+  });
+});
+
+describe("init-host merges into upstream's files: keeps every line, adds what is missing, idempotent", () => {
+  test("modules: others' lines and comments stay, upstream's 22 are added once; a second merge changes nothing", () => {
+    const existing = "# loaded by someone else\nnfs\nbr_netfilter\nip6-tables\n";
+    const merged = mergeModules(existing, UPSTREAM_MODULES)!;
+    expect(merged).toStartWith(existing);
+    const lines = merged.trim().split("\n");
+    expect(lines.filter((l) => l === "br_netfilter")).toEqual(["br_netfilter"]);
+    expect(lines).not.toContain("ip6_tables"); // ip6-tables is the same module to modprobe
+    expect(lines.length).toBe(4 + 22 - 2);
+    expect(mergeModules(merged, UPSTREAM_MODULES)).toBeUndefined();
+    expect(mergeModules(undefined, ["a", "b"])).toBe("a\nb\n");
+    expect(mergeModules("x", ["a"])).toBe("x\na\n");
+    expect(UPSTREAM_MODULES.join(" ")).toBe(UPSTREAM);
+  });
+
+  test("sysctl: a wrong value is replaced, a higher limit is never lowered, comments and others' keys stay; idempotent", () => {
+    const existing = "# For VXLAN, net.ipv4.conf.default.rp_filter must not be 1 (strict)\nnet.ipv4.conf.default.rp_filter=1\nfs.inotify.max_user_instances = 8192\nvm.max_map_count = 262144\n";
+    const wants: SysctlWant[] = [
+      { key: "net.ipv4.conf.default.rp_filter", value: 2, mode: "set" },
+      { key: "fs.inotify.max_user_instances", value: 512, mode: "raise" },
+      { key: "fs.inotify.max_user_watches", value: 524288, mode: "raise" },
+    ];
+    const merged = mergeSysctl(existing, wants)!;
+    expect(merged).toBe(
+      "# For VXLAN, net.ipv4.conf.default.rp_filter must not be 1 (strict)\nnet.ipv4.conf.default.rp_filter = 2\nfs.inotify.max_user_instances = 8192\nvm.max_map_count = 262144\nfs.inotify.max_user_watches = 524288\n",
+    );
+    expect(mergeSysctl(merged, wants)).toBeUndefined();
+    expect(mergeSysctl("fs/inotify/max_user_instances = 128\n", [wants[1]!])).toBe("fs.inotify.max_user_instances = 512\n");
+  });
+
+  test("a host already set up by upstream's script: the modules file is left alone, the sysctl file gains the inotify limits", async () => {
+    const { host } = asRoot("valid-debian-12");
+    const upstreamSysctl = "# For VXLAN, net.ipv4.conf.default.rp_filter must not be 1 (strict) in the daemon's netns.\nnet.ipv4.conf.default.rp_filter = 2\n";
+    host.opts.files = { ...host.opts.files, "/etc/modules-load.d/usernetes.conf": `${UPSTREAM.split(" ").join("\n")}\n`, "/etc/sysctl.d/99-usernetes.conf": upstreamSysctl };
+    const r = await runCli(["init-host", "--dry-run", "--user", "alice"], { host, env: { CONTAINER_ENGINE: "podman" } });
+    expect(r.stdout).toContain("# Loading the node's kernel modules, now and at boot\n# /etc/modules-load.d/usernetes.conf already lists upstream's 22 modules\nmodprobe -a");
+    expect(r.stdout).toContain(`<<'EOF'\n${upstreamSysctl}fs.inotify.max_user_instances = 512\nfs.inotify.max_user_watches = 524288\nEOF\n`);
+  });
+
+  test("the rest of upstream's modules load now where the kernel has them; those it lacks are named", async () => {
+    const { host } = asRoot("valid-debian-12");
+    const dir = "/lib/modules/6.1.0-test";
+    host.opts.files = {
+      ...host.opts.files,
+      [`${dir}/modules.dep`]: UPSTREAM.split(" ").filter((m) => m !== "tap" && m !== "tun").map((m) => `kernel/net/${m}.ko.xz:`).join("\n"),
+      [`${dir}/modules.builtin`]: "kernel/drivers/net/tun.ko\n",
+    };
+    const r = await runCli(["init-host", "--dry-run", "--user", "alice"], { host, env: { CONTAINER_ENGINE: "podman" } });
+    // bridge is loaded already (the recorded /proc/modules); tun is built in (modprobe succeeds for it)
+    const extra = UPSTREAM.split(" ").filter((m) => !MODULES.split(" ").includes(m) && m !== "tap" && m !== "bridge");
+    expect(r.stdout).toContain(`modprobe -a ${MODULES}\nmodprobe -a ${extra.join(" ")}\n# this kernel has no tap (listed for upstream; not loaded)\n`);
   });
 });
 
@@ -121,6 +182,25 @@ describe("init-host as the user", () => {
       "systemctl --user enable --now podman-restart.service",
     ]);
     expect(runner.calls[1]!.opts?.input).toBe('[network]\ndefault_rootless_network_cmd = "slirp4netns"\n');
+  });
+
+  test("Podman 6: no containers.conf switch to a slirp4netns it does not have; the plan says why", async () => {
+    const { host, info } = recordedHost("valid-debian-12");
+    host.opts.binaries = { ...host.opts.binaries, pasta: "/usr/bin/pasta" };
+    const runner = new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 6.0.0\n" });
+    const r = await runCli(["init-host"], { host, runner, env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
+    expect(r.code).toBe(0);
+    expect(r.runner.commands).toEqual(["podman --version", "podman system migrate", "systemctl --user enable --now podman-restart.service"]);
+    expect(r.stderr).toContain("Podman 6 removed slirp4netns and u7s does not support pasta yet");
+  });
+
+  test("Podman 5 with pasta but no slirp4netns: root must install slirp4netns first (the engine has a network, u7s needs slirp4netns)", async () => {
+    const { host, info } = recordedHost("valid-debian-12");
+    host.opts.binaries = { newuidmap: "/usr/bin/newuidmap", newgidmap: "/usr/bin/newgidmap", podman: "/usr/bin/podman", pasta: "/usr/bin/pasta" };
+    const runner = new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 5.4.2\n" });
+    const r = await runCli(["init-host"], { host, runner, env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("  slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes need slirp4netns today");
   });
 
   test("rootless Docker: the setup tool from Debian's contrib directory", async () => {
