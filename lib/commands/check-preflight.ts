@@ -1,5 +1,6 @@
 import { runPreflight } from "../host/preflight.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
+import { otherEngines } from "../engine/detect.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** checkPreflight runs upstream's host and engine checks, offline; errors exit 1, warnings do not. */
@@ -17,7 +18,8 @@ export const checkPreflight: CommandDef = {
   async run(ctx, args) {
     const config = await ctx.config();
     const engine = config.containerEngine === undefined ? undefined : await ctx.engine();
-    const findings = await runPreflight({ config, engine, host: ctx.host, runner: ctx.runner, env: ctx.env });
+    const others = engine ? otherEngines(config, ctx.runner, (b) => ctx.host.which(b)) : [];
+    const findings = await runPreflight({ config, engine, host: ctx.host, runner: ctx.runner, env: ctx.env, others });
     const errors = findings.filter((f) => f.level === "error").length;
     if (boolFlag(args, "json")) {
       ctx.out.write(`${JSON.stringify({ ok: errors === 0, findings }, null, 2)}\n`);

@@ -1,6 +1,7 @@
 import { statfsSync } from "node:fs";
 import { runDoctor, type Check } from "../host/doctor.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
+import { otherEngines } from "../engine/detect.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** freeBytes is the space an unprivileged user may still use in a directory's file system. */
@@ -24,8 +25,11 @@ export const doctor: CommandDef = {
     "Checks, offline and without changing anything: sub-IDs (/etc/subuid, /etc/subgid), newuidmap/newgidmap,\n" +
     "unprivileged user namespaces (and Ubuntu 24.04's AppArmor restriction), cgroup v2 controller delegation\n" +
     "(cgroup v1: a warning), linger, kernel modules, slirp4netns, the user D-Bus session, disk space for the\n" +
-    "node image, and the engine: installed, answering, rootless, rp_filter in its network namespace, Podman 5's\n" +
-    "pasta default, podman-restart.service, free ports. Each check is ok, warn or fail; every warning and failure\n" +
+    "node image, and the engine: installed, answering, rootless, rp_filter in its network namespace, its rootless\n" +
+    "network (slirp4netns, or pasta: Podman 5's default, Podman 6's only one, RootlessKit 2's option; under pasta\n" +
+    "the API server cannot reach kubelets at host IPs), podman-restart.service, free ports, and the user's inotify\n" +
+    "limits (fs.inotify.max_user_instances, max_user_watches) against the nodes running plus one, about 6\n" +
+    "instances each (measured on a bare node). Each check is ok, warn or fail; every warning and failure\n" +
     "comes with the command that fixes it on this host's distribution (Debian/Ubuntu, Fedora/RHEL, SUSE, Arch).\n" +
     "Exits 1 when a check fails. `u7s init-host` applies the fixes.",
   settings: true,
@@ -34,7 +38,8 @@ export const doctor: CommandDef = {
   async run(ctx, args) {
     const config = await ctx.config();
     const engine = config.containerEngine === undefined ? undefined : await ctx.engine();
-    const report = await runDoctor({ config, engine, host: ctx.host, runner: ctx.runner, env: ctx.env, freeBytes });
+    const others = engine ? otherEngines(config, ctx.runner, (b) => ctx.host.which(b)) : [];
+    const report = await runDoctor({ config, engine, host: ctx.host, runner: ctx.runner, env: ctx.env, others, freeBytes });
     if (boolFlag(args, "json")) {
       ctx.out.write(`${JSON.stringify(report, null, 2)}\n`);
       return report.ok ? 0 : 1;

@@ -24,13 +24,15 @@ export const initHost: CommandDef = {
   summary: "prepare this host: root steps as root, the rootless engine as the user",
   description:
     "As root (upstream's init-host.root.sh): installs the engine's packages with the distribution's package\n" +
-    "manager, delegates cgroup controllers to users' services, loads the kernel modules now and at boot, sets\n" +
-    "rp_filter loose, and for the user (--user, or the one running sudo) adds sub-IDs and enables linger.\n" +
-    "As the user (init-host.rootless.sh): sets up the rootless engine (Docker: dockerd-rootless-setuptool.sh;\n" +
-    "Podman: slirp4netns on Podman 5, podman-restart.service). It first prints the plan, then applies it, one\n" +
-    "progress line per step; --dry-run prints the plan only, as a shell script. Refuses the user steps while\n" +
-    "root's are missing, and says which. Every step is safe to repeat. Engine: CONTAINER_ENGINE, else the one\n" +
-    "installed, else Podman.",
+    "manager, delegates cgroup controllers to users' services, merges upstream's 22 kernel modules into\n" +
+    "/etc/modules-load.d/usernetes.conf (keeping every line there) and loads them, merges rp_filter loose and\n" +
+    "the inotify limits (max_user_instances 512, max_user_watches 524288, as kind advises; never lowered)\n" +
+    "into /etc/sysctl.d/99-usernetes.conf, and for the user (--user, or the one running sudo) adds sub-IDs\n" +
+    "and enables linger. As the user (init-host.rootless.sh): sets up the rootless engine (Docker:\n" +
+    "dockerd-rootless-setuptool.sh; Podman: slirp4netns on Podman 5, none on Podman 6, podman-restart.service).\n" +
+    "It first prints the plan, then applies it, one progress line per step; --dry-run prints the plan only,\n" +
+    "as a shell script. Refuses the user steps while root's are missing, and says which. Every step is safe\n" +
+    "to repeat. Engine: CONTAINER_ENGINE, else the one installed, else Podman.",
   settings: true,
   options: {
     user: { type: "string", value: "NAME", description: "as root: the user who will run u7s (default: the user running sudo)" },

@@ -2,6 +2,7 @@ import type { NodeConfig } from "../config/resolve.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { Engine } from "./engine.ts";
+import { ENGINES } from "./types.ts";
 import { DockerEngine } from "./docker.ts";
 import { NerdctlEngine } from "./nerdctl.ts";
 import { PodmanEngine } from "./podman.ts";
@@ -21,6 +22,14 @@ export function detectEngine(config: NodeConfig, runner: Runner): Engine {
     case "nerdctl":
       return new NerdctlEngine(config.containerEngine, runner);
   }
+}
+
+/**
+ * otherEngines are the drivers of the engine CLIs on PATH other than the configured one: a user's
+ * nodes on every engine share the user's limits (inotify), as `u7s ls` lists them all.
+ */
+export function otherEngines(config: NodeConfig, runner: Runner, which: (bin: string) => string | undefined): Engine[] {
+  return ENGINES.filter((e) => e !== config.containerEngineType && which(e) !== undefined).map((e) => detectEngine({ ...config, containerEngine: e, containerEngineType: e }, runner));
 }
 
 /** engineNote says which engine is used and why, as kind does ("using podman due to CONTAINER_ENGINE"). */

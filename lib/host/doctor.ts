@@ -460,6 +460,8 @@ export interface DoctorEnv {
   config: NodeConfig;
   /** engine: the configured engine's driver, undefined when none is installed. */
   engine: Engine | undefined;
+  /** others: the other engines on PATH, whose nodes share this user's inotify limits. */
+  others?: readonly Engine[];
   host: HostProbe;
   runner: Runner;
   env: Readonly<Record<string, string | undefined>>;
@@ -510,7 +512,7 @@ async function engineChecks(d: DoctorEnv, distro: Distro): Promise<{ checks: Che
     rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR).catch((e: unknown) => ({ level: "warn", message: `cannot check rp_filter: ${String(e)}` }) as Finding),
     node?.running ? Promise.resolve(undefined) : busyPorts(config, host),
     engine.rootlessNetwork(info, { runtimeDir: env.XDG_RUNTIME_DIR, readFile: (p) => host.readFile(p) }).catch((): RootlessNetwork => ({ mode: undefined, tools: {} })),
-    nodeInotifyFindings(engine, host, node?.running === true, true),
+    nodeInotifyFindings(engine, host, node?.running === true, true, d.others),
   ]);
   const rpCheck = fromFinding("rp_filter", rp);
   if (rpCheck.level === "fail") rpCheck.fix = `echo net.ipv4.conf.default.rp_filter=2 | sudo tee -a ${SYSCTL_FILE} && sudo sysctl -w net.ipv4.conf.default.rp_filter=2, then restart ${engine.name} (its namespace copies the value when it starts)`;

@@ -205,28 +205,42 @@ export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: 
 /** NODE_LABELS select node containers: u7s's node label and its settings (forwarders carry only the first). */
 export const NODE_LABELS = [LABEL_NODE, LABEL_SETTINGS] as const;
 
-/** nodeInotifyFindings counts this user's running nodes on the engine and checks the inotify limits for one more (none when this node runs). */
-export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisNodeRuns: boolean, advise = false): Promise<Finding[]> {
+/**
+ * nodeInotifyFindings counts this user's running nodes on the engine (and on the other engines given
+ * that answer as this user's rootless engines) and checks the inotify limits for one more (none when
+ * this node runs).
+ */
+export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisNodeRuns: boolean, advise = false, others: readonly Engine[] = []): Promise<Finding[]> {
   let running: number;
   try {
     running = await engine.countRunning(NODE_LABELS);
   } catch (err) {
     return [{ level: "warn", message: `cannot count this user's running nodes for the inotify limits: ${err instanceof Error ? err.message : String(err)}` }];
   }
-  return inotifyFindings(host, running, thisNodeRuns ? 0 : 1, advise, engine.name);
+  // another engine counts only when it answers as a rootless engine (a rootful daemon's nodes are root's)
+  const counted = [engine.name];
+  const more = await Promise.all(others.map((e) => e.isRootless().then((r) => (r ? e.countRunning(NODE_LABELS) : undefined)).catch(() => undefined)));
+  others.forEach((e, i) => {
+    if (more[i] === undefined) return;
+    running += more[i]!;
+    counted.push(e.name);
+  });
+  return inotifyFindings(host, running, thisNodeRuns ? 0 : 1, advise, counted.join(" and "));
 }
 
 /** PreflightEnv is what runPreflight works with. */
 export interface PreflightEnv {
   config: NodeConfig;
   engine: Engine | undefined;
+  /** others: the other engines on PATH, whose nodes share this user's inotify limits (none: only the engine's nodes count). */
+  others?: readonly Engine[];
   host: HostProbe;
   runner: Runner;
   env: Readonly<Record<string, string | undefined>>;
 }
 
 /** runPreflight runs upstream's checks, offline (nothing is pulled), and returns every finding. */
-export async function runPreflight({ config, engine, host, runner, env }: PreflightEnv): Promise<Finding[]> {
+export async function runPreflight({ config, engine, host, runner, env, others }: PreflightEnv): Promise<Finding[]> {
   const findings: Finding[] = [];
   if (!engine) {
     return [{ level: "error", message: config.engineNotFound ?? "no container engine found", hint: "install rootless Docker, Podman or nerdctl, or set CONTAINER_ENGINE" }];
@@ -252,7 +266,7 @@ export async function runPreflight({ config, engine, host, runner, env }: Prefli
   findings.push(...moduleFindings(host));
   findings.push(await rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR));
   const state = await engine.inspectContainer(nodeNames(config).container);
-  findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true)));
+  findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others)));
   if (state?.running) {
     findings.push({ level: "ok", message: `ports: held by the running node ${state.name}` });
   } else {

@@ -3,6 +3,7 @@
 // instances and 14 watches, and nodes 1-21 of one user booted at 128 while the 22nd hung in early boot.
 import { describe, expect, test } from "bun:test";
 import { DockerEngine } from "../../../lib/engine/docker.ts";
+import { PodmanEngine } from "../../../lib/engine/podman.ts";
 import { INOTIFY_PER_NODE, inotifyFindings, nodeInotifyFindings } from "../../../lib/host/preflight.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
 import { FakeHost, RecordingRunner, runCli } from "../../fixtures/fakes.ts";
@@ -61,6 +62,19 @@ describe("inotify limits against the user's running nodes plus the next", () => 
     expect(findings[0]!.level).toBe("error");
     const down = new RecordingRunner().failOn(["docker"]);
     expect((await nodeInotifyFindings(new DockerEngine("docker", down.run), limits(128), false))[0]).toMatchObject({ level: "warn", message: expect.stringContaining("cannot count") });
+  });
+});
+
+describe("nodes on every engine of the user count", () => {
+  test("a rootless podman's nodes add to docker's; an engine that is not this user's rootless one (or does not answer) adds none", async () => {
+    const docker = new RecordingRunner().on(["docker", "ps"], { stdout: names(10) });
+    const podman = new RecordingRunner().on(["podman", "unshare", "true"], {}).on(["podman", "ps"], { stdout: names(11) });
+    const rootful = new RecordingRunner().on(["podman", "unshare"], { exitCode: 125 }).on(["podman", "info"], { stdout: '{"host":{"security":{"rootless":false}}}' }).on(["podman", "ps"], { stdout: names(50) });
+    const down = new RecordingRunner().failOn("*");
+    const [f] = await nodeInotifyFindings(new DockerEngine("docker", docker.run), limits(128), false, false, [new PodmanEngine("podman", podman.run), new PodmanEngine("podman", rootful.run), new PodmanEngine("podman", down.run)]);
+    expect(f!.level).toBe("error");
+    expect(f!.message).toContain("the 21 nodes this user runs on docker and podman hold about 126");
+    expect(rootful.commands.some((c) => c.startsWith("podman ps"))).toBe(false);
   });
 });
 
