@@ -266,7 +266,8 @@ export function checkModules(host: HostProbe, distro: Distro): Check[] {
     const c = fromFinding("modules", f);
     if (c.level !== "fail") return c;
     const missing = Object.keys(KERNEL_MODULES).filter((m) => f.message.includes(m));
-    const load = `sudo modprobe -a ${missing.join(" ")} && printf '%s\\n' ${missing.join(" ")} | sudo tee ${MODULES_FILE}`;
+    // tee -a: the file may list others' modules (upstream's 22, the admin's); appending never drops one
+    const load = `sudo modprobe -a ${missing.join(" ")} && printf '%s\\n' ${missing.join(" ")} | sudo tee -a ${MODULES_FILE}`;
     return { ...c, fix: host.which("modprobe") ? load : `${installFix(distro, ["kmod"])} && ${load}` };
   });
 }

@@ -47,7 +47,7 @@ export function moduleFindings(host: HostProbe): Finding[] {
     findings.push({
       level: "error",
       message: `kernel modules not loaded: ${missing.join(", ")}`,
-      hint: `sudo modprobe -a ${missing.join(" ")}; to load them at boot: printf '%s\\n' ${missing.join(" ")} | sudo tee /etc/modules-load.d/usernetes.conf`,
+      hint: `sudo modprobe -a ${missing.join(" ")}; to load them at boot: printf '%s\\n' ${missing.join(" ")} | sudo tee -a /etc/modules-load.d/usernetes.conf`,
     });
   }
   if (unknown.length > 0) {
