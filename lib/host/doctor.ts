@@ -359,11 +359,15 @@ const ROOTLESSKIT_UNITS: Readonly<Record<string, { unit: string; variable: strin
 };
 
 /** slirpFix is the exact fix that makes the engine network with slirp4netns (after installing it when missing). */
-export function slirpFix(facts: NetworkFacts, home: string | undefined, install: string | undefined): string {
+export function slirpFix(facts: NetworkFacts, home: string | undefined, install: string | undefined, userConf?: string): string {
   const pre = install ? `${install} && ` : "";
   if (facts.engine === "podman") {
     const conf = `${home ?? "~"}/${CONTAINERS_CONF}`;
-    return `${pre}mkdir -p ${conf.replace(/\/[^/]+$/, "")} && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> ${conf}`;
+    const line = 'default_rootless_network_cmd = "slirp4netns"';
+    // a second [network] table would make the file invalid TOML: change the key, or add it to the table
+    if (userConf !== undefined && podmanNetworkCmd(userConf) !== undefined) return `${pre}sed -i 's/^\\s*default_rootless_network_cmd\\s*=.*/${line}/' ${conf}`;
+    if (userConf !== undefined && /^\s*\[network\]/m.test(userConf)) return `${pre}sed -i '/^\\s*\\[network\\]/a ${line}' ${conf}`;
+    return `${pre}mkdir -p ${conf.replace(/\/[^/]+$/, "")} && printf '[network]\\n${line}\\n' >> ${conf}`;
   }
   const u = ROOTLESSKIT_UNITS[facts.engine] ?? ROOTLESSKIT_UNITS.docker!;
   const dir = `${home ?? "~"}/.config/systemd/user/${u.unit}.d`;
@@ -390,6 +394,7 @@ export function checkNetworkMode(f: NetworkFacts, host: HostProbe, distro: Distr
   const from = f.source && f.source !== "podman info" && f.source !== "RootlessKit" ? ` (${f.source})` : "";
   const slirpMissing = !host.which("slirp4netns") && f.tools.slirp4netns === undefined;
   const install = slirpMissing ? installFix(distro, ["slirp4netns"]) : undefined;
+  const userConf = f.engine === "podman" && home ? host.readFile(`${home}/${CONTAINERS_CONF}`) : undefined;
   if (f.mode === "slirp4netns") {
     return { id: "network", level: "ok", message: `${who} networks rootless containers with slirp4netns${tool("slirp4netns")}${from}: the API server reaches kubelets at host IPs, as Usernetes is tested` };
   }
@@ -399,7 +404,7 @@ export function checkNetworkMode(f: NetworkFacts, host: HostProbe, distro: Distr
       id: "network",
       level: "warn",
       message: `${who}: cannot tell its rootless network (u7s needs slirp4netns; pasta breaks the API server's connections to kubelets)`,
-      fix: u ? `check RootlessKit's --net= in \`ps -o args -u $(id -un) | grep rootlesskit\`; to use slirp4netns: ${slirpFix(f, home, install)}` : "check the engine's rootless network configuration",
+      fix: u ? `check RootlessKit's --net= in \`ps -o args -u $(id -un) | grep rootlesskit\`; to use slirp4netns: ${slirpFix(f, home, install, userConf)}` : "check the engine's rootless network configuration",
     };
   }
   if (f.mode === "pasta") {
@@ -416,14 +421,14 @@ export function checkNetworkMode(f: NetworkFacts, host: HostProbe, distro: Distr
       id: "network",
       level: "fail",
       message: `${who} networks rootless containers with pasta${tool("pasta")}${from}: ${why}; use slirp4netns`,
-      fix: slirpFix(f, home, install),
+      fix: slirpFix(f, home, install, userConf),
     };
   }
   return {
     id: "network",
     level: "warn",
     message: `${who} networks rootless containers with ${f.mode}${from}: u7s is tested with slirp4netns only`,
-    fix: slirpFix(f, home, install),
+    fix: slirpFix(f, home, install, userConf),
   };
 }
 

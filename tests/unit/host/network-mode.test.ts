@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
 import { DockerEngine } from "../../../lib/engine/docker.ts";
 import { PodmanEngine } from "../../../lib/engine/podman.ts";
-import { runDoctor, type Check, type DoctorReport } from "../../../lib/host/doctor.ts";
+import { runDoctor, slirpFix, type Check, type DoctorReport } from "../../../lib/host/doctor.ts";
 import { RecordingRunner } from "../../fixtures/fakes.ts";
 import { recordedHost } from "./recorded-host.ts";
 
@@ -107,5 +107,17 @@ describe("rootless Docker", () => {
     const r = await doctorWith("docker", { info: fixture("valid-docker-26-rootlesskit2.info.json"), version: fixture("valid-docker-26-rootlesskit2-slirp4netns.version.json") });
     expect(check(r, "network").level).toBe("ok");
     expect(check(r, "network").message).toStartWith("rootless docker 26.1.5+dfsg1 (RootlessKit 2.0.2) networks rootless containers with slirp4netns 1.2.1:");
+  });
+});
+
+describe("the switch to slirp4netns keeps the user's containers.conf valid TOML", () => {
+  const facts = { engine: "podman" as const, engineVersion: "5.4.2", mode: "pasta", source: "podman info", tools: {} };
+  test.each([
+    [undefined, `mkdir -p /home/a/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/a/.config/containers/containers.conf`],
+    ['[containers]\nlog_driver = "k8s-file"\n', `mkdir -p /home/a/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/a/.config/containers/containers.conf`],
+    ['[network]\ndns_bind_port = 5353\n', `sed -i '/^\\s*\\[network\\]/a default_rootless_network_cmd = "slirp4netns"' /home/a/.config/containers/containers.conf`],
+    ['[network]\ndefault_rootless_network_cmd = "pasta"\n', `sed -i 's/^\\s*default_rootless_network_cmd\\s*=.*/default_rootless_network_cmd = "slirp4netns"/' /home/a/.config/containers/containers.conf`],
+  ])("containers.conf %p", (conf, fix) => {
+    expect(slirpFix(facts, "/home/a", undefined, conf)).toBe(fix);
   });
 });
