@@ -319,7 +319,7 @@ export function networkFacts(engine: EngineName, info: EngineInfo, told: Rootles
     if (set) return { ...base, mode: set, source: f };
   }
   const major = majorOf(info.version);
-  return { ...base, mode: major >= 5 ? "pasta" : "slirp4netns", source: `Podman ${Number.isNaN(major) ? "" : major}'s default`.replace("Podman 's", "Podman's") };
+  return { ...base, mode: major >= 5 ? "pasta" : "slirp4netns", source: Number.isNaN(major) ? "Podman's default" : `Podman ${major}'s default` };
 }
 
 /**
