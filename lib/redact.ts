@@ -5,7 +5,8 @@ export const REDACTED = "[redacted by u7s]";
 // a message redacted where argv was formatted passes the log sink unchanged (no "[redacted by u7s] by u7s]").
 const ALREADY = REDACTED.replace(/[[\]]/g, "\\$&");
 // Quoted values (JSON, YAML, shell) keep their quotes; \x1b ends a bare value so colours stay intact.
-const QUOTED = `"(?:[^"\\\\\\n]|\\\\.)*"|'(?:[^'\\n]|'')*'`;
+// (unrolled loops: linear on a long line with an unterminated quote)
+const QUOTED = `"[^"\\\\\\n]*(?:\\\\.[^"\\\\\\n]*)*"|'[^'\\n]*(?:''[^'\\n]*)*'`;
 const VALUE = (bare: string) => `${ALREADY}|${QUOTED}|${bare}`;
 
 /** SECRET_FLAGS are the flags of kubeadm and kubectl whose value is a secret (also with a prefix: --bootstrap-token). */
