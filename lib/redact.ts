@@ -54,10 +54,10 @@ const ALTERNATIVES = [
 ];
 const SECRETS = new RegExp(ALTERNATIVES.join("|"), "g");
 
-/** hidden replaces a value by REDACTED, keeping the quotes around it. */
+/** hidden replaces a value by REDACTED, keeping the quotes around it (SECRETS matched a quoted value whole). */
 function hidden(value: string): string {
   const q = value[0];
-  return (q === '"' || q === "'") && value.length > 1 && value.endsWith(q) ? `${q}${REDACTED}${q}` : REDACTED;
+  return q === '"' || q === "'" ? `${q}${REDACTED}${q}` : REDACTED;
 }
 
 /** replace is what one match of SECRETS becomes. */
@@ -87,7 +87,12 @@ export function redact(text: string): string {
  * runs is never changed.
  */
 export function redactArgv(argv: readonly string[]): string[] {
-  return argv.map((word, i) => (i > 0 && SECRET_FLAG_WORD.test(argv[i - 1]!) ? REDACTED : redact(word)));
+  let secretNext = false;
+  return argv.map((word) => {
+    const shown = secretNext ? REDACTED : redact(word);
+    secretNext = SECRET_FLAG_WORD.test(word);
+    return shown;
+  });
 }
 
 // An unterminated private key: text after it is held back until its END line (or the end of the stream).

@@ -130,9 +130,23 @@ describe("RedactingStream (a command's live output)", () => {
     expect(out).toEqual(["one\n", "two\n"]);
   });
 
-  test("a private key is held back until its END line, then redacted whole", () => {
-    const out = streamed(["before\n-----BEGIN RSA PRIVATE KEY-----\n", "MIIEsecret1\n", "MIIEsecret2\n-----END RSA PRIVATE KEY-----\nafter\n"]);
+  test("a private key is held back until its END line, then passed on at once, redacted whole", () => {
+    const out: string[] = [];
+    const s = new RedactingStream((t) => out.push(t));
+    s.write("before\n-----BEGIN RSA PRIVATE KEY-----\n");
+    s.write("MIIEsecret1\n");
+    expect(out).toEqual(["before\n"]);
+    s.write("MIIE secret2\n-----END RSA PRIVATE KEY-----\nafter\n");
     expect(out).toEqual(["before\n", `-----BEGIN RSA PRIVATE KEY----- ${R} -----END RSA PRIVATE KEY-----\nafter\n`]);
+  });
+
+  test("after end, the stream starts afresh", () => {
+    const out: string[] = [];
+    const s = new RedactingStream((t) => out.push(t));
+    s.write("first");
+    s.end();
+    s.write("second\n");
+    expect(out).toEqual(["first", "second\n"]);
   });
 
   test("an unterminated private key is redacted at the end of the stream", () => {
