@@ -7,7 +7,7 @@ import type { Engine } from "./engine/engine.ts";
 import { errnoText, U7sError, UsageError } from "./errors.ts";
 import { spawnRunner, type Runner } from "./exec.ts";
 import { realHost, type HostProbe } from "./host/probe.ts";
-import { colorEnabled, Log, type Writer } from "./log.ts";
+import { colorEnabled, Log, redactingWriter, type Writer } from "./log.ts";
 import { COMMAND_INDEX, findEntry } from "./commands/_index.ts";
 import { settingFlags, settingOptions } from "./commands/_shared.ts";
 import type { Args, CommandDef, Ctx, OptionDef } from "./commands/_types.ts";
@@ -234,6 +234,8 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
   // The spinner draws on the real terminal only: never into a pipe, a file or a test's capture.
   const terminal = deps.stderr.isTTY && process.stderr.isTTY ? process.stderr : undefined;
   const log = new Log(deps.stderr, { color: colorEnabled(deps.env, deps.stderr), quiet, debug, terminal });
+  // Stack traces (--debug) repeat the message: redacted as everything Log prints.
+  const stderr = redactingWriter(deps.stderr);
   try {
     if (argv[0] === "--version" || argv[0] === "-v") argv = ["version", ...argv.slice(1)];
     // Only global flags may come before the command; the command's own flags go after it.
@@ -284,7 +286,7 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     }
     if (err instanceof U7sError) {
       log.error(err.message, err.detail, err.hint);
-      if (debug && err.stack) deps.stderr.write(`${err.stack}\n`);
+      if (debug && err.stack) stderr.write(`${err.stack}\n`);
       return err.exitCode;
     }
     if (err instanceof BrokenPipe) return EXIT_BROKEN_PIPE;
@@ -292,11 +294,11 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     if (typeof e?.code === "string" && typeof e.syscall === "string") {
       // A system call failed (a full disk, a missing directory): the host's problem, said plainly.
       log.error(`${e.syscall}${e.path ? ` ${e.path}` : ""}: ${errnoText(e)}`);
-      if (debug && e.stack) deps.stderr.write(`${e.stack}\n`);
+      if (debug && e.stack) stderr.write(`${e.stack}\n`);
       return 1;
     }
     log.error(`internal error: ${e?.message ?? String(err)}`, undefined, "re-run with --debug and report it");
-    if (debug && e?.stack) deps.stderr.write(`${e.stack}\n`);
+    if (debug && e?.stack) stderr.write(`${e.stack}\n`);
     return 1;
   }
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fdWriter, run } from "../../lib/cli.ts";
 import { COMMANDS, findCommand } from "../../lib/commands/_registry.ts";
 import { U7sError } from "../../lib/errors.ts";
-import { fakeDeps } from "../fixtures/fakes.ts";
+import { fakeDeps, RecordingRunner } from "../fixtures/fakes.ts";
 
 describe("stdout that cannot take the output", () => {
   test("a full disk (/dev/full): `u7s config` fails with one line and exit 1, no stack trace", async () => {
@@ -37,6 +37,24 @@ describe("stdout that cannot take the output", () => {
     const code = await run(["version"], { ...f.deps, stdout: failing });
     expect(code).toBe(1);
     expect(f.stderr.lines()).toEqual(["error: write: i/o error (EIO)"]);
+  });
+});
+
+describe("secrets", () => {
+  test("an unexpected error and its --debug stack trace are printed redacted", async () => {
+    const TOKEN = "3z6l2d.7gkt0123456789ab";
+    const runner = new RecordingRunner().on("*", () => {
+      throw new Error(`boom --token ${TOKEN} password=hunter2`);
+    });
+    for (const argv of [["status"], ["--debug", "status"]]) {
+      const f = fakeDeps({ runner, env: { CONTAINER_ENGINE: "docker" } });
+      const code = await run(argv, f.deps);
+      expect(code).toBe(1);
+      expect(f.stderr.text).toContain("boom --token [redacted by u7s] password=[redacted by u7s]");
+      expect(f.stderr.text).not.toContain(TOKEN);
+      expect(f.stderr.text).not.toContain("hunter2");
+      if (argv.includes("--debug")) expect(f.stderr.text).toContain("    at ");
+    }
   });
 });
 

@@ -157,6 +157,22 @@ describe("kubeadm-join", () => {
     expect(r.stderr).toContain("already joined");
     expect(node.ran("kubeadm")).toBe(false);
   });
+  test("a failed join prints no token or CA hash, with or without --debug, and says what failed ungarbled", async () => {
+    const [id, secret] = "abcdef.0123456789abcdef".split(".");
+    const theirs = "ab".repeat(32); // the CA hash kubeadm found, not the pinned one
+    node.state.answers.push(["kubeadm join", { exitCode: 1, stderr: `error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "sha256:${theirs}" are pinned\n` }]);
+    for (const argv of [["kubeadm-join"], ["--debug", "kubeadm-join"], ["kubeadm-join", "--debug"]]) {
+      const r = await u7s([...argv, joinFile()]);
+      expect(r.code).toBe(1);
+      for (const s of [id!, secret!, FAKE_JOIN_HASH.slice(7), theirs]) expect(`${r.stdout}${r.stderr}`, `${argv.join(" ")}: ${s}`).not.toContain(s);
+      expect(r.stderr).toContain(`kubeadm join u7s-cp:6443 --token [redacted by u7s] --discovery-token-ca-cert-hash [redacted by u7s]\n`);
+      expect(r.stderr).toContain(`none of the public keys "[redacted by u7s]" are pinned`);
+      expect(r.stderr).not.toContain("by u7s] by u7s]");
+      if (argv.includes("--debug")) expect(r.stderr).toMatch(/^debug: docker exec u7s-node-a kubeadm join u7s-cp:6443 --token \[redacted by u7s\] --discovery-token-ca-cert-hash \[redacted by u7s\] \(exit 1, \d+ ms\)$/m);
+    }
+    // what ran is the real command
+    expect(node.ran("kubeadm", "join", "u7s-cp:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", FAKE_JOIN_HASH)).toBe(true);
+  });
   test("a failed join is undone with kubeadm reset", async () => {
     node.state.fail.push("kubeadm join");
     const r = await u7s(["kubeadm-join", joinFile()]);
