@@ -3,13 +3,19 @@
 // (tests/doubles/kubeadm) runs it as a systemd service in the node and uses its helper subcommand.
 //
 //   kube-api-double --port N --cert F --key F --client-ca F --state FILE [--bind ADDR] [--pod-cidr CIDR]
+//                   [--pods-config FILE] [--local-node NAME --cni-conf-dir DIR] [--no-controllers]
+// With the API it runs the played control plane (controllers/manager.ts): scheduler, workload
+// controllers and a kubelet per node; --pods-config is the kubelet's start delays (pods.json),
+// --local-node/--cni-conf-dir where a Flannel pod on this process's own node writes the CNI config.
 //   kube-api-double kubeadm-config FILE     print what the kubeadm double needs from a kubeadm config
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { ControlPlane } from "./controllers/manager.ts";
 import { KubeApiDouble } from "./server.ts";
 
 const USAGE = `usage: kube-api-double --port N --cert FILE --key FILE --client-ca FILE --state FILE [--bind ADDR] [--pod-cidr CIDR]
+         [--pods-config FILE] [--local-node NAME --cni-conf-dir DIR] [--no-controllers]
        kube-api-double kubeadm-config FILE`;
 
 /** SAFE is what a value printed for the kubeadm double's shell may contain. */
@@ -53,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
       "client-ca": { type: "string" },
       state: { type: "string" },
       "pod-cidr": { type: "string" },
+      "pods-config": { type: "string" },
+      "local-node": { type: "string" },
+      "cni-conf-dir": { type: "string" },
+      "no-controllers": { type: "boolean", default: false },
     },
   });
   const { port, cert, key, state } = values;
@@ -62,6 +72,9 @@ async function main(argv: string[]): Promise<number> {
     { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8"), clientCa: readFileSync(clientCa, "utf8"), podCidr: values["pod-cidr"] },
     state,
   );
+  if (!values["no-controllers"]) {
+    new ControlPlane(api.store, { podsConfig: values["pods-config"], localNode: values["local-node"], cniConfDir: values["cni-conf-dir"] }).start();
+  }
   await api.listen(Number(port), values.bind);
   console.error(`kube-api-double: serving on https://${values.bind}:${port} (state ${state})`);
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
