@@ -168,27 +168,27 @@ describe("a wrong apiVersion or kind is refused", () => {
 
 describe("an unknown field is refused with kubeadm's strict decoding error", () => {
   test.each([
-    ["InitConfiguration", "localAPIEndpoint:\n  bindport: 6443\n", "localAPIEndpoint.bindport"],
-    ["InitConfiguration", "nodeRegistration:\n  nodeName: x\n", "nodeRegistration.nodeName"],
-    ["InitConfiguration", "metadata: {name: x}\n", "metadata"],
-    ["ClusterConfiguration", "apiServer:\n  certSans: [a]\n", "apiServer.certSans"],
-    ["ClusterConfiguration", "controllerManager:\n  extraArgs:\n  - {name: a, value: b, flag: c}\n", "controllerManager.extraArgs[0].flag"],
-    ["ClusterConfiguration", "scheduler:\n  certSANs: [a]\n", "scheduler.certSANs"],
-    ["ClusterConfiguration", "etcd:\n  localEtcd: {}\n", "etcd.localEtcd"],
-    ["ClusterConfiguration", "etcd:\n  local:\n    dataDirectory: /x\n", "etcd.local.dataDirectory"],
-    ["ClusterConfiguration", "networking:\n  podCIDR: 10.0.0.0/8\n", "networking.podCIDR"],
-    ["JoinConfiguration", "discovery:\n  bootstrapToken:\n    caCertHash: x\n", "discovery.bootstrapToken.caCertHash"],
-    ["JoinConfiguration", "nodeRegistration:\n  taints:\n  - {key: a, efect: NoSchedule}\n", "nodeRegistration.taints[0].efect"],
-  ])("%s %s", (kind, body, path) => {
+    ["InitConfiguration", "localAPIEndpoint.bindport", "localAPIEndpoint:\n  bindport: 6443\n"],
+    ["InitConfiguration", "nodeRegistration.nodeName", "nodeRegistration:\n  nodeName: x\n"],
+    ["InitConfiguration", "metadata", "metadata: {name: x}\n"],
+    ["ClusterConfiguration", "apiServer.certSans", "apiServer:\n  certSans: [a]\n"],
+    ["ClusterConfiguration", "controllerManager.extraArgs[0].flag", "controllerManager:\n  extraArgs:\n  - {name: a, value: b, flag: c}\n"],
+    ["ClusterConfiguration", "scheduler.certSANs", "scheduler:\n  certSANs: [a]\n"],
+    ["ClusterConfiguration", "etcd.localEtcd", "etcd:\n  localEtcd: {}\n"],
+    ["ClusterConfiguration", "etcd.local.dataDirectory", "etcd:\n  local:\n    dataDirectory: /x\n"],
+    ["ClusterConfiguration", "networking.podCIDR", "networking:\n  podCIDR: 10.0.0.0/8\n"],
+    ["JoinConfiguration", "discovery.bootstrapToken.caCertHash", "discovery:\n  bootstrapToken:\n    caCertHash: x\n"],
+    ["JoinConfiguration", "nodeRegistration.taints[0].efect", "nodeRegistration:\n  taints:\n  - {key: a, efect: NoSchedule}\n"],
+  ])("%s: %s", (kind, path, body) => {
     expect(refusal(doc(V4, kind, body))).toStartWith(`${GVK(kind)}: strict decoding error: unknown field "${path}"\n`);
   });
 
   test.each([
-    ["kubelet.config.k8s.io", "v1beta1", "KubeletConfiguration", "failSwapOff: true\n", "failSwapOff"],
-    ["kubelet.config.k8s.io", "v1beta1", "KubeletConfiguration", "crashLoopBackOff: {maxRestartPeriod: 1s}\n", "crashLoopBackOff.maxRestartPeriod"],
-    ["kubeproxy.config.k8s.io", "v1alpha1", "KubeProxyConfiguration", "conntrack:\n  udpIdleTimeout: 1s\n", "conntrack.udpIdleTimeout"],
-    ["kubeproxy.config.k8s.io", "v1alpha1", "KubeProxyConfiguration", "iptables: {masqueradeALL: true}\n", "iptables.masqueradeALL"],
-  ])("%s/%s %s %s", (group, version, kind, body, path) => {
+    ["kubelet.config.k8s.io", "v1beta1", "KubeletConfiguration", "failSwapOff", "failSwapOff: true\n"],
+    ["kubelet.config.k8s.io", "v1beta1", "KubeletConfiguration", "crashLoopBackOff.maxRestartPeriod", "crashLoopBackOff: {maxRestartPeriod: 1s}\n"],
+    ["kubeproxy.config.k8s.io", "v1alpha1", "KubeProxyConfiguration", "conntrack.udpIdleTimeout", "conntrack:\n  udpIdleTimeout: 1s\n"],
+    ["kubeproxy.config.k8s.io", "v1alpha1", "KubeProxyConfiguration", "iptables.masqueradeALL", "iptables: {masqueradeALL: true}\n"],
+  ])("%s/%s %s: %s", (group, version, kind, path, body) => {
     expect(refusal(doc(`${group}/${version}`, kind, body))).toStartWith(`${GVK(kind, group, version)}: strict decoding error: unknown field "${path}"\n`);
   });
 
