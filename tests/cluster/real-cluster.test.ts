@@ -15,6 +15,7 @@ import {
   cleanupHostNodes,
   cleanupNode,
   copyBetweenHosts,
+  eventually,
   loadEnginesEnv,
   loadHostsEnv,
   runOnHost,
@@ -160,10 +161,12 @@ describe.skipIf(!ENABLED)(`real cluster across the two test hosts (${REASON}; an
 
     const ready = await kubectl(["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=600s"]);
     expect(ready.exitCode, show(ready)).toBe(0);
-    const nodes = (await nodesOf(kubectl)).sort((x, y) => x.name.localeCompare(y.name));
-    expect(nodes.map((n) => [n.name, n.externalIp])).toEqual(
-      [[`u7s-${cp.hostname}`, cp.ip], [`u7s-${worker.hostname}`, worker.ip]].sort((x, y) => x[0]!.localeCompare(y[0]!)),
-    );
+    // the control plane's sync service gives each node its host's address (every few seconds)
+    const want = JSON.stringify([[`u7s-${cp.hostname}`, cp.ip], [`u7s-${worker.hostname}`, worker.ip]].sort((x, y) => x[0]!.localeCompare(y[0]!)));
+    const nodes = await eventually("both nodes with their host's ExternalIP", async () => {
+      const seen = (await nodesOf(kubectl)).sort((x, y) => x.name.localeCompare(y.name));
+      return JSON.stringify(seen.map((n) => [n.name, n.externalIp])) === want ? seen : undefined;
+    }, 120);
     // the worker's join did not bring the control plane's taint back
     for (const n of nodes) expect(n.taints.filter((t) => t.key === CONTROL_PLANE_TAINT)).toEqual([]);
     // a plain workload runs on both nodes
