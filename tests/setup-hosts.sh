@@ -198,10 +198,8 @@ down() {
     if [ -e "$(uts_of "$h")" ]; then umount "$(uts_of "$h")" 2>/dev/null || true; rm -f "$(uts_of "$h")"; fi
     ! ns_exists "$(ns "$h")" || ip netns del "$(ns "$h")"
   done
-  ! ns_exists "$NET_NS" || ip netns del "$NET_NS" # takes the uplink veth with it
-  if ip link show "$UPLINK_IF" >/dev/null 2>&1; then ip link del "$UPLINK_IF"; fi
-  ip route del "$HOSTS_CIDR" 2>/dev/null || true
-  if command -v iptables >/dev/null; then uplink_rules del; fi
+  uplink_down
+  ! ns_exists "$NET_NS" || ip netns del "$NET_NS"
   # /run/netns: iproute2 made it (a bind mount of itself) for our namespaces; remove it only when empty
   if [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns 2>/dev/null || true; rmdir /run/netns 2>/dev/null || true; fi
   rm -rf "$RUN_DIR" "$LOG_DIR"
@@ -225,8 +223,13 @@ uplink_rules() { # uplink_rules add|del: the machine's NAT and forwarding rules 
     if [ "$op" = add ]; then ipt $r; else iptables -t ${r%% *} -D ${r#* } 2>/dev/null || true; fi
   done
 }
-uplink() {
-  [ "$UPLINK" = 1 ] || return 0
+uplink_down() { # remove what uplink made (nothing when it made nothing)
+  if ip link show "$UPLINK_IF" >/dev/null 2>&1; then ip link del "$UPLINK_IF"; fi # both ends
+  ip route del "$HOSTS_CIDR" 2>/dev/null || true
+  if command -v iptables >/dev/null; then uplink_rules del; fi
+}
+uplink() { # without --uplink, a re-run takes an earlier run's uplink away: nothing leaves the machine
+  if [ "$UPLINK" != 1 ]; then uplink_down; return 0; fi
   command -v iptables >/dev/null || die "--uplink needs iptables"
   grep -E '^nameserver[[:space:]]' /etc/resolv.conf | grep -Evq '^nameserver[[:space:]]+127\.' ||
     die "--uplink: /etc/resolv.conf names no nameserver outside 127.0.0.0/8, which the hosts' namespaces could reach; point it at a real one (e.g. systemd-resolved's /run/systemd/resolve/resolv.conf)"
