@@ -144,8 +144,7 @@ export function mainHelp(): string {
     lines.push("", `${GROUP_TITLES[group]}:`);
     for (const c of COMMAND_INDEX.filter((c) => c.group === group)) {
       const alias = c.aliases?.length ? ` (alias: ${c.aliases.join(", ")})` : "";
-      const pending = c.pending ? ` [not built yet: ${c.pending}]` : "";
-      lines.push(`  ${c.name.padEnd(width)}  ${c.summary}${alias}${pending}`);
+      lines.push(`  ${c.name.padEnd(width)}  ${c.summary}${alias}`);
     }
   }
   lines.push("", "Global flags:", ...optionLines(GLOBAL_OPTIONS));
@@ -157,7 +156,6 @@ export function mainHelp(): string {
 export function commandHelp(c: CommandDef): string {
   const lines = [`u7s ${c.name}: ${c.summary}`, "", `Usage: u7s ${c.name}${c.usage ? ` ${c.usage}` : " [flags]"}`];
   if (c.aliases?.length) lines.push(`Aliases: ${c.aliases.join(", ")}`);
-  if (c.pending) lines.push("", `Not built yet: ${c.pending}.`);
   if (c.description) lines.push("", c.description);
   lines.push("", "Flags:", ...optionLines({ ...(c.options ?? {}), ...GLOBAL_OPTIONS }));
   if (c.settings) lines.push("", "Settings (flag > environment variable > derived default):", ...optionLines(settingOptions));
@@ -272,9 +270,6 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     if (args.values.help === true) {
       deps.stdout.write(commandHelp(command));
       return 0;
-    }
-    if (command.pending) {
-      throw new U7sError(`u7s ${command.name} is not built yet (${command.pending})`, { exitCode: 1 });
     }
     const code = await command.run(makeCtx(deps, args, log, debug), args);
     return code ?? 0;

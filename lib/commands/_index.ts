@@ -6,7 +6,7 @@ import type { CommandDef } from "./_types.ts";
  * loaded only when that command runs or shows its help, so `u7s --help` and `u7s version` start in
  * a few milliseconds. tests/unit/commands/index.test.ts checks each entry against its command.
  */
-export interface CommandEntry extends Pick<CommandDef, "name" | "aliases" | "group" | "summary" | "pending" | "rawArgs"> {
+export interface CommandEntry extends Pick<CommandDef, "name" | "aliases" | "group" | "summary" | "rawArgs"> {
   /** load imports the command's module and returns its definition. */
   load(): Promise<CommandDef>;
 }

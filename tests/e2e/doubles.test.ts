@@ -688,3 +688,86 @@ for (const engine of TEST_ENGINES) {
     });
   });
 }
+
+// ----------------------------------------------------------------------------------------------
+// The kubeadm double refuses what kubeadm 1.35 refuses, before it does anything (its own node:
+// names u7s-e2e-dkadm-*, ports 62xxx, apart from the other files').
+const CHECK_SETUPS: Record<TestEngine, Record<string, string>> = {
+  docker: { HOSTNAME: "e2e-dkadm-docker", PORT_ETCD: "62101", PORT_KUBE_APISERVER: "62102", PORT_KUBELET: "62103", PORT_FLANNEL: "62104" },
+  podman: { HOSTNAME: "e2e-dkadm-podman", PORT_ETCD: "62201", PORT_KUBE_APISERVER: "62202", PORT_KUBELET: "62203", PORT_FLANNEL: "62204" },
+};
+
+for (const engine of TEST_ENGINES) {
+  describe(`kubeadm double's config and flag checks in the cluster test image on rootless ${engine}`, () => {
+    const env = CHECK_SETUPS[engine];
+    const nodeName = `u7s-${env.HOSTNAME}`;
+    let config = "";
+    const u7s = (args: string[], input?: string, extraEnv: Record<string, string> = {}) => runU7s(engine, args, { env: { ...env, ...extraEnv }, input, timeoutMs: 180_000 });
+    const inNode = (cmd: string[], input?: string) => u7s(["exec", "--", ...cmd], input);
+    /** nothingDone: kubeadm wrote nothing and started nothing. */
+    const nothingDone = async () => {
+      const r = await inNode(["sh", "-c", "ls -A /etc/kubernetes; ls -A /var/lib/u7s-doubles 2>/dev/null; systemctl is-active u7s-kube-apiserver-double.service"]);
+      expect(r.stdout, show(r)).toBe("inactive\n");
+    };
+
+    beforeAll(async () => {
+      await cleanupNode(engine, nodeName);
+      const up = await u7s(["up", "--no-init", "--image", clusterTools().clusterImage]);
+      expect(up.exitCode, show(up)).toBe(0);
+      const r = await u7s(["render", "kubeadm-config"]);
+      expect(r.exitCode, show(r)).toBe(0);
+      config = r.stdout;
+    }, TIMEOUT_MS);
+    afterAll(() => cleanupNode(engine, nodeName), TIMEOUT_MS);
+
+    test("kubeadm init refuses a wrong apiVersion, an unknown field, v1beta3's extraArgs map: exit 1, nothing written", async () => {
+      const cases: [string, string][] = [
+        [config.replace("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration", "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration"),
+          'no kind "ClusterConfiguration" is registered for version "kubeadm.k8s.io/v1beta3"'],
+        [config.replace("failSwapOn:", "failSwapOff:"),
+          'error unmarshaling configuration schema.GroupVersionKind{Group:"kubelet.config.k8s.io", Version:"v1beta1", Kind:"KubeletConfiguration"}: strict decoding error: unknown field "failSwapOff"'],
+        [config.replace("  certSANs:", "  certSans:"), 'strict decoding error: unknown field "apiServer.certSans"'],
+        [config.replace(/controllerManager:\n {2}extraArgs:\n {4}- name: cloud-provider\n {6}value: external\n/, "controllerManager:\n  extraArgs:\n    cloud-provider: external\n"),
+          "json: cannot unmarshal object into Go struct field ControlPlaneComponent.controllerManager.extraArgs of type []v1beta4.Arg"],
+      ];
+      for (const [bad, message] of cases) {
+        expect(bad).not.toBe(config);
+        const r = await inNode(["kubeadm", "init", "--config", "/dev/stdin", "--skip-token-print"], bad);
+        expect(r.exitCode, show(r)).toBe(1);
+        expect(r.stderr).toContain(message);
+        expect(r.stderr).toContain("To see the stack trace of this error execute with --v=5 or higher");
+        expect(r.stdout).toBe("");
+      }
+      await nothingDone();
+    });
+
+    test("unknown flags of init, join, reset and token create are refused as kubeadm's cobra refuses them", async () => {
+      const cases: [string[], string][] = [
+        [["init", "--config", "/dev/stdin", "--skip-token-prints"], "unknown flag: --skip-token-prints"],
+        [["init", "--config"], "flag needs an argument: --config"],
+        [["join", `${nodeName}:${env.PORT_KUBE_APISERVER}`, "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hashes", "sha256:00"], "unknown flag: --discovery-token-ca-cert-hashes"],
+        [["reset", "--force", "--all"], "unknown flag: --all"],
+        [["reset", "-y"], "unknown shorthand flag: 'y' in -y"],
+        [["token", "create", "--print-join-commands"], "unknown flag: --print-join-commands"],
+      ];
+      for (const [args, message] of cases) {
+        const r = await inNode(["kubeadm", ...args], config);
+        expect(r.exitCode, show(r)).toBe(1);
+        // (u7s's own "using ENGINE due to CONTAINER_ENGINE" may come first)
+        expect(r.stderr.split("\n").slice(-3)).toEqual([message, "To see the stack trace of this error execute with --v=5 or higher", ""]);
+      }
+      await nothingDone();
+    });
+
+    test("the image's checker accepts u7s's own config, for other settings and tenants too", async () => {
+      const variants: Record<string, string>[] = [{}, { U7S_TENANT: "7" }, { HOSTNAME: "hpc-node-17", PORT_KUBE_APISERVER: "16443", PORT_KUBELET: "11250" }];
+      for (const extra of variants) {
+        const rendered = await u7s(["render", "kubeadm-config"], undefined, extra);
+        expect(rendered.exitCode, show(rendered)).toBe(0);
+        const r = await inNode(["kube-api-double", "kubeadm-config", "/dev/stdin"], rendered.stdout);
+        expect(r.exitCode, show(r)).toBe(0);
+        expect(r.stdout).toMatch(/^bindPort \d+\ncontrolPlaneEndpoint \S+\npodSubnet 10\.244\.0\.0\/16\n/);
+      }
+    });
+  });
+}
