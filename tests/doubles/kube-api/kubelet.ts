@@ -9,7 +9,8 @@
 // A Flannel pod (namespace kube-flannel, label app=flannel) plays flanneld at its start: it annotates
 // its node flannel.alpha.coreos.com/public-ip with the node's public-ip-overwrite annotation as it is
 // at that moment, else the node's InternalIP (flanneld reads the overwrite once, at start:
-// https://github.com/flannel-io/flannel/blob/master/Documentation/configuration.md , "Annotations"),
+// https://github.com/flannel-io/flannel/blob/master/Documentation/kubernetes.md , "Annotations";
+// flannel's own e2e test annotates first, then starts flanneld),
 // and its install-cni container writes the CNI config, after which the node's kubelet reports Ready
 // (and keeps doing so: the config stays on disk when the pod goes).
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
