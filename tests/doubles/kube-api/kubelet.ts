@@ -34,6 +34,7 @@ import {
 } from "./controllers/objects.ts";
 import { type PodStartConfig, startDelayMs } from "./controllers/podconfig.ts";
 import { findResource, type ResourceType } from "./resources.ts";
+import { withoutReason } from "./scheduler.ts";
 import type { Store } from "./storage.ts";
 
 /** FLANNEL_NAMESPACE and FLANNEL_LABEL pick out the Flannel pods (the chart's namespace in u7s, the chart's app label). */
@@ -160,7 +161,7 @@ export class Kubelets {
     for (const type of ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]) {
       conds = setCondition(conds, { type, status: "True", lastProbeTime: null }, at);
     }
-    for (const c of conds) if (c.status === "True") delete c.reason, delete c.message;
+    conds = conds.map(withoutReason);
     const current = this.store.get(R.pods, pod.metadata.namespace, pod.metadata.name) as Pod | undefined;
     if (!current) return;
     const hasInit = (pod.spec.initContainers ?? []).length > 0;
