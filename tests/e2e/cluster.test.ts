@@ -119,6 +119,10 @@ for (const engine of TEST_ENGINES) {
     });
 
     test("every command re-run succeeds, says what is done, and changes nothing", async () => {
+      // the doubles' played kubelet writes the node once its Flannel pod runs (Ready, not-ready taint gone): after that
+      const ready = await host.kubectl(["wait", "--for=condition=Ready", `node/${nodeName}`, "--timeout=60s"]);
+      expect(ready).toContain("condition met");
+      await eventually("the not-ready taint gone", async () => ((await node()).spec?.taints ?? []).some((t) => t.key === "node.kubernetes.io/not-ready") ? undefined : true);
       const before = (await node()).metadata.resourceVersion;
       expect((await u7sOk(["kubeadm-init"])).stderr).toContain("already initialised");
       expect((await u7sOk(["sync-external-ip"])).stdout).toBe(`${nodeName}: in sync (${settings.HOST_IP})\n`);

@@ -106,6 +106,16 @@ describe("scheduler", () => {
     expect(events("Scheduled").map((e) => e.message)).toEqual(["Successfully assigned default/p to cp"]);
   });
 
+  test("events expire an hour after they were recorded", () => {
+    addNode("cp", { taints: [CONTROL_PLANE_TAINT], ready: true });
+    createPod("p", {});
+    advance(100);
+    expect(events("FailedScheduling").length).toBe(1);
+    now += 3600_000 + 2000;
+    cp.settle();
+    expect(events("FailedScheduling")).toEqual([]);
+  });
+
   test("a toleration, nodeSelector and required node affinity pick the node", () => {
     addNode("a", { taints: [CONTROL_PLANE_TAINT], ready: true });
     addNode("bb", { labels: { disk: "ssd" }, ready: true });

@@ -9,7 +9,8 @@
 // A Flannel pod (namespace kube-flannel, label app=flannel) plays flanneld at its start: it annotates
 // its node flannel.alpha.coreos.com/public-ip with the node's public-ip-overwrite annotation as it is
 // at that moment, else the node's InternalIP (flanneld reads the overwrite once, at start:
-// https://github.com/flannel-io/flannel/blob/master/Documentation/configuration.md , "Annotations"),
+// https://github.com/flannel-io/flannel/blob/master/Documentation/kubernetes.md , "Annotations";
+// flannel's own e2e test annotates first, then starts flanneld),
 // and its install-cni container writes the CNI config, after which the node's kubelet reports Ready
 // (and keeps doing so: the config stays on disk when the pod goes).
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
@@ -33,6 +34,7 @@ import {
 } from "./controllers/objects.ts";
 import { type PodStartConfig, startDelayMs } from "./controllers/podconfig.ts";
 import { findResource, type ResourceType } from "./resources.ts";
+import { withoutReason } from "./scheduler.ts";
 import type { Store } from "./storage.ts";
 
 /** FLANNEL_NAMESPACE and FLANNEL_LABEL pick out the Flannel pods (the chart's namespace in u7s, the chart's app label). */
@@ -159,7 +161,7 @@ export class Kubelets {
     for (const type of ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]) {
       conds = setCondition(conds, { type, status: "True", lastProbeTime: null }, at);
     }
-    for (const c of conds) if (c.status === "True") delete c.reason, delete c.message;
+    conds = conds.map(withoutReason);
     const current = this.store.get(R.pods, pod.metadata.namespace, pod.metadata.name) as Pod | undefined;
     if (!current) return;
     const hasInit = (pod.spec.initContainers ?? []).length > 0;

@@ -10,6 +10,7 @@
 import { recordEvent } from "./controllers/events.ts";
 import {
   type Clock,
+  type Condition,
   type Node,
   type NodeSelector,
   type Pod,
@@ -115,6 +116,13 @@ export function unschedulableMessage(reasons: string[]): string {
   return `0/${n} nodes are available: ${histogram.join(", ")}. preemption: 0/${n} nodes are available: ${n} Preemption is not helpful for scheduling.`;
 }
 
+/** withoutReason drops the reason and message of a True condition (an Unschedulable one's no longer apply). */
+export function withoutReason(c: Condition): Condition {
+  if (c.status !== "True") return c;
+  const { reason: _r, message: _m, ...rest } = c;
+  return rest;
+}
+
 /** schedule binds every unbound pending pod it can, and marks the others Unschedulable (with an event when the message changes). */
 export function schedule(store: Store, clock: Clock): void {
   const nodes = listNodes(store);
@@ -122,15 +130,16 @@ export function schedule(store: Store, clock: Clock): void {
   const load = new Map<string, number>();
   for (const p of pods) if (p.spec.nodeName) load.set(p.spec.nodeName, (load.get(p.spec.nodeName) ?? 0) + 1);
   for (const pod of pods) {
-    if (pod.spec.nodeName || isTerminal(pod) || pod.spec.schedulerName !== undefined && pod.spec.schedulerName !== "default-scheduler") continue;
+    // pods for another scheduler are not this one's
+    const foreign = pod.spec.schedulerName !== undefined && pod.spec.schedulerName !== "default-scheduler";
+    if (pod.spec.nodeName || isTerminal(pod) || foreign) continue;
     const at = iso(clock());
     const fit = nodes.filter((n) => unfitReason(pod.spec, n) === undefined);
     if (fit.length > 0) {
       // the least loaded node (a stand-in for the scoring plugins that spread pods)
       const node = fit.reduce((a, b) => ((load.get(b.metadata.name) ?? 0) < (load.get(a.metadata.name) ?? 0) ? b : a));
       load.set(node.metadata.name, (load.get(node.metadata.name) ?? 0) + 1);
-      const conditions = setCondition(pod.status?.conditions, { type: "PodScheduled", status: "True", lastProbeTime: null }, at);
-      for (const c of conditions) if (c.type === "PodScheduled") delete c.reason, delete c.message;
+      const conditions = setCondition(pod.status?.conditions, { type: "PodScheduled", status: "True", lastProbeTime: null }, at).map(withoutReason);
       const bound = writeIfChanged(store, R.pods, pod, { ...pod, spec: { ...pod.spec, nodeName: node.metadata.name }, status: { phase: "Pending", ...pod.status, conditions } });
       const ns = pod.metadata.namespace ?? "default";
       recordEvent(store, clock, bound, "Normal", "Scheduled", `Successfully assigned ${ns}/${pod.metadata.name} to ${node.metadata.name}`, { component: "default-scheduler" });

@@ -8,7 +8,7 @@
 // pods one at a time (RollingUpdate, maxUnavailable 1) while the others are ready. Status carries
 // the counts `kubectl rollout status` and helm's readiness check read.
 import { matchesNodeAffinity, untoleratedTaint } from "../scheduler.ts";
-import type { Store } from "../storage.ts";
+import type { KubeObject, Store } from "../storage.ts";
 import {
   type Node,
   type Pod,
@@ -24,7 +24,6 @@ import {
   templateHash,
   writeStatusIfChanged,
 } from "./objects.ts";
-import type { KubeObject } from "../storage.ts";
 
 /** DAEMON_TOLERATIONS are added to every daemon pod (the page's "Taints and tolerations" table). */
 const DAEMON_TOLERATIONS: Toleration[] = [

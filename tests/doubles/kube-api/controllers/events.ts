@@ -2,9 +2,8 @@
 // `kubectl describe` and `kubectl get events` show). The real components write events.k8s.io/v1
 // Events, which the API server also serves as core/v1 ones with these fields:
 // https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/event-v1/
-import type { Store } from "../storage.ts";
+import type { KubeObject, Store } from "../storage.ts";
 import { type Clock, iso, R } from "./objects.ts";
-import type { KubeObject } from "../storage.ts";
 
 /** EventSource names the component that records an event (default-scheduler, kubelet, daemonset-controller, ...). */
 export interface EventSource {

@@ -47,7 +47,7 @@ export class ControlPlane {
   /** pass runs every part once: node taints, garbage collection, workload controllers, scheduler, kubelets, evictions. */
   pass(): void {
     syncNodeTaints(this.store, this.clock);
-    collectGarbage(this.store);
+    collectGarbage(this.store, this.clock);
     syncDeployments(this.store, this.clock);
     syncReplicaSets(this.store);
     syncDaemonSets(this.store);

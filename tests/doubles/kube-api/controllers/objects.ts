@@ -180,7 +180,7 @@ export function matchesLabelSelector(sel: LabelSelector | undefined, labels: Rec
   const l = labels ?? {};
   for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) if (l[k] !== v) return false;
   for (const e of sel?.matchExpressions ?? []) {
-    const has = k(e.key, l);
+    const has = Object.hasOwn(l, e.key);
     const v = l[e.key];
     const ok =
       e.operator === "In" ? has && (e.values ?? []).includes(v as string)
@@ -192,7 +192,6 @@ export function matchesLabelSelector(sel: LabelSelector | undefined, labels: Rec
   }
   return true;
 }
-const k = (key: string, l: Record<string, string>) => Object.hasOwn(l, key);
 
 /** templateHash is a short stable hash of a pod template (the pod-template-hash / controller-revision-hash label). */
 export function templateHash(template: unknown): string {
