@@ -2,7 +2,7 @@ import { joinSteps } from "../cluster/bringup.ts";
 import { nodeRole } from "../cluster/node.ts";
 import { U7sError, UsageError } from "../errors.ts";
 import { runSteps } from "../steps.ts";
-import { clusterContext, loadJoinFile } from "./_cluster.ts";
+import { clusterContext, joinedNote, loadJoinFile } from "./_cluster.ts";
 import { nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 
@@ -25,7 +25,7 @@ export const kubeadmJoin: CommandDef = {
     const path = args.positionals[0];
     if (path === undefined) throw new UsageError("u7s kubeadm-join: no join file given (usage: u7s kubeadm-join FILE)", { hint: "make one with `u7s join-command` on the control plane's host" });
     const config = await ctx.config();
-    const file = await loadJoinFile(path, config);
+    const file = await loadJoinFile(path, config, ctx.log);
     const { env } = await clusterContext(ctx);
     await nodeLock(ctx, env.config, "u7s kubeadm-join", async () => {
       const role = await nodeRole(env);
@@ -37,7 +37,7 @@ export const kubeadmJoin: CommandDef = {
         throw new U7sError(`node ${config.nodeName} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
       }
       await runSteps(ctx.log, joinSteps(env, file, ctx.debug));
-      ctx.log.info(`node ${config.nodeName} joined the cluster of ${file.controlPlane.nodeName}`);
+      ctx.log.info(joinedNote(config.nodeName, file));
     });
   },
 };

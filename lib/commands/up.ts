@@ -55,7 +55,7 @@ export const up: CommandDef = {
     if (noInit && joinPath !== undefined) throw new UsageError("u7s up: --no-init and --join do not go together (--join initialises the node as a worker)");
     const { config, engine } = await nodeContext(ctx);
     // The join file is checked before anything is created: a bad one changes nothing.
-    const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config);
+    const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config, ctx.log);
     for (const w of config.warnings ?? []) ctx.log.warn(w);
     const applier = applierFor(ctx, args);
     const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful") };
