@@ -10,7 +10,7 @@ import type { CommandDef } from "./_types.ts";
 export const kubeadmJoin: CommandDef = {
   name: "kubeadm-join",
   group: "cluster",
-  summary: "join this node to a cluster with a join file (from `u7s join-command`, or upstream's join-command)",
+  summary: "join this node to a cluster with a join file (u7s's, or upstream's join-command)",
   usage: "FILE [flags]",
   description:
     "Validates FILE first (a malformed or tampered file, a PORT_FLANNEL other than the cluster's or the control\n" +
