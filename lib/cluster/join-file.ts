@@ -206,8 +206,9 @@ export function joinWarnings(f: Pick<Join, "controlPlane">, worker: JoinWorker, 
         `(set PORT_FLANNEL=${upstreamFlannel} here unless the control plane uses ${worker.portFlannel})`,
     );
   }
-  const host = cp.nodeName.startsWith("u7s-") ? cp.nodeName.slice(4) : undefined;
-  if (cp.nodeSubnet === undefined && host !== undefined && nodeSubnet(host) === worker.nodeSubnet) {
+  // Upstream's NODE_NAME is u7s-HOSTNAME and its NODE_SUBNET derives from HOSTNAME: a guess, hence a warning.
+  const host = cp.nodeName.replace(/^u7s-/, "");
+  if (cp.nodeSubnet === undefined && host !== cp.nodeName && nodeSubnet(host) === worker.nodeSubnet) {
     warnings.push(
       `${source} (upstream's join-command) does not say the control plane's NODE_SUBNET; upstream's default for its host ${host} ` +
         `is ${worker.nodeSubnet}, this host's NODE_SUBNET too: if the control plane uses it, set NODE_SUBNET to another x.y.z.0/24 here`,

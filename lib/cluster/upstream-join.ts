@@ -32,7 +32,7 @@ const SHOWN: Record<LineKind, string> = {
 };
 
 // Characters a shell gives a meaning to; none is in a value of the template (addresses, names, tokens, hashes).
-const SHELL_SYNTAX = /\$\(|\$\{|\$[A-Za-z0-9_]|&&|\|\||[`;&|<>()\\'"*?~#{}[\]!$]/;
+const SHELL_SYNTAX = /\$\(|&&|\|\||[`;&|<>()\\'"*?~#{}[\]!$]/;
 // What runs another command in a line that is not the template's: named in the refusal.
 const SHELL_COMMAND = /\$\(|\$\{|`|;|&&|\|\||[|&]/;
 
@@ -67,8 +67,7 @@ export function parseUpstreamJoinCommand(text: string, source: string): Join {
     new UsageError(`join file ${source} (upstream's join-command): ${what}`, {
       hint: "u7s reads upstream's join-command as data and accepts its template's lines only; make a new one with `make join-command` on the upstream control plane's host (or `u7s join-command` on a u7s one)",
     });
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
+  const lines = text.split("\n"); // the empty string after the last newline is a blank line: skipped
   let next = 0;
   let hosts: { hostIp: string; nodeName: string } | undefined;
   let join: Join["join"] | undefined;
@@ -93,12 +92,12 @@ export function parseUpstreamJoinCommand(text: string, source: string): Join {
       ({ join, portKubeApiserver } = kubeadmJoinLine(line, n, hosts!.nodeName, bad));
     }
   }
-  if (next < ORDER.length || hosts === undefined || join === undefined) {
-    throw bad(`the file ends before its ${JSON.stringify(SHOWN[ORDER[next] ?? "kubeadm"])} line`);
-  }
+  // The kubeadm line is the last and comes only after the others: without it, a line is missing.
+  if (join === undefined) throw bad(`the file ends before its ${JSON.stringify(SHOWN[ORDER[next]!])} line`);
+  const { nodeName, hostIp } = hosts!;
   return {
     format: "upstream",
-    controlPlane: { nodeName: hosts.nodeName, hostIp: hosts.hostIp, portKubeApiserver, portFlannel: undefined, nodeSubnet: undefined },
+    controlPlane: { nodeName, hostIp, portKubeApiserver, portFlannel: undefined, nodeSubnet: undefined },
     join,
   };
 }
@@ -109,13 +108,13 @@ function lineKind(line: string): LineKind | undefined {
   if (line === SET_OPTIONS) return "set";
   if (line === APPEND_HOSTS) return "append";
   if (HOSTS_LINE.test(line)) return "hosts";
-  if (/^kubeadm[ \t]+join([ \t]|$)/.test(line)) return "kubeadm";
-  return undefined;
+  const [command, subcommand] = line.split(/[ \t]+/);
+  return command === "kubeadm" && subcommand === "join" ? "kubeadm" : undefined;
 }
 
 /** hostsEntry reads the control plane's HOST_IP and NODE_NAME from the hosts line, checked as a u7s join file's are. */
 function hostsEntry(line: string, n: number, bad: (what: string) => UsageError): { hostIp: string; nodeName: string } {
-  const [, hostIp = "", nodeName = ""] = HOSTS_LINE.exec(line)!;
+  const [, hostIp, nodeName] = HOSTS_LINE.exec(line) as unknown as [string, string, string];
   for (const value of [hostIp, nodeName]) {
     const syntax = SHELL_SYNTAX.exec(value)?.[0];
     if (syntax) throw bad(`line ${n}: ${JSON.stringify(value)} has shell syntax ${JSON.stringify(syntax)} (expected ${JSON.stringify(SHOWN.hosts)})`);
@@ -145,19 +144,18 @@ function kubeadmJoinLine(line: string, n: number, nodeName: string, bad: (what: 
   const caCertHashes: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    const eq = w.indexOf("=");
-    const flag = w.startsWith("--") && eq > 0 ? w.slice(0, eq) : w;
+    const [flag, inline] = w.includes("=") ? [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)] : [w, undefined];
     if (!(JOIN_FLAGS as readonly string[]).includes(flag)) {
       throw bad(`line ${n}: \`kubeadm join\` ${w.startsWith("-") ? `flag ${JSON.stringify(flag)}` : `argument ${shown(w)}`} is not accepted (accepted: ${JOIN_FLAGS.join(", ")}, as \`kubeadm token create --print-join-command\` prints them)`);
     }
-    const value = flag !== w ? w.slice(eq + 1) : words[++i];
+    const value = inline ?? words[++i] ?? "";
     // Values are secrets (issue: a failed join must not print the token): say what is wrong, not what it is.
     if (flag === "--token") {
       if (token !== undefined) throw bad(`line ${n}: \`kubeadm join\` has a second --token`);
-      if (value === undefined || !TOKEN.test(value)) throw bad(`line ${n}: the --token value is not a kubeadm bootstrap token (valid: [a-z0-9]{6}.[a-z0-9]{16})`);
+      if (!TOKEN.test(value)) throw bad(`line ${n}: the --token value is not a kubeadm bootstrap token (valid: [a-z0-9]{6}.[a-z0-9]{16})`);
       token = value;
     } else {
-      if (value === undefined || !CA_HASH.test(value)) throw bad(`line ${n}: a --discovery-token-ca-cert-hash value is not valid (valid: sha256:<64 hex digits>)`);
+      if (!CA_HASH.test(value)) throw bad(`line ${n}: a --discovery-token-ca-cert-hash value is not valid (valid: sha256:<64 hex digits>)`);
       caCertHashes.push(value);
     }
   }

@@ -204,7 +204,9 @@ describe("what upstream's join-command does not say", () => {
     const other = same === "10.100.9.0/24" ? "10.100.10.0/24" : "10.100.9.0/24";
     expect(joinWarnings(cp, { nodeName: "u7s-w", nodeSubnet: other, portFlannel: 8472 }, "jc")).toEqual([]);
     // a name that is not upstream's u7s-HOSTNAME says nothing of the host
-    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "cp-login1" } }, { nodeName: "u7s-w", nodeSubnet: nodeSubnet("cp-login1"), portFlannel: 8472 }, "jc")).toEqual([]);
+    const w2 = { nodeName: "u7s-w", nodeSubnet: nodeSubnet("login1"), portFlannel: 8472 };
+    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "xyz-login1" } }, w2, "jc")).toEqual([]);
+    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "x-u7s-login1" } }, { ...w2, nodeSubnet: nodeSubnet("x-login1") }, "jc")).toEqual([]);
   });
   test("joinWarnings says nothing about a u7s join file (it carries both)", () => {
     expect(joinWarnings(valid, { nodeName: "u7s-w", nodeSubnet: nodeSubnet("cp"), portFlannel: 18476 }, "j.json")).toEqual([]);

@@ -55,6 +55,7 @@ describe("parseUpstreamJoinCommand", () => {
   test.each([
     ["flags written with =", `kubeadm join u7s-cp:6443 --token=${TOKEN} --discovery-token-ca-cert-hash=${HASH}`],
     ["no trailing space, and a tab between words", `kubeadm join u7s-cp:6443\t--token ${TOKEN} --discovery-token-ca-cert-hash ${HASH}`],
+    ["two spaces after kubeadm", `kubeadm  join u7s-cp:6443 --token ${TOKEN} --discovery-token-ca-cert-hash ${HASH}`],
   ])("accepts a kubeadm line with %s", (_what, line) => {
     expect(parseUpstreamJoinCommand(withLines((l) => (l[4] = line)), "f")).toEqual(JOIN);
   });
@@ -84,7 +85,7 @@ describe("parseUpstreamJoinCommand", () => {
     ["another interpreter", withLines((l) => (l[0] = "#!/bin/sh")), "line 1"],
     ["no set line", withLines((l) => l.splice(1, 1)), 'line 2 "echo'],
     ["the lines out of order", withLines((l) => ([l[2], l[3]] = [l[3]!, l[2]!])), "line 3"],
-    ["no kubeadm line", withLines((l) => l.pop()), "ends before its"],
+    ["no kubeadm line", withLines((l) => l.pop()), 'the file ends before its "kubeadm join NODE_NAME:PORT --token ... --discovery-token-ca-cert-hash sha256:..." line'],
     ["CRLF line ends", SCRIPT.replaceAll("\n", "\r\n"), "line 1 ends with a carriage return"],
     ["an unknown kubeadm flag", withLines((l) => (l[4] = `${KUBEADM} --ignore-preflight-errors=all`)), 'flag "--ignore-preflight-errors" is not accepted'],
     ["unverified discovery", withLines((l) => (l[4] = `kubeadm join u7s-cp:6443 --token ${TOKEN} --discovery-token-unsafe-skip-ca-verification`)), "--discovery-token-unsafe-skip-ca-verification"],
@@ -100,7 +101,18 @@ describe("parseUpstreamJoinCommand", () => {
     ["an endpoint without a port", withLines((l) => (l[4] = KUBEADM.replace("u7s-cp:6443", "u7s-cp"))), "must join u7s-cp:PORT"],
     ["port 0", withLines((l) => (l[4] = KUBEADM.replace(":6443", ":0"))), "must join u7s-cp:PORT"],
     ["port 65536", withLines((l) => (l[4] = KUBEADM.replace(":6443", ":65536"))), "must join u7s-cp:PORT"],
-    ["no endpoint", withLines((l) => (l[4] = "kubeadm join")), "must join u7s-cp:PORT"],
+    ["no endpoint", withLines((l) => (l[4] = "kubeadm join")), 'must join u7s-cp:PORT, the NODE_NAME of the hosts entry and the apiserver port (it joins "")'],
+    ["a hosts entry run by another command", withLines((l) => (l[2] = `sudo ${l[2]}`)), 'line 3 "sudo echo'],
+    ["the hosts entry written to a file named like it", withLines((l) => (l[2] = 'echo "192.0.2.10  u7s-cp" >/etc/hosts.u7s2')), 'line 3 "echo'],
+    ["no hosts entry", withLines((l) => l.splice(2, 1)), 'line 3 "cat /etc/hosts.u7s >>/etc/hosts" comes where upstream\'s join-command has "echo \\"HOST_IP  NODE_NAME\\" >/etc/hosts.u7s"'],
+    ["a variable as the node name", withLines((l) => (l[2] = 'echo "192.0.2.10  $HOSTNAME" >/etc/hosts.u7s')), 'line 3: "$HOSTNAME" has shell syntax "$"'],
+    ["kubeadm run by another command", withLines((l) => (l[4] = `sudo ${KUBEADM}`)), 'line 5 "sudo kubeadm join u7s-cp:6443 --token [redacted by u7s]'],
+    ["the file ending after the hosts entry", withLines((l) => l.splice(3)), 'the file ends before its "cat /etc/hosts.u7s >>/etc/hosts" line'],
+    ["an endpoint with the name after another", withLines((l) => (l[4] = KUBEADM.replace("u7s-cp:6443", "evil.example:u7s-cp:6443"))), "must join u7s-cp:PORT"],
+    ["an endpoint with more after the port", withLines((l) => (l[4] = KUBEADM.replace("u7s-cp:6443", "u7s-cp:6443/x"))), 'must join u7s-cp:PORT, the NODE_NAME of the hosts entry and the apiserver port (it joins "u7s-cp:6443/x")'],
+    ["an argument with =", withLines((l) => (l[4] = `${KUBEADM} a=b`)), '`kubeadm join` argument "a=b" is not accepted (accepted: --token, --discovery-token-ca-cert-hash, as `kubeadm token create --print-join-command` prints them)'],
+    ["an empty token after =", withLines((l) => (l[4] = `kubeadm join u7s-cp:6443 --token= --discovery-token-ca-cert-hash ${HASH}`)), "the --token value is not a kubeadm bootstrap token"],
+    ["a hash flag without its value", withLines((l) => (l[4] = `kubeadm join u7s-cp:6443 --token ${TOKEN} --discovery-token-ca-cert-hash`)), "a --discovery-token-ca-cert-hash value is not valid"],
     ["a node name that is not one", withLines((l) => (l[2] = 'echo "192.0.2.10  U7S_CP" >/etc/hosts.u7s')), 'NODE_NAME "U7S_CP" is not valid'],
     ["a host IP that is a name", withLines((l) => (l[2] = 'echo "cp.example  u7s-cp" >/etc/hosts.u7s')), 'HOST_IP "cp.example" is not valid (not an IPv4 address'],
   ];
@@ -112,6 +124,18 @@ describe("parseUpstreamJoinCommand", () => {
     expect(e.hint).toContain("`make join-command`");
     // a refusal never shows the bootstrap token (issue 15: errors end up in CI logs)
     expect(e.message).not.toContain("0123456789abcdef");
+  });
+
+  test("quotes at most 120 characters of a line it refuses", () => {
+    const long = `x${"y".repeat(130)}`;
+    expect(refusal(withLines((l) => l.push(long))).message).toContain(`line 6 "${long.slice(0, 120)}..." is not a line`);
+    const fits = "z".repeat(120);
+    expect(refusal(withLines((l) => l.push(fits))).message).toContain(`line 6 "${fits}" is not a line`);
+  });
+
+  test("accepts port 65535", () => {
+    const j = parseUpstreamJoinCommand(withLines((l) => (l[4] = KUBEADM.replace(":6443", ":65535"))), "f");
+    expect([j.controlPlane.portKubeApiserver, j.join.endpoint]).toEqual([65535, "u7s-cp:65535"]);
   });
 
   // Issue 15: a control plane address that cannot be another host is refused, as the worker's own HOST_IP is.
