@@ -206,6 +206,7 @@ describe("what upstream's join-command does not say", () => {
     // a name that is not upstream's u7s-HOSTNAME says nothing of the host
     const w2 = { nodeName: "u7s-w", nodeSubnet: nodeSubnet("login1"), portFlannel: 8472 };
     expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "xyz-login1" } }, w2, "jc")).toEqual([]);
+    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "cp-login1" } }, { ...w2, nodeSubnet: nodeSubnet("cp-login1") }, "jc")).toEqual([]);
     expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "x-u7s-login1" } }, { ...w2, nodeSubnet: nodeSubnet("x-login1") }, "jc")).toEqual([]);
   });
   test("joinWarnings says nothing about a u7s join file (it carries both)", () => {
