@@ -28,7 +28,8 @@ const SHOWN: Record<LineKind, string> = {
   set: SET_OPTIONS,
   hosts: `echo "HOST_IP  NODE_NAME" >${UPSTREAM_HOSTS_FILE}`,
   append: APPEND_HOSTS,
-  kubeadm: "kubeadm join NODE_NAME:PORT --token ... --discovery-token-ca-cert-hash sha256:...",
+  // (no flag followed by a word here: every message is redacted, and that word would read as a secret)
+  kubeadm: "kubeadm join NODE_NAME:PORT, with a bootstrap token and the CA hash,",
 };
 
 // Characters a shell gives a meaning to; none is in a value of the template (addresses, names, tokens, hashes).
@@ -152,10 +153,10 @@ function kubeadmJoinLine(line: string, n: number, nodeName: string, bad: (what: 
     // Values are secrets (issue: a failed join must not print the token): say what is wrong, not what it is.
     if (flag === "--token") {
       if (token !== undefined) throw bad(`line ${n}: \`kubeadm join\` has a second --token`);
-      if (!TOKEN.test(value)) throw bad(`line ${n}: the --token value is not a kubeadm bootstrap token (valid: [a-z0-9]{6}.[a-z0-9]{16})`);
+      if (!TOKEN.test(value)) throw bad(`line ${n}: --token's value is not a kubeadm bootstrap token (valid: [a-z0-9]{6}.[a-z0-9]{16})`);
       token = value;
     } else {
-      if (!CA_HASH.test(value)) throw bad(`line ${n}: a --discovery-token-ca-cert-hash value is not valid (valid: sha256:<64 hex digits>)`);
+      if (!CA_HASH.test(value)) throw bad(`line ${n}: a --discovery-token-ca-cert-hash's value is not valid (valid: sha256:<64 hex digits>)`);
       caCertHashes.push(value);
     }
   }
