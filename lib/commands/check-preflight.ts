@@ -11,7 +11,8 @@ export const checkPreflight: CommandDef = {
   description:
     "Checks the engine (present, answering, rootless), cgroup delegation, linger, kernel modules, rp_filter in\n" +
     "the engine's network namespace and the node's ports. Pulls nothing. Errors exit 1, each with a hint;\n" +
-    "warnings (e.g. cgroup v1: no resource limits) do not fail.",
+    "warnings (e.g. cgroup v1: no resource limits) do not fail. `u7s up` runs the same host checks first\n" +
+    "(the engine and the ports it checks its own way).",
   settings: true,
   options: jsonFlag,
   examples: ["u7s check-preflight", "u7s check-preflight --json"],

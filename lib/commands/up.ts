@@ -22,7 +22,10 @@ export const up: CommandDef = {
     "network was removed is repaired. If the settings changed, `up` says what changed and recreates the node\n" +
     "only with --recreate (volumes are kept; if that fails, the old node is restored). Busy ports, a subnet\n" +
     "used by another network and a missing image are reported before anything is created or removed.\n" +
-    "Refuses a rootful engine unless --allow-rootful. Waits for another u7s command on the same node.\n" +
+    "First runs check-preflight's host checks (cgroups, linger, kernel modules, rp_filter in the engine's\n" +
+    "network namespace), as upstream's `make up` does: an error stops `up` before anything is created (with\n" +
+    "the fix; --skip-preflight goes on anyway), a warning is printed. Refuses a rootful engine unless\n" +
+    "--allow-rootful. Waits for another u7s command on the same node.\n" +
     "Images loaded on this host with `u7s image load` are imported into the node's containerd first.\n" +
     "Then, unless --no-init: a fresh node becomes a control plane (kubeadm init, sync-external-ip, Flannel,\n" +
     "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster (FILE: u7s's join\n" +
@@ -39,6 +42,7 @@ export const up: CommandDef = {
     join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`, or upstream's join-command, read as data) instead of creating one" },
     "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
+    "skip-preflight": { type: "boolean", description: "do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter in the engine's namespace, linger)" },
     ...publishMountOptions,
     ...dryRunFlag,
   },
@@ -59,7 +63,7 @@ export const up: CommandDef = {
     const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config, ctx.log);
     for (const w of config.warnings ?? []) ctx.log.warn(w);
     const applier = applierFor(ctx, args);
-    const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful") };
+    const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful"), skipPreflight: boolFlag(args, "skip-preflight") };
     const go = async () => {
       // A recreate may move the node to a new address: port forwarders relaying to the old one are
       // taken off its network first and started again for the node as it ends up (lib/node/forward.ts).

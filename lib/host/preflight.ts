@@ -2,6 +2,7 @@ import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine, EngineInfo } from "../engine/engine.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
+import type { Log } from "../log.ts";
 import type { HostProbe } from "./probe.ts";
 import { busyPorts } from "./ports.ts";
 import { LABEL_NODE, LABEL_SETTINGS, nodeNames } from "../node/names.ts";
@@ -126,7 +127,7 @@ export function inotifyFindings(host: HostProbe, running: number, adding: 0 | 1,
 }
 
 /** cgroupFindings judges cgroups by what the node needs: fail only on what breaks, warn about lost limits. */
-export function cgroupFindings(info: EngineInfo, host: HostProbe): Finding[] {
+export function cgroupFindings(info: Pick<EngineInfo, "rootless" | "cgroupVersion">, host: HostProbe): Finding[] {
   if (!info.rootless) return [{ level: "ok", message: "cgroups: managed by a rootful engine" }];
   if (info.cgroupVersion === 1) {
     return [
@@ -155,7 +156,7 @@ export function cgroupFindings(info: EngineInfo, host: HostProbe): Finding[] {
 }
 
 /** lingerFinding: without linger, a rootless engine (and the node) stops when the user logs out. */
-export function lingerFinding(info: EngineInfo, host: HostProbe): Finding {
+export function lingerFinding(info: Pick<EngineInfo, "rootless">, host: HostProbe): Finding {
   if (!info.rootless) return { level: "ok", message: "linger: not needed for a rootful engine" };
   const { name } = host.user();
   if (host.exists(`/var/lib/systemd/linger/${name}`)) return { level: "ok", message: `linger enabled for ${name}` };
@@ -183,7 +184,7 @@ export async function restartFinding(engine: Engine, host: HostProbe, runner: Ru
 }
 
 /** rpFilterFinding: net.ipv4.conf.default.rp_filter=1 in the engine's netns drops Flannel's VXLAN traffic. */
-export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: Runner, runtimeDir: string | undefined): Promise<Finding> {
+export async function rpFilterFinding(engine: Engine, info: Pick<EngineInfo, "rootless">, runner: Runner, runtimeDir: string | undefined): Promise<Finding> {
   const key = "/proc/sys/net/ipv4/conf/default/rp_filter";
   const argv = await engine.inEngineNetns(["cat", key], info.rootless, runtimeDir);
   if (argv === undefined) return { level: "warn", message: "cannot enter the engine's network namespace to check net.ipv4.conf.default.rp_filter" };
@@ -196,7 +197,9 @@ export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: 
     return {
       level: "error",
       message: "net.ipv4.conf.default.rp_filter is 1 (strict) in the engine's network namespace: Flannel's VXLAN packets would be dropped",
-      hint: "set it to 2 (loose) for the engine, e.g. Environment=DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=... or `sudo sysctl -w net.ipv4.conf.default.rp_filter=2` before the engine starts",
+      // A new network namespace takes its IPv4 defaults from the host's (net.core.devconf_inherit_init_net=0):
+      // the engine's gets the new value when the engine starts again.
+      hint: "set it to 2 (loose) on the host, `sudo sysctl -w net.ipv4.conf.default.rp_filter=2` (and in /etc/sysctl.d/ to keep it), then restart the engine so that its namespace takes the new value (usernetes#338)",
     };
   }
   return { level: "ok", message: `net.ipv4.conf.default.rp_filter is ${value} in the engine's network namespace` };
@@ -226,6 +229,70 @@ export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisN
     counted.push(e.name);
   });
   return inotifyFindings(host, running, thisNodeRuns ? 0 : 1, advise, counted.join(" and "));
+}
+
+/** hostCgroupVersion tells the host's cgroup version as upstream's check-preflight does: v2 has /sys/fs/cgroup/cgroup.controllers. */
+export function hostCgroupVersion(host: HostProbe): 1 | 2 {
+  return host.exists("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1;
+}
+
+/** HostChecksEnv is what hostFindings works with. */
+export interface HostChecksEnv {
+  engine: Engine;
+  /** info: whether the engine is rootless and the cgroup version it runs on. */
+  info: Pick<EngineInfo, "rootless" | "cgroupVersion">;
+  host: HostProbe;
+  runner: Runner;
+  /** runtimeDir: XDG_RUNTIME_DIR, where a rootless engine keeps the pid that leads into its namespace. */
+  runtimeDir: string | undefined;
+}
+
+/**
+ * hostFindings are the checks of the host and of the engine's network namespace a node needs:
+ * cgroups, linger, restart at boot, kernel modules, rp_filter. check-preflight and `up` both run them
+ * (the engine's own checks and the ports each does its own way).
+ */
+export async function hostFindings({ engine, info, host, runner, runtimeDir }: HostChecksEnv): Promise<Finding[]> {
+  // the two that run a command, at once
+  const [restart, rpFilter] = await Promise.all([restartFinding(engine, host, runner), rpFilterFinding(engine, info, runner, runtimeDir)]);
+  return [...cgroupFindings(info, host), lingerFinding(info, host), ...(restart ? [restart] : []), ...moduleFindings(host), rpFilter];
+}
+
+/** UpPreflightEnv is what upPreflight works with. */
+export interface UpPreflightEnv {
+  engine: Engine;
+  host: HostProbe;
+  runner: Runner;
+  log: Log;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * upPreflight runs check-preflight's host checks for `up`, as upstream's `make up` depends on
+ * check-preflight: warnings are printed and `up` goes on; an error stops it before anything is
+ * created, with the fix. A dry run changes nothing, so it prints errors as warnings. The engine's
+ * checks (rootless, answering) and the ports are up's own, not asked twice; the cgroup version
+ * comes from the host (the engine's `info` costs podman 300-600 ms).
+ */
+export async function upPreflight({ engine, host, runner, log, env }: UpPreflightEnv, rootless: boolean, dryRun: boolean, thisNodeRuns: boolean): Promise<void> {
+  // the inotify room for one more node too (none needed when this node runs already): the 22nd node
+  // of a default host hangs in early boot, which `up` would otherwise only see as a timeout
+  const [hostChecks, inotify] = await Promise.all([
+    hostFindings({ engine, info: { rootless, cgroupVersion: hostCgroupVersion(host) }, host, runner, runtimeDir: env.XDG_RUNTIME_DIR }),
+    nodeInotifyFindings(engine, host, thisNodeRuns),
+  ]);
+  const findings = [...hostChecks, ...inotify];
+  const errors = findings.filter((f) => f.level === "error");
+  for (const f of findings) {
+    if (f.level === "warn") log.warn(f.message, f.hint);
+    else if (f.level === "error" && dryRun) log.warn(`the preflight check would stop \`u7s up\` here: ${f.message}`, f.hint);
+  }
+  const [first, ...more] = errors;
+  if (first === undefined || dryRun) return;
+  throw new U7sError(`preflight check failed: ${first.message}`, {
+    detail: more.map((f) => `also: ${f.message}${f.hint ? `\nhint: ${f.hint}` : ""}`).join("\n") || undefined,
+    hint: `${first.hint ?? "see `u7s check-preflight`"}; or go on anyway with \`u7s up --skip-preflight\``,
+  });
 }
 
 /** PreflightEnv is what runPreflight works with. */
@@ -259,12 +326,7 @@ export async function runPreflight({ config, engine, host, runner, env, others }
       ? { level: "ok", message: `${engine.name} ${info.version} is rootless` }
       : { level: "warn", message: `${engine.name} ${info.version} is not rootless: u7s is made for rootless engines`, hint: "see https://rootlesscontaine.rs/getting-started/" },
   );
-  findings.push(...cgroupFindings(info, host));
-  findings.push(lingerFinding(info, host));
-  const restart = await restartFinding(engine, host, runner);
-  if (restart) findings.push(restart);
-  findings.push(...moduleFindings(host));
-  findings.push(await rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR));
+  findings.push(...(await hostFindings({ engine, info, host, runner, runtimeDir: env.XDG_RUNTIME_DIR })));
   const state = await engine.inspectContainer(nodeNames(config).container);
   findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others)));
   if (state?.running) {

@@ -8,6 +8,7 @@ import { formatCommand, lastLines, type Runner } from "../exec.ts";
 import type { HostProbe } from "../host/probe.ts";
 import type { Log } from "../log.ts";
 import { busyPorts, portHint, publishMountProblems } from "../host/ports.ts";
+import { upPreflight } from "../host/preflight.ts";
 import { cidrsOverlap, parseCidr } from "../net.ts";
 import { listForwarders, removeForwarders } from "./forward.ts";
 import { ensureImage } from "./image.ts";
@@ -22,6 +23,8 @@ export interface UpOptions {
   timeoutSeconds: number;
   /** allowRootful: run the node on a rootful engine (a warning instead of an error). */
   allowRootful?: boolean;
+  /** skipPreflight: do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter, ...). */
+  skipPreflight?: boolean;
 }
 
 /** UpEnv is what upNode works with. */
@@ -141,13 +144,19 @@ export async function upNode(env: UpEnv, opts: UpOptions): Promise<void> {
   // and each is awaited where its answer is needed, so the checks fail in the order they always
   // did and nothing is created or removed before they have passed.
   const rootless = applier.dryRun ? undefined : early(checkRootless(env, opts));
+  // check-preflight's host checks, as upstream's `make up` runs them first; a dry run, which
+  // refuses no engine, asks only whether to look into the engine's namespace.
   const found = early(engine.lookUpNode({ container: names.container, image: opts.image ?? nodeImageRef(), volumes: Object.values(names.volumes) }));
+  const preflight = opts.skipPreflight
+    ? undefined
+    : early(Promise.all([rootless ?? engine.isRootless(), found]).then(([r, f]) => upPreflight(env, r, applier.dryRun, f.container?.running === true)));
   const lookups: Lookups = {
     networks: early(engine.listNetworks()),
     volumes: early(found.then((f) => f.volumes)),
     image: early(found.then((f) => f.image)),
   };
   await rootless;
+  await preflight;
   const existing = (await found).container;
   if (existing) return upExisting(env, opts, existing, lookups);
   const appeared = await createNode(env, opts, undefined, lookups);
@@ -219,11 +228,11 @@ async function allDone<T>(promises: readonly Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-/** checkRootless refuses a rootful engine (the node would have root's powers over the host) unless --allow-rootful. */
-async function checkRootless(env: UpEnv, opts: UpOptions): Promise<void> {
+/** checkRootless refuses a rootful engine (the node would have root's powers over the host) unless --allow-rootful; it returns whether the engine is rootless. */
+async function checkRootless(env: UpEnv, opts: UpOptions): Promise<boolean> {
   const { engine, host, log } = env;
   // also fails early, and clearly, when the engine does not answer
-  if (await engine.isRootless()) return;
+  if (await engine.isRootless()) return true;
   const who = host.user().uid === 0 ? "you run u7s as root and " : "";
   const what = `${who}${engine.name} is not rootless: the node would be a privileged container with root's powers over this host`;
   if (!opts.allowRootful) {
@@ -232,6 +241,7 @@ async function checkRootless(env: UpEnv, opts: UpOptions): Promise<void> {
     });
   }
   log.warn(`${what} (--allow-rootful)`);
+  return false;
 }
 
 /**

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Log } from "../../lib/log.ts";
 import { FakeEngineCli } from "../fixtures/fake-engine-cli.ts";
-import { CaptureWriter, RecordingRunner, runCli } from "../fixtures/fakes.ts";
+import { CaptureWriter, HEALTHY_HOST_FILES, RecordingRunner, runCli } from "../fixtures/fakes.ts";
 
 const IMAGE = "localhost/test-node:1";
 const ANSI = /\x1b\[/;
@@ -24,7 +24,8 @@ async function up(args: string[], opts: { tty?: boolean; env?: Record<string, st
   return runCli([...args, "up", "--no-init", "--image", IMAGE], {
     runner,
     tty: opts.tty,
-    host: { dirs: ["/boot"] },
+    // a host check-preflight finds nothing to warn about: --quiet leaves warnings on
+    host: { dirs: ["/boot"], files: HEALTHY_HOST_FILES },
     env: { CONTAINER_ENGINE: "podman", HOSTNAME: "host-a", HOME: home, ...opts.env },
   });
 }

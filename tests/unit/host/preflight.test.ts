@@ -1,10 +1,13 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DockerEngine } from "../../../lib/engine/docker.ts";
 import type { EngineInfo } from "../../../lib/engine/engine.ts";
 import { PodmanEngine } from "../../../lib/engine/podman.ts";
 import { cgroupFindings, lingerFinding, moduleFindings, restartFinding, rpFilterFinding } from "../../../lib/host/preflight.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
-import { FakeHost, RecordingRunner, runCli } from "../../fixtures/fakes.ts";
+import { FakeHost, HEALTHY_HOST_FILES, RecordingRunner, runCli } from "../../fixtures/fakes.ts";
 
 const ALL = ["br_netfilter", "ip6_tables", "ip6table_nat", "ip_tables", "iptable_nat", "vxlan"];
 const rootless = (cgroupVersion: 1 | 2 | undefined): EngineInfo => ({ rootless: true, cgroupVersion, cgroupDriver: undefined, version: "1" });
@@ -109,5 +112,138 @@ describe("u7s check-preflight", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("no container engine found");
     expect(r.runner.calls).toEqual([]);
+  });
+});
+
+// `u7s up` runs the host checks before it creates anything, as upstream's `make up` depends on
+// check-preflight: against the fake engine CLI, an error leaves the engine untouched.
+describe("u7s up runs the preflight first", () => {
+  const IMAGE = "localhost/test-node:1";
+  let home = "";
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), "u7s-up-preflight-"));
+  });
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  /** upOn runs `u7s up --no-init --image IMAGE ARGS` on a fake engine of this flavour and host. */
+  async function upOn(flavor: "docker" | "podman", hostFiles: Record<string, string>, args: string[] = [], tune: (cli: FakeEngineCli, runner: RecordingRunner) => void = () => {}, env: Record<string, string> = {}) {
+    const cli = new FakeEngineCli(flavor);
+    cli.images.add(IMAGE);
+    const runner = new RecordingRunner().on("*", (argv, o) => cli.runner(argv, o));
+    tune(cli, runner);
+    const r = await runCli(["up", "--no-init", "--image", IMAGE, ...args], {
+      runner,
+      host: { dirs: ["/boot"], files: hostFiles },
+      env: { CONTAINER_ENGINE: flavor, HOSTNAME: "host-a", HOME: home, ...env },
+    });
+    return { ...r, cli };
+  }
+  const strict = (cli: FakeEngineCli) => {
+    cli.rpFilter = "1";
+  };
+  const nothingCreated = (cli: FakeEngineCli) => {
+    expect(cli.mutations).toEqual([]);
+    expect([cli.containers.size, cli.volumes.size, [...cli.networks.keys()]]).toEqual([0, 0, ["podman"]]);
+  };
+
+  test("a strict rp_filter in the engine's namespace: exit 1 naming it, with the fix, and nothing created", async () => {
+    const r = await upOn("podman", HEALTHY_HOST_FILES, [], strict);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: preflight check failed: net.ipv4.conf.default.rp_filter is 1 (strict) in the engine's network namespace");
+    expect(r.stderr).toContain("hint: set it to 2 (loose) on the host, `sudo sysctl -w net.ipv4.conf.default.rp_filter=2`");
+    expect(r.stderr).toContain("or go on anyway with `u7s up --skip-preflight`");
+    nothingCreated(r.cli);
+    expect(r.runner.argvs).toContainEqual(["podman", "unshare", "--rootless-netns", "cat", "/proc/sys/net/ipv4/conf/default/rp_filter"]);
+  });
+
+  test("every failed check is named: the first as the error, the others below it, each with its fix", async () => {
+    const modular = { ...HEALTHY_HOST_FILES, "/proc/modules": "br_netfilter 1 0 - Live 0x0\n" };
+    const r = await upOn("podman", modular, [], strict);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: preflight check failed: kernel modules not loaded: ip6_tables, ip6table_nat, ip_tables, iptable_nat, vxlan\n");
+    expect(r.stderr).toContain("  also: net.ipv4.conf.default.rp_filter is 1 (strict)");
+    expect(r.stderr).toContain("  hint: set it to 2 (loose)");
+    expect(r.stderr).toContain("hint: sudo modprobe -a ip6_tables ip6table_nat ip_tables iptable_nat vxlan;");
+    nothingCreated(r.cli);
+  });
+
+  test("cgroup v2 without memory delegated: exit 1 with the Delegate= fix, nothing created", async () => {
+    const files = { ...HEALTHY_HOST_FILES, "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers": "cpu pids\n" };
+    const r = await upOn("podman", files);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: preflight check failed: cgroup v2 controllers not delegated to this user: memory");
+    expect(r.stderr).toContain("Delegate=cpu cpuset io memory pids");
+    nothingCreated(r.cli);
+  });
+
+  test("warnings (cgroup v1, no systemd for linger) are printed, also with -q, and up goes on", async () => {
+    const { "/sys/fs/cgroup/cgroup.controllers": _v2, "/var/lib/systemd/linger/u7s": _linger, ...v1 } = HEALTHY_HOST_FILES;
+    const r = await upOn("podman", v1, ["-q"]);
+    expect(r.code).toBe(0);
+    expect(r.cli.containers.size).toBe(1);
+    expect(r.stderr).toBe(
+      "warning: cgroup v1: the node boots where the engine's cgroups are delegated, but resource limits (CPU, memory) are not enforced\n" +
+        "hint: boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1) for resource limits\n" +
+        "warning: systemd is not running on this host: no linger; keep the engine running yourself\n",
+    );
+  });
+
+  test("no room in fs.inotify.max_user_instances for one more node: exit 1 naming the limit, nothing created", async () => {
+    const full = { ...HEALTHY_HOST_FILES, "/proc/sys/fs/inotify/max_user_instances": "5\n" };
+    const r = await upOn("podman", full, []);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: preflight check failed: fs.inotify.max_user_instances is 5");
+    expect(r.cli.mutations).toEqual([]);
+    const roomy = await upOn("podman", { ...full, "/proc/sys/fs/inotify/max_user_instances": "12\n" }, []);
+    expect(roomy.code).toBe(0);
+  });
+
+  test("--skip-preflight: no check runs, the node is created despite a strict rp_filter", async () => {
+    const r = await upOn("podman", {}, ["--skip-preflight"], strict);
+    expect(r.code).toBe(0);
+    expect(r.cli.containers.size).toBe(1);
+    expect(r.stderr).not.toContain("warning:");
+    expect(r.runner.argvs.filter((a) => a.includes("--rootless-netns"))).toEqual([]);
+  });
+
+  test("--dry-run: a failed check is a warning saying up would stop there; the commands are printed, none run", async () => {
+    const r = await upOn("podman", HEALTHY_HOST_FILES, ["--dry-run"], strict);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("warning: the preflight check would stop `u7s up` here: net.ipv4.conf.default.rp_filter is 1 (strict)");
+    expect(r.stdout).toContain("podman run --detach --name u7s-host-a");
+    nothingCreated(r.cli);
+    const skipped = await upOn("podman", HEALTHY_HOST_FILES, ["--dry-run", "--skip-preflight"], strict);
+    expect(skipped.stderr).not.toContain("preflight");
+    expect(skipped.runner.argvs.filter((a) => a[1] === "unshare")).toEqual([]);
+  });
+
+  test("the engine is asked once whether it is rootless (podman: unshare true; docker: info)", async () => {
+    const podman = await upOn("podman", HEALTHY_HOST_FILES);
+    expect(podman.code).toBe(0);
+    expect(podman.runner.argvs.filter((a) => a.join(" ") === "podman unshare true")).toHaveLength(1);
+    const docker = await upOn("docker", HEALTHY_HOST_FILES);
+    expect(docker.code).toBe(0);
+    expect(docker.runner.argvs.filter((a) => a[1] === "info")).toHaveLength(1);
+  });
+
+  test("docker: rp_filter is read in rootlesskit's namespaces (its child's pid under XDG_RUNTIME_DIR)", async () => {
+    const runtimeDir = join(home, "run");
+    mkdirSync(join(runtimeDir, "dockerd-rootless"), { recursive: true });
+    writeFileSync(join(runtimeDir, "dockerd-rootless/child_pid"), `${process.pid}\n`);
+    const nsenter = ["nsenter", "-U", "--preserve-credentials", "-n", "-t", String(process.pid), "cat", "/proc/sys/net/ipv4/conf/default/rp_filter"];
+    const r = await upOn("docker", HEALTHY_HOST_FILES, [], (_cli, runner) => runner.on(["nsenter"], { stdout: "1\n" }), { XDG_RUNTIME_DIR: runtimeDir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("net.ipv4.conf.default.rp_filter is 1 (strict)");
+    expect(r.runner.argvs).toContainEqual(nsenter);
+    expect(r.cli.mutations).toEqual([]);
+    const loose = await upOn("docker", HEALTHY_HOST_FILES, [], (_cli, runner) => runner.on(["nsenter"], { stdout: "2\n" }), { XDG_RUNTIME_DIR: runtimeDir });
+    expect(loose.code).toBe(0);
+    expect(loose.stderr).not.toContain("warning:");
+  });
+
+  test("`u7s up --help` names --skip-preflight", async () => {
+    const r = await runCli(["up", "--help"]);
+    expect(r.stdout).toContain("--skip-preflight");
+    expect(r.stdout).toContain("an error stops `up` before anything is created");
   });
 });
