@@ -16,10 +16,12 @@ import {
   inHostNetns,
   loadHostsEnv,
   runCommand,
+  runOnHost,
   runU7sOnHost,
   type CommandResult,
   type TestHost,
 } from "./harness.ts";
+import { PASTA_DROP_IN, pastaDropIn } from "../../lib/engine/podman.ts";
 
 const TIMEOUT_MS = 300_000;
 
@@ -104,5 +106,73 @@ describeOnC("host C: Debian 13's rootless Podman 5 with pasta", () => {
     expect(ss.stdout.trim(), `PORT_KUBE_APISERVER ${config.PORT_KUBE_APISERVER} not published on host C`).not.toBe("");
     await u7s(["down", "-v"]);
     expect(await leftovers(nodeName)).toEqual([]);
+  }, TIMEOUT_MS);
+});
+
+describeOnC("host C: a node reaches HOST_IP under pasta (usernetes #342, containers/container-libs #55)", () => {
+  let config: Record<string, string>;
+  const dropIn = () => `${host!.home}/${PASTA_DROP_IN}`;
+  const removeDropIn = async () => {
+    const r = await runOnHost(host!, ["rm", "-f", dropIn()]);
+    if (r.exitCode !== 0) throw new Error(describeResult(["rm", "-f", dropIn()], r));
+  };
+  beforeAll(async () => {
+    config = await configOf();
+    await cleanupHostNodes(host!, config.NODE_NAME);
+    await removeDropIn();
+  }, TIMEOUT_MS);
+  afterAll(async () => {
+    await cleanupHostNodes(host!, config?.NODE_NAME);
+    await removeDropIn();
+  }, TIMEOUT_MS);
+
+  /** networkCheck is `u7s doctor --json`'s network check on host C. */
+  const networkCheck = async (): Promise<{ level: string; message: string; fix?: string }> => {
+    const r = await runU7sOnHost(host!, ["doctor", "--json"], { timeoutMs: 120_000 });
+    const report = JSON.parse(r.stdout) as { checks: { id: string; level: string; message: string; fix?: string }[] };
+    return report.checks.find((c) => c.id === "network")!;
+  };
+  /**
+   * upWithListeners brings up the node with the cluster test image (the API double on
+   * PORT_KUBE_APISERVER) and a stand-in kubelet on PORT_KUBELET (the doubles run none): what the
+   * API server dials at the node's ExternalIP, HOST_IP.
+   */
+  const upWithListeners = async (): Promise<void> => {
+    const clusterImage = loadHostsEnv().clusterImage;
+    await u7s(["up", ...(clusterImage ? [] : ["--no-init"]), "--image", clusterImage ?? loadHostsEnv().testImage]);
+    const ports = clusterImage ? [config.PORT_KUBELET] : [config.PORT_KUBELET, config.PORT_KUBE_APISERVER];
+    for (const p of ports) await u7s(["exec", "--", "sh", "-c", `(socat TCP-LISTEN:${p},fork,reuseaddr SYSTEM:'echo u7s-${p}' >/dev/null 2>&1 &)`]);
+    for (const p of [config.PORT_KUBELET, config.PORT_KUBE_APISERVER]) {
+      await eventually(`a listener on ${p} in the node`, async () => ((await inNode(["ss", "-Hltn", `sport = :${p}`])).stdout.trim() ? true : undefined), 30);
+    }
+  };
+  /** nodeReaches tells whether a TCP connection from the node to ADDR:PORT is established (4 s). */
+  const nodeReaches = async (addr: string, port: string): Promise<boolean> =>
+    (await inNode(["timeout", "8", "socat", "-T1", "/dev/null", `TCP:${addr}:${port},connect-timeout=4`])).exitCode === 0;
+
+  test("default pasta: doctor fails the network check with u7s's drop-in as the fix; the node cannot reach HOST_IP:PORT_KUBELET nor its own published API port", async () => {
+    const before = await networkCheck();
+    expect(before.level).toBe("fail");
+    expect(before.message).toContain("holds the host's own address");
+    expect(before.fix).toContain(PASTA_DROP_IN);
+    await upWithListeners();
+    // The failure upstream Usernetes shows (`dial tcp HOST_IP:10250: i/o timeout`): measured, so a pasta that changes it is noticed.
+    expect(await nodeReaches(config.NODE_IP!, config.PORT_KUBELET!)).toBe(true);
+    expect({ kubelet: await nodeReaches(host!.ip, config.PORT_KUBELET!), apiserver: await nodeReaches(host!.ip, config.PORT_KUBE_APISERVER!) }).toEqual({ kubelet: false, apiserver: false });
+    await u7s(["down", "-v"]);
+  }, TIMEOUT_MS);
+
+  test("after `u7s init-host` (as the user) writes the drop-in: doctor is ok and the node reaches HOST_IP:PORT_KUBELET and its published API port; host A still reaches them", async () => {
+    const init = await u7s(["init-host"]);
+    expect(init.stderr).toContain("pasta network an address of its own");
+    expect((await runOnHost(host!, ["cat", dropIn()])).stdout).toBe(pastaDropIn());
+    const after = await networkCheck();
+    expect(after).toMatchObject({ level: "ok" });
+    expect(after.message).toContain("an address of its own");
+    await upWithListeners();
+    expect({ kubelet: await nodeReaches(host!.ip, config.PORT_KUBELET!), apiserver: await nodeReaches(host!.ip, config.PORT_KUBE_APISERVER!) }).toEqual({ kubelet: true, apiserver: true });
+    const fromA = await runCommand(inHostNetns(loadHostsEnv().a, ["timeout", "8", "socat", "-T1", "/dev/null", `TCP:${host!.ip}:${config.PORT_KUBE_APISERVER},connect-timeout=4`]));
+    expect(fromA.exitCode, describeResult(["socat"], fromA)).toBe(0);
+    await u7s(["down", "-v"]);
   }, TIMEOUT_MS);
 });
