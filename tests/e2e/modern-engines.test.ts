@@ -12,6 +12,7 @@ import {
   cleanupHostNodes,
   describeResult,
   eventually,
+  FLANNEL_VXLAN_SCRIPT,
   hostEngineCli,
   inHostNetns,
   loadHostsEnv,
@@ -20,6 +21,7 @@ import {
   runU7sOnHost,
   type CommandResult,
   type TestHost,
+  type VtepSide,
 } from "./harness.ts";
 import { PASTA_DROP_IN, pastaDropIn } from "../../lib/engine/podman.ts";
 
@@ -174,5 +176,61 @@ describeOnC("host C: a node reaches HOST_IP under pasta (usernetes #342, contain
     const fromA = await runCommand(inHostNetns(loadHostsEnv().a, ["timeout", "8", "socat", "-T1", "/dev/null", `TCP:${host!.ip}:${config.PORT_KUBE_APISERVER},connect-timeout=4`]));
     expect(fromA.exitCode, describeResult(["socat"], fromA)).toBe(0);
     await u7s(["down", "-v"]);
+  }, TIMEOUT_MS);
+});
+
+// ------------------------------------------------------------------ across generations: host A's Debian 12 Docker, host C's Debian 13 Podman
+
+/** CROSS_TENANT: the tenant both nodes of the cross-generation overlay use (same PORT_FLANNEL on both; no other test's nodes on host A). */
+const CROSS_TENANT = "16";
+
+describeOnC("VXLAN between host A (Debian 12 Docker 20.10, slirp4netns) and host C (Debian 13 Podman 5.4, pasta)", () => {
+  const sides: VtepSide[] = [];
+  /** downSide removes one node of this suite (down -v, then its container, volumes and network by name only: other tests' nodes on host A stay). */
+  const downSide = async (h: TestHost, nodeName: string): Promise<void> => {
+    await runU7sOnHost(h, ["down", "-v"], { env: { U7S_TENANT: CROSS_TENANT }, timeoutMs: 240_000 });
+    const quiet = { check: false, timeoutMs: 120_000 } as const;
+    await hostEngineCli(h, ["rm", "-f", nodeName], quiet);
+    await hostEngineCli(h, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
+    await hostEngineCli(h, ["network", "rm", nodeName], quiet);
+  };
+  afterAll(async () => {
+    for (const s of sides) await downSide(s.host, s.nodeName);
+    await runOnHost(host!, ["rm", "-f", `${host!.home}/${PASTA_DROP_IN}`]);
+  }, TIMEOUT_MS);
+
+  test("TCP both ways between pod addresses over a Flannel-like overlay through each host's published PORT_FLANNEL", async () => {
+    const hosts = loadHostsEnv();
+    const env = { U7S_TENANT: CROSS_TENANT };
+    const image = hosts.clusterImage ?? hosts.testImage;
+    await u7s(["init-host"]); // pasta with an address of its own, as a user of this host would have it
+    for (const [i, h] of [hosts.a, host!].entries()) {
+      const r = await runU7sOnHost(h, ["config", "--json"], { env });
+      const c = JSON.parse(r.stdout) as Record<string, unknown>;
+      const nodeName = String(c.NODE_NAME);
+      await downSide(h, nodeName);
+      sides.push({ host: h, nodeName, nodeIp: String(c.NODE_IP), portFlannel: Number(c.PORT_FLANNEL), podAddr: `10.244.${i}.0`, mac: `02:75:37:00:16:0${i + 1}`, env });
+      const up = await runU7sOnHost(h, ["up", "--no-init", "--image", image], { env, timeoutMs: 240_000 });
+      if (up.exitCode !== 0) throw new Error(`on host ${h.id}: ${describeResult(["u7s", "up"], up)}`);
+    }
+    const [a, c] = sides as [VtepSide, VtepSide];
+    for (const [self, peer] of [[a, c], [c, a]] as const) {
+      const args = ["exec", "--", "sh", "-c", FLANNEL_VXLAN_SCRIPT, "flannel-vxlan", self.nodeIp, String(self.portFlannel), self.podAddr, self.mac, peer.podAddr, peer.mac, peer.host.ip];
+      const r = await runU7sOnHost(self.host, args, { env, timeoutMs: 120_000 });
+      if (r.exitCode !== 0) throw new Error(`flannel.1 on host ${self.host.id}: ${describeResult(["u7s", "exec"], r)}`);
+    }
+    for (const [from, to] of [[a, c], [c, a]] as const) {
+      const port = 5016;
+      const receiver = runU7sOnHost(to.host, ["exec", "--", "sh", "-c", `timeout 60 socat -u TCP-LISTEN:${port},bind=${to.podAddr},reuseaddr - | sha256sum`], { env, timeoutMs: 90_000 });
+      const sender = runU7sOnHost(
+        from.host,
+        ["exec", "--", "sh", "-c", `set -e; head -c 4194304 /dev/urandom > /tmp/u7s-payload; sha256sum < /tmp/u7s-payload; timeout 50 socat -u OPEN:/tmp/u7s-payload TCP:${to.podAddr}:${port},bind=${from.podAddr},connect-timeout=5,retry=20,interval=0.5; rm -f /tmp/u7s-payload`],
+        { env, timeoutMs: 90_000 },
+      );
+      const [sent, received] = await Promise.all([sender, receiver]);
+      const sum = (r: CommandResult) => r.stdout.trim().split(/\s+/)[0];
+      expect({ from: from.host.id, sum: sum(received) }).toEqual({ from: from.host.id, sum: sum(sent) });
+      expect(sum(sent)).toMatch(/^[0-9a-f]{64}$/);
+    }
   }, TIMEOUT_MS);
 });
