@@ -65,6 +65,13 @@ export function pastaDropIn(): string {
   return `[network]\npasta_options = [${PASTA_OWN_ADDRESS_OPTIONS.map((o) => `"${o}"`).join(", ")}]\n`;
 }
 
+/** pastaFix is the exact fix that gives Podman's pasta namespace an address of its own (PASTA_OWN_ADDRESS_OPTIONS). */
+export function pastaFix(home: string | undefined): string {
+  const file = `${home ?? "~"}/${PASTA_DROP_IN}`;
+  // the namespace takes the options when it starts: once no container of this user is on a Podman network
+  return `mkdir -p ${file.replace(/\/[^/]+$/, "")} && printf '${pastaDropIn().replace(/\n/g, "\\n")}' > ${file}, then \`u7s down\` every node (and stop other containers on Podman networks) and \`u7s up\` again`;
+}
+
 /** pastaOptionsOf reads pasta_options from containers.conf text (a TOML array, one or more lines); undefined when unset. */
 export function pastaOptionsOf(text: string): string[] | undefined {
   const m = /^\s*pasta_options\s*=\s*\[([^\]]*)\]/m.exec(text);

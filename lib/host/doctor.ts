@@ -1,6 +1,6 @@
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine, EngineInfo, RootlessNetwork } from "../engine/engine.ts";
-import { PASTA_DROP_IN, PASTA_OWN_ADDRESS_OPTIONS, pastaDropIn, pastaHasOwnAddress, pastaOptionsOf } from "../engine/podman.ts";
+import { PASTA_DROP_IN, PASTA_OWN_ADDRESS_OPTIONS, pastaFix, pastaHasOwnAddress, pastaOptionsOf } from "../engine/podman.ts";
 import type { EngineName } from "../engine/types.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
@@ -364,13 +364,6 @@ export function podmanPastaOptions(host: HostProbe, home: string | undefined): {
     if (options) found = { options, file };
   }
   return found;
-}
-
-/** pastaFix is the exact fix that gives Podman's pasta namespace an address of its own (PASTA_OWN_ADDRESS_OPTIONS). */
-export function pastaFix(home: string | undefined): string {
-  const file = `${home ?? "~"}/${PASTA_DROP_IN}`;
-  // the namespace takes the options when it starts: once no container of this user is on a Podman network
-  return `mkdir -p ${file.replace(/\/[^/]+$/, "")} && printf '${pastaDropIn().replace(/\n/g, "\\n")}' > ${file}, then \`u7s down\` every node (and stop other containers on Podman networks) and \`u7s up\` again`;
 }
 
 /** CONTAINERS_CONF is the user's Podman configuration (relative to HOME). */

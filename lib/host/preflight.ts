@@ -1,5 +1,6 @@
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine, EngineInfo } from "../engine/engine.ts";
+import { pastaFix } from "../engine/podman.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { HostProbe } from "./probe.ts";
@@ -202,6 +203,32 @@ export async function rpFilterFinding(engine: Engine, info: EngineInfo, runner: 
   return { level: "ok", message: `net.ipv4.conf.default.rp_filter is ${value} in the engine's network namespace` };
 }
 
+/**
+ * hostIpFinding: a node reaches HOST_IP (its own published ports, its kubelet as the API server dials
+ * it at the node's ExternalIP) only if HOST_IP is not an address of the engine's own network
+ * namespace. pasta copies the host's address there by default (usernetes #342,
+ * containers/container-libs #55; measured on Debian 13's Podman 5.4: README, host C); slirp4netns
+ * never does. Observed, not inferred from the configuration: a namespace started before the fix
+ * still holds the address. Nothing when the namespace cannot be entered (rpFilterFinding says so).
+ */
+export async function hostIpFinding(engine: Engine, info: EngineInfo, runner: Runner, config: NodeConfig, home: string | undefined, runtimeDir: string | undefined): Promise<Finding | undefined> {
+  const argv = await engine.inEngineNetns(["ip", "-o", "-4", "addr", "show"], info.rootless, runtimeDir);
+  if (argv === undefined) return undefined;
+  const r = await runner(argv);
+  if (r.exitCode !== 0) return undefined;
+  if (!holdsAddress(r.stdout, config.hostIp)) return { level: "ok", message: `HOST_IP ${config.hostIp} is not an address of the engine's network namespace: the node reaches it` };
+  const cannot = `HOST_IP ${config.hostIp} is an address of the engine's own network namespace (pasta copies the host's): the node cannot reach HOST_IP:${config.portKubelet} (its kubelet, as the API server dials it) nor its published ports (usernetes #342, containers/container-libs #55)`;
+  if (engine.name === "podman") {
+    return { level: "error", message: cannot, hint: `${pastaFix(home)} (if that file is there already, Podman's namespace started before it: stop every container on a Podman network so it starts again)` };
+  }
+  return { level: "error", message: cannot, hint: "run the rootless daemon on slirp4netns (`u7s doctor` prints the exact drop-in)" };
+}
+
+/** holdsAddress tells whether `ip -o -4 addr show` output lists ADDR on an interface. */
+export function holdsAddress(ipAddr: string, addr: string): boolean {
+  return ipAddr.split("\n").some((l) => l.split(/\s+/).some((w) => w.startsWith(`${addr}/`)));
+}
+
 /** NODE_LABELS select node containers: u7s's node label and its settings (forwarders carry only the first). */
 export const NODE_LABELS = [LABEL_NODE, LABEL_SETTINGS] as const;
 
@@ -265,6 +292,8 @@ export async function runPreflight({ config, engine, host, runner, env, others }
   if (restart) findings.push(restart);
   findings.push(...moduleFindings(host));
   findings.push(await rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR));
+  const hostIp = await hostIpFinding(engine, info, runner, config, env.HOME, env.XDG_RUNTIME_DIR);
+  if (hostIp) findings.push(hostIp);
   const state = await engine.inspectContainer(nodeNames(config).container);
   findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others)));
   if (state?.running) {
