@@ -449,6 +449,15 @@ export function checkNetworkMode(f: NetworkFacts, host: HostProbe, distro: Distr
       fix: pastaFix(home),
     };
   }
+  if (f.mode === "pasta" && f.engine !== "podman" && f.rootlesskit && majorOf(f.rootlesskit) >= 2) {
+    // RootlessKit runs pasta with an address of its own (tap0 10.0.2.100/24, its --cidr), unlike Podman:
+    // measured on Debian 13's Docker 26.1 with RootlessKit 2.0.2 (README, host D)
+    return {
+      id: "network",
+      level: "ok",
+      message: `${who} networks rootless containers with pasta${tool("pasta")}${from}, RootlessKit giving its namespace an address of its own (10.0.2.100, --cidr): nodes reach HOST_IP's published ports and kubelets`,
+    };
+  }
   if (f.mode === "pasta") {
     const why = `under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:${portKubelet} (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55)`;
     return {

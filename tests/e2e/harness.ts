@@ -263,7 +263,7 @@ export const hostsEnvFile: string = join(repoRoot, "tests/.work/hosts.env");
 
 /** TestHost is one test host: a network namespace with its own hostname, unprivileged user and rootless engine. */
 export interface TestHost {
-  /** id: "a", "b" or "c". */
+  /** id: "a" to "d". */
   readonly id: string;
   /** netns: the host's network namespace (/run/netns/NAME). */
   readonly netns: string;
@@ -295,6 +295,8 @@ export interface HostsEnv {
   readonly b: TestHost;
   /** c: host C, Debian 13's rootless Podman 5 on pasta (tests/setup-host-trixie.sh), when it is set up. */
   readonly c: TestHost | undefined;
+  /** d: host D, Debian 13's rootless Docker 26 with RootlessKit 2 (tests/setup-host-trixie.sh), when it is set up. */
+  readonly d: TestHost | undefined;
   /** testImage: the systemd node image, loaded into both hosts' engines. */
   readonly testImage: string;
   /** clusterImage: the cluster test image (kubectl, helm, doubles) when setup-hosts.sh loaded it. */
@@ -348,7 +350,8 @@ export function loadHostsEnv(): HostsEnv {
     };
   };
   const c = raw.U7S_HOST_C_NETNS ? host("c") : undefined;
-  hostsEnv = { a: host("a"), b: host("b"), c, testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, raw };
+  const d = raw.U7S_HOST_D_NETNS ? host("d") : undefined;
+  hostsEnv = { a: host("a"), b: host("b"), c, d, testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, raw };
   return hostsEnv;
 }
 

@@ -16,6 +16,7 @@ import {
   hostEngineCli,
   inHostNetns,
   loadHostsEnv,
+  repoRoot,
   runCommand,
   runOnHost,
   runU7sOnHost,
@@ -23,6 +24,7 @@ import {
   type TestHost,
   type VtepSide,
 } from "./harness.ts";
+import { join } from "node:path";
 import { PASTA_DROP_IN, pastaDropIn } from "../../lib/engine/podman.ts";
 
 const TIMEOUT_MS = 300_000;
@@ -242,5 +244,65 @@ describeOnC("VXLAN between host A (Debian 12 Docker 20.10, slirp4netns) and host
       expect({ from: from.host.id, sum: sum(received) }).toEqual({ from: from.host.id, sum: sum(sent) });
       expect(sum(sent)).toMatch(/^[0-9a-f]{64}$/);
     }
+  }, TIMEOUT_MS);
+});
+
+// ------------------------------------------------------------------ host D: Debian 13's rootless Docker 26 with RootlessKit 2
+
+const hostD = (() => {
+  try {
+    return loadHostsEnv().d;
+  } catch {
+    return undefined;
+  }
+})();
+if (!hostD) console.warn("modern-engines: host D skipped: tests/.work/hosts.env has no U7S_HOST_D_*: run `bash tests/setup-host-trixie.sh` (as root)");
+const describeOnD = hostD ? describe : describe.skip;
+
+/** setupD re-runs tests/setup-host-trixie.sh with host D's dockerd on the given RootlessKit network (a restart when it differs). */
+async function setupD(net: "slirp4netns" | "pasta"): Promise<void> {
+  const argv = ["bash", join(repoRoot, "tests/setup-host-trixie.sh")];
+  const r = await runCommand(["env", `U7S_HOST_D_NET=${net}`, ...argv], { timeoutMs: 300_000 });
+  if (r.exitCode !== 0) throw new Error(describeResult(argv, r));
+}
+
+describeOnD("host D: Debian 13's rootless Docker 26.1 with RootlessKit 2.0", () => {
+  const d = hostD!;
+  const onD = (args: readonly string[], timeoutMs = 240_000) => runU7sOnHost(d, args, { timeoutMs });
+  let nodeName = "";
+  beforeAll(async () => {
+    nodeName = String((JSON.parse((await onD(["config", "--json"])).stdout) as Record<string, unknown>).NODE_NAME);
+    await cleanupHostNodes(d, nodeName);
+  }, TIMEOUT_MS);
+  afterAll(async () => {
+    await cleanupHostNodes(d, nodeName);
+    await setupD("slirp4netns"); // as tests/setup-host-trixie.sh leaves it by default
+  }, TIMEOUT_MS);
+
+  test.each(["slirp4netns", "pasta"] as const)("on %s: check-preflight passes (HOST_IP not in the engine's namespace), a node boots, reaches HOST_IP:PORT_KUBELET and its published API port; down -v removes everything", async (net) => {
+    await setupD(net);
+    const v = await hostEngineCli(d, ["version", "--format", "{{.Server.Version}} {{range .Server.Components}}{{if eq .Name \"rootlesskit\"}}{{.Version}} {{.Details.NetworkDriver}}{{end}}{{end}}"]);
+    expect(v.stdout.trim()).toMatch(new RegExp(`^26\\.\\d+\\.\\d+\\S* 2\\.\\d+\\.\\d+ ${net}$`));
+    const pre = await onD(["check-preflight"], 120_000);
+    expect(pre.exitCode, describeResult(["u7s", "check-preflight"], pre)).toBe(0);
+    expect(pre.stdout).toContain(`HOST_IP ${d.ip} is not an address of the engine's network namespace`);
+    const c = JSON.parse((await onD(["config", "--json"])).stdout) as Record<string, string>;
+    const up = await onD(["up", "--no-init", "--image", loadHostsEnv().testImage]);
+    expect(up.exitCode, describeResult(["u7s", "up"], up)).toBe(0);
+    const inD = (argv: readonly string[]) => runU7sOnHost(d, ["exec", "--", ...argv], { timeoutMs: 60_000 });
+    await eventually("systemd running in the node", async () => {
+      const s = (await inD(["systemctl", "is-system-running"])).stdout.trim();
+      return s === "running" || s === "degraded" ? s : undefined;
+    }, 60);
+    for (const p of [c.PORT_KUBELET, c.PORT_KUBE_APISERVER]) await inD(["sh", "-c", `(socat TCP-LISTEN:${p},fork,reuseaddr SYSTEM:'echo u7s-${p}' >/dev/null 2>&1 &)`]);
+    const reaches = async (port: string) => (await inD(["timeout", "8", "socat", "-T1", "/dev/null", `TCP:${d.ip}:${port},connect-timeout=4`])).exitCode === 0;
+    for (const p of [c.PORT_KUBELET!, c.PORT_KUBE_APISERVER!]) {
+      await eventually(`a listener on ${p} in the node`, async () => ((await inD(["ss", "-Hltn", `sport = :${p}`])).stdout.trim() ? true : undefined), 30);
+    }
+    expect({ kubelet: await reaches(c.PORT_KUBELET!), apiserver: await reaches(c.PORT_KUBE_APISERVER!) }).toEqual({ kubelet: true, apiserver: true });
+    const down = await onD(["down", "-v"]);
+    expect(down.exitCode, describeResult(["u7s", "down", "-v"], down)).toBe(0);
+    const left = (await hostEngineCli(d, ["ps", "-a", "--format", "{{.Names}}"])).stdout.split("\n").filter((n) => n.startsWith(nodeName));
+    expect(left).toEqual([]);
   }, TIMEOUT_MS);
 });
