@@ -6,8 +6,9 @@
 #     --node-labels=usernetes/host-ip=$HOST_IP. /etc is a persistent volume, so on a
 #     restart the file already holds the flags of the last boot: they are replaced,
 #     never appended twice, and a changed HOST_IP replaces the old label.
-#  2. Control-plane host entries saved by the join script in /etc/u7s/hosts are put
-#     back into /etc/hosts, which the engine writes afresh on every start.
+#  2. Control-plane host entries saved by the join script in /etc/u7s/hosts, and the one
+#     upstream Usernetes keeps in /etc/hosts.u7s (its join-command writes it; u7s writes
+#     it too), are put back into /etc/hosts, which the engine writes afresh on every start.
 #
 # Without arguments it only does the above and exits, so the join script can run it
 # again after saving a host entry. U7S_ROOT (default: empty) is prepended to every path,
@@ -18,6 +19,7 @@ root="${U7S_ROOT:-}"
 host_ip="${HOST_IP:-${U7S_HOST_IP:-}}"
 kubelet_defaults="$root/etc/default/kubelet"
 saved_hosts="$root/etc/u7s/hosts"
+upstream_hosts="$root/etc/hosts.u7s"
 hosts="$root/etc/hosts"
 # Marks the /etc/hosts lines this script added, so a rerun replaces them.
 hosts_marker="# u7s: saved control plane"
@@ -76,13 +78,17 @@ set_kubelet_args() {
   mv -f "$tmp" "$kubelet_defaults"
 }
 
-# restore_hosts: appends each saved "IP NAME..." entry to /etc/hosts unless the same
-# entry is there already; lines added by an earlier run are replaced.
+# restore_hosts: appends each saved "IP NAME..." entry (of /etc/u7s/hosts, then
+# /etc/hosts.u7s) to /etc/hosts unless the same entry is there already; lines added by
+# an earlier run are replaced.
 restore_hosts() {
-  local line ip names
-  local -a kept=() fields=()
+  local line ip names src
+  local -a kept=() fields=() sources=()
   local -A present=()
-  [ -s "$saved_hosts" ] || return 0
+  for src in "$saved_hosts" "$upstream_hosts"; do
+    [ ! -s "$src" ] || sources+=("$src")
+  done
+  [ ${#sources[@]} -gt 0 ] || return 0
   if [ -f "$hosts" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
       [[ $line == *"$hosts_marker" ]] && continue
@@ -94,22 +100,24 @@ restore_hosts() {
   local merged
   merged=$(
     [ ${#kept[@]} -eq 0 ] || printf '%s\n' "${kept[@]}"
-    while read -r ip names || [ -n "$ip" ]; do
-      names=${names%%#*}
-      read -r -a fields <<<"$ip $names" || true
-      case ${fields[0]:-} in '' | '#'*) continue ;; esac
-      if [ ${#fields[@]} -lt 2 ]; then
-        log "ignoring a line of $saved_hosts without a host name: $ip"
-        continue
-      fi
-      [ -z "${present["${fields[*]}"]:-}" ] || continue
-      present["${fields[*]}"]=1
-      printf '%s %s\n' "${fields[*]}" "$hosts_marker"
-    done <"$saved_hosts"
+    for src in "${sources[@]}"; do
+      while read -r ip names || [ -n "$ip" ]; do
+        names=${names%%#*}
+        read -r -a fields <<<"$ip $names" || true
+        case ${fields[0]:-} in '' | '#'*) continue ;; esac
+        if [ ${#fields[@]} -lt 2 ]; then
+          log "ignoring a line of $src without a host name: $ip"
+          continue
+        fi
+        [ -z "${present["${fields[*]}"]:-}" ] || continue
+        present["${fields[*]}"]=1
+        printf '%s %s\n' "${fields[*]}" "$hosts_marker"
+      done <"$src"
+    done
   )
   # Rewrite in place, not by rename: the engine bind-mounts /etc/hosts.
   printf '%s\n' "$merged" >"$hosts"
-  log "restored control-plane host entries from $saved_hosts"
+  log "restored control-plane host entries from ${sources[*]}"
 }
 
 flags=(--cloud-provider=external)

@@ -22,6 +22,12 @@ export const SYNC_EXTERNAL_IP_SCRIPT: string = syncExternalIp;
 export const NODE_IMAGE_REPO = "localhost/u7s-node";
 /** SAVED_HOSTS_FILE is where the join script saves control-plane host entries in the node; the entrypoint restores them into /etc/hosts on every start. */
 export const SAVED_HOSTS_FILE = "/etc/u7s/hosts";
+/**
+ * UPSTREAM_HOSTS_FILE is where upstream Usernetes keeps the control plane's `HOST_IP  NODE_NAME` in a
+ * worker node (its join-command writes it, its entrypoint appends it to /etc/hosts on every start);
+ * u7s writes it too, so either entrypoint restores the entry.
+ */
+export const UPSTREAM_HOSTS_FILE = "/etc/hosts.u7s";
 /** ENTRYPOINT_PATH is the entrypoint inside the node; run without arguments it re-applies SAVED_HOSTS_FILE and the kubelet flags. */
 export const ENTRYPOINT_PATH = "/usr/local/bin/u7s-entrypoint";
 /** FLANNEL_CHART_PATH is the Flannel Helm chart baked into the node image. */

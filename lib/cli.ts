@@ -7,7 +7,7 @@ import type { Engine } from "./engine/engine.ts";
 import { errnoText, U7sError, UsageError } from "./errors.ts";
 import { spawnRunner, type Runner } from "./exec.ts";
 import { realHost, type HostProbe } from "./host/probe.ts";
-import { colorEnabled, Log, type Writer } from "./log.ts";
+import { colorEnabled, Log, redactingWriter, type Writer } from "./log.ts";
 import { COMMAND_INDEX, findEntry } from "./commands/_index.ts";
 import { settingFlags, settingOptions } from "./commands/_shared.ts";
 import type { Args, CommandDef, Ctx, OptionDef } from "./commands/_types.ts";
@@ -144,8 +144,7 @@ export function mainHelp(): string {
     lines.push("", `${GROUP_TITLES[group]}:`);
     for (const c of COMMAND_INDEX.filter((c) => c.group === group)) {
       const alias = c.aliases?.length ? ` (alias: ${c.aliases.join(", ")})` : "";
-      const pending = c.pending ? ` [not built yet: ${c.pending}]` : "";
-      lines.push(`  ${c.name.padEnd(width)}  ${c.summary}${alias}${pending}`);
+      lines.push(`  ${c.name.padEnd(width)}  ${c.summary}${alias}`);
     }
   }
   lines.push("", "Global flags:", ...optionLines(GLOBAL_OPTIONS));
@@ -157,7 +156,6 @@ export function mainHelp(): string {
 export function commandHelp(c: CommandDef): string {
   const lines = [`u7s ${c.name}: ${c.summary}`, "", `Usage: u7s ${c.name}${c.usage ? ` ${c.usage}` : " [flags]"}`];
   if (c.aliases?.length) lines.push(`Aliases: ${c.aliases.join(", ")}`);
-  if (c.pending) lines.push("", `Not built yet: ${c.pending}.`);
   if (c.description) lines.push("", c.description);
   lines.push("", "Flags:", ...optionLines({ ...(c.options ?? {}), ...GLOBAL_OPTIONS }));
   if (c.settings) lines.push("", "Settings (flag > environment variable > derived default):", ...optionLines(settingOptions));
@@ -234,6 +232,8 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
   // The spinner draws on the real terminal only: never into a pipe, a file or a test's capture.
   const terminal = deps.stderr.isTTY && process.stderr.isTTY ? process.stderr : undefined;
   const log = new Log(deps.stderr, { color: colorEnabled(deps.env, deps.stderr), quiet, debug, terminal });
+  // Stack traces (--debug) repeat the message: redacted as everything Log prints.
+  const stderr = redactingWriter(deps.stderr);
   try {
     if (argv[0] === "--version" || argv[0] === "-v") argv = ["version", ...argv.slice(1)];
     // Only global flags may come before the command; the command's own flags go after it.
@@ -271,9 +271,6 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
       deps.stdout.write(commandHelp(command));
       return 0;
     }
-    if (command.pending) {
-      throw new U7sError(`u7s ${command.name} is not built yet (${command.pending})`, { exitCode: 1 });
-    }
     const code = await command.run(makeCtx(deps, args, log, debug), args);
     return code ?? 0;
   } catch (err) {
@@ -284,7 +281,7 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     }
     if (err instanceof U7sError) {
       log.error(err.message, err.detail, err.hint);
-      if (debug && err.stack) deps.stderr.write(`${err.stack}\n`);
+      if (debug && err.stack) stderr.write(`${err.stack}\n`);
       return err.exitCode;
     }
     if (err instanceof BrokenPipe) return EXIT_BROKEN_PIPE;
@@ -292,11 +289,11 @@ export async function run(argv: string[], deps: Deps): Promise<number> {
     if (typeof e?.code === "string" && typeof e.syscall === "string") {
       // A system call failed (a full disk, a missing directory): the host's problem, said plainly.
       log.error(`${e.syscall}${e.path ? ` ${e.path}` : ""}: ${errnoText(e)}`);
-      if (debug && e.stack) deps.stderr.write(`${e.stack}\n`);
+      if (debug && e.stack) stderr.write(`${e.stack}\n`);
       return 1;
     }
     log.error(`internal error: ${e?.message ?? String(err)}`, undefined, "re-run with --debug and report it");
-    if (debug && e?.stack) deps.stderr.write(`${e.stack}\n`);
+    if (debug && e?.stack) stderr.write(`${e.stack}\n`);
     return 1;
   }
 }

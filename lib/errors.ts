@@ -1,15 +1,20 @@
-/** U7sError is an error meant for users: a one-line message, an optional hint and an exit code. */
+import { redact } from "./redact.ts";
+
+/**
+ * U7sError is an error meant for users: a one-line message, an optional hint and an exit code. Its
+ * texts are redacted (redact): they are printed, and some end up in JSON on stdout.
+ */
 export class U7sError extends Error {
   readonly hint?: string;
   readonly exitCode: number;
   /** detail: extra lines shown under the message (for example a command's last stderr lines). */
   readonly detail?: string;
   constructor(message: string, opts: { hint?: string; exitCode?: number; detail?: string; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(redact(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "U7sError";
-    this.hint = opts.hint;
+    this.hint = opts.hint === undefined ? undefined : redact(opts.hint);
     this.exitCode = opts.exitCode ?? 1;
-    this.detail = opts.detail;
+    this.detail = opts.detail === undefined ? undefined : redact(opts.detail);
   }
 }
 

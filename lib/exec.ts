@@ -1,5 +1,6 @@
 import { quote } from "shell-quote";
 import { U7sError } from "./errors.ts";
+import { REDACTED, RedactingStream, redactArgv } from "./redact.ts";
 
 /** RunOptions tune one command run. */
 export interface RunOptions {
@@ -34,9 +35,19 @@ export type Runner = (argv: readonly string[], opts?: RunOptions) => Promise<Run
 // Arguments made only of these characters need no quoting in any POSIX shell.
 const PLAIN_ARG = /^[A-Za-z0-9_\/.,:=@%+-]+$/;
 
-/** formatCommand renders an argv as a shell-quoted line (copy-pasteable), for messages and --dry-run only. */
+/** quoteWord shell-quotes one argument unless it needs no quoting. */
+function quoteWord(a: string): string {
+  return PLAIN_ARG.test(a) ? a : quote([a]);
+}
+
+/**
+ * formatCommand renders an argv as a shell-quoted line (copy-pasteable), for messages and --dry-run
+ * only, with its secrets redacted (redactArgv): REDACTED stands unquoted where a secret was.
+ */
 export function formatCommand(argv: readonly string[]): string {
-  return argv.map((a) => (PLAIN_ARG.test(a) ? a : quote([a]))).join(" ");
+  return redactArgv(argv)
+    .map((a) => a.split(REDACTED).map((piece) => (piece === "" ? "" : quoteWord(piece))).join(REDACTED) || quoteWord(a))
+    .join(" ");
 }
 
 /** lastLines returns the last n non-empty lines of a text. */
@@ -54,6 +65,7 @@ export class CommandError extends U7sError {
   readonly result: RunResult;
   constructor(argv: readonly string[], result: RunResult, hint?: string) {
     const tail = lastLines(result.stderr || result.stdout, 10);
+    // The command line is redacted (formatCommand); its output is redacted where it is printed (Log).
     super(`command failed (exit code ${result.exitCode}): ${formatCommand(argv)}`, {
       hint,
       detail: tail === "" ? undefined : tail,
@@ -71,25 +83,24 @@ export async function check(runner: Runner, argv: readonly string[], opts?: RunO
   return result;
 }
 
-async function pump(stream: ReadableStream<Uint8Array> | null, sink: ((chunk: Uint8Array) => void) | undefined): Promise<string> {
+/** pump reads a stream whole, passing each decoded piece to sink as it arrives. */
+async function pump(stream: ReadableStream<Uint8Array> | null, sink: ((text: string) => void) | undefined): Promise<string> {
   if (!stream) return "";
   const decoder = new TextDecoder();
   let text = "";
   for await (const chunk of stream) {
-    sink?.(chunk);
-    text += decoder.decode(chunk, { stream: true });
+    const piece = decoder.decode(chunk, { stream: true });
+    sink?.(piece);
+    text += piece;
   }
-  return text + decoder.decode();
+  const last = decoder.decode();
+  if (last !== "") sink?.(last);
+  return text + last;
 }
 
-/** stdoutSink passes stdout on live: to ours (stream) and/or to onStdout. */
-function stdoutSink(opts: RunOptions): ((chunk: Uint8Array) => void) | undefined {
-  if (!opts.stream && !opts.onStdout) return undefined;
-  const decoder = new TextDecoder();
-  return (c) => {
-    if (opts.stream) process.stdout.write(c);
-    opts.onStdout?.(decoder.decode(c, { stream: true }));
-  };
+/** passOn relays a command's live output to ours, redacted (kubeadm init prints its bootstrap token). */
+function passOn(to: NodeJS.WriteStream): RedactingStream {
+  return new RedactingStream((text) => to.write(text));
 }
 
 /** spawnRunner is the production Runner: Bun.spawn with an argv array, never a shell. */
@@ -119,10 +130,21 @@ export const spawnRunner: Runner = async (argv, opts = {}) => {
     const exitCode = await proc.exited;
     return { exitCode, stdout: "", stderr: "" };
   }
+  const out = opts.stream ? passOn(process.stdout) : undefined;
+  const err = opts.stream ? passOn(process.stderr) : undefined;
+  const onStdout =
+    out || opts.onStdout
+      ? (text: string) => {
+          out?.write(text);
+          opts.onStdout?.(text);
+        }
+      : undefined;
   const [stdout, stderr, exitCode] = await Promise.all([
-    pump(proc.stdout as ReadableStream<Uint8Array>, stdoutSink(opts)),
-    pump(proc.stderr as ReadableStream<Uint8Array>, opts.stream ? (c) => process.stderr.write(c) : undefined),
+    pump(proc.stdout as ReadableStream<Uint8Array>, onStdout),
+    pump(proc.stderr as ReadableStream<Uint8Array>, err ? (text) => err.write(text) : undefined),
     proc.exited,
   ]);
+  out?.end();
+  err?.end();
   return { exitCode, stdout, stderr };
 };

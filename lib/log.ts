@@ -1,9 +1,18 @@
 import type yoctoSpinner from "yocto-spinner";
+import { redact } from "./redact.ts";
 
 /** Writer is where text goes (stdout or stderr). */
 export interface Writer {
   write(text: string): void;
   readonly isTTY: boolean;
+}
+
+/**
+ * redactingWriter is w with every text redacted before it is written: where u7s's messages leave the
+ * process, so no message, progress line, --debug line or stack trace can print a secret.
+ */
+export function redactingWriter(w: Writer): Writer {
+  return { isTTY: w.isTTY, write: (text) => w.write(redact(text)) };
 }
 
 /** elapsed formats a duration in seconds with one decimal, as progress lines show it. */
@@ -49,12 +58,13 @@ export class Log {
   /** #running: the titles of the steps running now, newest last (the spinner shows the newest). */
   readonly #running: string[] = [];
   constructor(err: Writer, opts: LogOptions) {
+    const sink = redactingWriter(err);
     this.#err = {
       isTTY: err.isTTY,
       // a line written while the spinner is drawn replaces it; the spinner redraws below it
       write: (t) => {
         this.#spinner?.clear();
-        err.write(t);
+        sink.write(t);
       },
     };
     this.#c = colors(opts.color);
@@ -113,7 +123,9 @@ export class Log {
   /** #spin shows the newest running step on the terminal's spinner, or stops it when no step runs. */
   #spin(): void {
     if (!this.#terminal) return;
-    const title = this.#running.at(-1);
+    const running = this.#running.at(-1);
+    // the spinner writes to the terminal itself, past the redacting sink
+    const title = running === undefined ? undefined : redact(running);
     if (title === undefined) {
       this.#spinner?.stop();
       this.#spinner = undefined;

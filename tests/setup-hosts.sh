@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/setup-hosts.sh: two test "hosts" on this machine for u7s's multi-host tests (as root).
 #
-#   bash tests/setup-hosts.sh [--engines A,B]   # create, start, load images (idempotent); A,B: docker|podman
+#   bash tests/setup-hosts.sh [--engines A,B] [--uplink]   # create, start, load images (idempotent); A,B: docker|podman
 #   bash tests/setup-hosts.sh --status
 #   bash tests/setup-hosts.sh --down            # remove everything this script made
 #
@@ -13,10 +13,14 @@
 # (U7S_HOSTS_ENGINES too). Published ports then listen on that host's address only.
 # /usr/local/bin/u7s-host-a-exec CMD... runs CMD as host A's user, in its namespaces and cgroups.
 # Host A has a second interface (data0, 10.213.1.1/24, on another bridge) for --host-ip-interface tests.
-# Nothing leaves the machine: the bridge namespace has no route anywhere else.
+# Nothing leaves the machine: the bridge namespace has no route anywhere else, unless --uplink
+# (U7S_HOSTS_UPLINK=1) is given: then a veth (u7s-hosts-up <-> up0) links the bridge namespace to
+# the machine's, which masquerades the hosts' traffic out of its default route, so both hosts reach
+# registries (the real-cluster suite, tests/cluster, builds the real node image on each). DNS in the
+# hosts is the machine's /etc/resolv.conf, so it must name a nameserver outside 127.0.0.0/8.
 # Needs tests/setup-engines.sh first (packages, the test image archive, tests/.work/engines.env).
 # Writes tests/.work/hosts.env (read by tests/e2e/harness.ts). Knob: U7S_WAIT_TIMEOUT (seconds, default 90).
-# Then runs tests/setup-host-trixie.sh: host C, Debian 13's rootless Podman 5 on pasta (U7S_HOST_C=0: not).
+# Then runs tests/setup-host-trixie.sh: hosts C and D, Debian 13's rootless Podman 5 (pasta) and Docker 26 (U7S_HOST_C=0: not).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +39,9 @@ GATEWAY=$PREFIX.254
 BRIDGE2=br1                     # a second network, only host A is on it
 SECOND_IF=data0                 # host A's second interface, on br1
 SECOND_IP=10.213.1.1
+UPLINK_IF=u7s-hosts-up           # --uplink: the machine's end of the veth to the bridge namespace
+UPLINK_NET=10.213.255           # --uplink: .1 the machine, .2 the bridge namespace (a /30)
+HOSTS_CIDR=10.213.0.0/16        # every address this script hands out
 HOSTS=(a b)
 declare -A IP=([a]=$PREFIX.1 [b]=$PREFIX.2)
 
@@ -74,14 +81,16 @@ ns_exists() { [ -e "/run/netns/$1" ]; }
 
 # ------------------------------------------------------------------ engines choice
 ENGINES_ARG=${U7S_HOSTS_ENGINES:-docker,podman}
+UPLINK=${U7S_HOSTS_UPLINK:-0}
 ACTION=up
 while [ $# -gt 0 ]; do
   case $1 in
     --engines) [ $# -ge 2 ] || die "--engines needs A,B (docker|podman each)"; ENGINES_ARG=$2; shift 2 ;;
     --engines=*) ENGINES_ARG=${1#--engines=}; shift ;;
+    --uplink) UPLINK=1; shift ;;
     --status) ACTION=status; shift ;;
     --down) ACTION=down; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
@@ -163,7 +172,7 @@ kill_cgroup() { # kill_cgroup DIR: SIGKILL every process in DIR and below (only 
 }
 down() {
   local h d
-  # host C first: its veth hangs on this script's bridge
+  # hosts C and D first: their veths hang on this script's bridge
   bash "$HERE/setup-host-trixie.sh" --down || log "WARNING: tests/setup-host-trixie.sh --down failed"
   for h in "${HOSTS[@]}"; do
     local u; u=$(user_of "$h")
@@ -192,12 +201,52 @@ down() {
     if [ -e "$(uts_of "$h")" ]; then umount "$(uts_of "$h")" 2>/dev/null || true; rm -f "$(uts_of "$h")"; fi
     ! ns_exists "$(ns "$h")" || ip netns del "$(ns "$h")"
   done
+  uplink_down
   ! ns_exists "$NET_NS" || ip netns del "$NET_NS"
   # /run/netns: iproute2 made it (a bind mount of itself) for our namespaces; remove it only when empty
   if [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns 2>/dev/null || true; rmdir /run/netns 2>/dev/null || true; fi
   rm -rf "$RUN_DIR" "$LOG_DIR"
   rm -f "$HOSTS_ENV"
   log "down: namespaces, users, engines, wrappers and $HOSTS_ENV removed"
+}
+
+# --uplink: a route out for the hosts, through the machine's own namespace (NAT), and back.
+ipt() { # ipt TABLE CHAIN RULE...: add the rule once
+  iptables -t "$1" -C "$2" "${@:3}" 2>/dev/null || iptables -t "$1" -I "$2" "${@:3}"
+}
+uplink_rules() { # uplink_rules add|del: the machine's NAT and forwarding rules for the hosts' traffic
+  local rules=(
+    "nat POSTROUTING -s $HOSTS_CIDR ! -d $HOSTS_CIDR -j MASQUERADE"
+    "filter FORWARD -s $HOSTS_CIDR -j ACCEPT"
+    "filter FORWARD -d $HOSTS_CIDR -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+  )
+  local op=$1 r
+  for r in "${rules[@]}"; do
+    # shellcheck disable=SC2086 # a rule is words
+    if [ "$op" = add ]; then ipt $r; else iptables -t ${r%% *} -D ${r#* } 2>/dev/null || true; fi
+  done
+}
+uplink_down() { # remove what uplink made (nothing when it made nothing)
+  if ip link show "$UPLINK_IF" >/dev/null 2>&1; then ip link del "$UPLINK_IF"; fi # both ends
+  ip route del "$HOSTS_CIDR" 2>/dev/null || true
+  if command -v iptables >/dev/null; then uplink_rules del; fi
+}
+uplink() { # without --uplink, a re-run takes an earlier run's uplink away: nothing leaves the machine
+  if [ "$UPLINK" != 1 ]; then uplink_down; return 0; fi
+  command -v iptables >/dev/null || die "--uplink needs iptables"
+  grep -E '^nameserver[[:space:]]' /etc/resolv.conf | grep -Evq '^nameserver[[:space:]]+127\.' ||
+    die "--uplink: /etc/resolv.conf names no nameserver outside 127.0.0.0/8, which the hosts' namespaces could reach; point it at a real one (e.g. systemd-resolved's /run/systemd/resolve/resolv.conf)"
+  ip link show "$UPLINK_IF" >/dev/null 2>&1 || ip link add "$UPLINK_IF" type veth peer name up0 netns "$NET_NS"
+  ip -4 addr show dev "$UPLINK_IF" | grep -q " $UPLINK_NET.1/30 " || ip addr add "$UPLINK_NET.1/30" dev "$UPLINK_IF"
+  ip link set "$UPLINK_IF" up
+  ip -n "$NET_NS" -4 addr show dev up0 | grep -q " $UPLINK_NET.2/30 " || ip -n "$NET_NS" addr add "$UPLINK_NET.2/30" dev up0
+  ip -n "$NET_NS" link set up0 up
+  ip -n "$NET_NS" route replace default via "$UPLINK_NET.1" dev up0
+  ip netns exec "$NET_NS" sysctl -qw net.ipv4.ip_forward=1
+  ip route replace "$HOSTS_CIDR" via "$UPLINK_NET.2" dev "$UPLINK_IF"
+  sysctl -qw net.ipv4.ip_forward=1
+  uplink_rules add
+  log "uplink: the hosts reach the network through $UPLINK_IF (NAT)"
 }
 
 case $ACTION in
@@ -366,6 +415,7 @@ write_env() {
     echo "U7S_HOSTS_TEST_IMAGE=$TEST_IMAGE"
     echo "U7S_HOSTS_CLUSTER_IMAGE=$CLUSTER_IMAGE"
     echo "U7S_HOSTS_LOG_DIR=$LOG_DIR"
+    echo "U7S_HOSTS_UPLINK=$UPLINK"
     local h H
     for h in "${HOSTS[@]}"; do
       host_env "$h"; H=${h^^}
@@ -389,10 +439,11 @@ write_env() {
 
 phase prereqs prereqs
 phase network network
+phase uplink uplink
 phase users+cgroups users
 phase engines engines
 phase images images
 phase env-file write_env
-# Host C (Debian 13's Podman 5 on pasta) joins the same bridge; U7S_HOST_C=0 leaves it out.
+# Hosts C and D (Debian 13's Podman 5 on pasta, Docker 26 with RootlessKit 2) join the same bridge; U7S_HOST_C=0 leaves them out.
 if [ "${U7S_HOST_C:-1}" != 0 ]; then phase host-c bash "$HERE/setup-host-trixie.sh"; fi
 ms=$(ms_since "$T0"); log "$(printf 'total %d.%01ds (engines A=%s B=%s); env file %s' $((ms / 1000)) $((ms % 1000 / 100)) "${ENGINE[a]}" "${ENGINE[b]}" "$HOSTS_ENV")"

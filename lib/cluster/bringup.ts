@@ -6,7 +6,7 @@ import { installSyncService, requireSynced, syncExternalIps } from "./external-i
 import { installFlannel } from "./flannel.ts";
 import { ensureFlannelImages } from "../image/node-images.ts";
 import { kubeadmInit, kubeadmJoin, kubeadmReset, saveControlPlaneHost } from "./kubeadm.ts";
-import { type JoinFile } from "./join-file.ts";
+import { type JoinTarget } from "./join-file.ts";
 import { localKubeconfig } from "./kubeconfig.ts";
 import { ADMIN_CONF, inNode, type ClusterEnv } from "./node.ts";
 
@@ -90,7 +90,7 @@ export function kubeconfigStep(env: ClusterEnv, path: string): Step {
 }
 
 /** joinSteps are kubeadm-join's steps: record the control plane's address, then join (reset again if the join fails). */
-export function joinSteps(env: ClusterEnv, f: JoinFile, debug: boolean): Step[] {
+export function joinSteps(env: ClusterEnv, f: JoinTarget, debug: boolean): Step[] {
   return [
     {
       title: `Recording the control plane ${f.controlPlane.nodeName} at ${f.controlPlane.hostIp}`,

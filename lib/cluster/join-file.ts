@@ -1,5 +1,7 @@
+import { unusableRange } from "../config/resolve.ts";
+import { DEFAULT_PORTS } from "../config/settings.ts";
 import { UsageError } from "../errors.ts";
-import { isIPv4, isNodeSubnet } from "../net.ts";
+import { isIPv4, isNodeSubnet, nodeSubnet } from "../net.ts";
 
 /** JOIN_FILE_KIND marks a u7s join file, so a random JSON file is not mistaken for one. */
 export const JOIN_FILE_KIND = "u7s-join";
@@ -26,9 +28,52 @@ export interface JoinFile {
   created: string;
 }
 
-const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
-const CA_HASH = /^sha256:[a-f0-9]{64}$/;
+/** JoinFormat says which file a join came from: u7s's JSON join file, or upstream Usernetes's join-command script. */
+export type JoinFormat = "u7s" | "upstream";
+
+/**
+ * Join is a validated join file of either format: what a worker joins with. Upstream's script does
+ * not carry the control plane's PORT_FLANNEL and NODE_SUBNET: they are undefined then.
+ */
+export interface Join {
+  format: JoinFormat;
+  controlPlane: {
+    nodeName: string;
+    hostIp: string;
+    portKubeApiserver: number;
+    portFlannel: number | undefined;
+    nodeSubnet: string | undefined;
+  };
+  join: JoinFile["join"];
+}
+
+/** JoinTarget is the part of a join (of either format, or a JoinFile) that joining a node uses. */
+export type JoinTarget = Pick<Join, "controlPlane" | "join">;
+
+/** TOKEN is a kubeadm bootstrap token as `kubeadm join --token` takes it. */
+export const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
+/** CA_HASH is one `--discovery-token-ca-cert-hash` value. */
+export const CA_HASH = /^sha256:[a-f0-9]{64}$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** isNodeName tells whether s can be a Kubernetes node name (a DNS-1123 subdomain of at most 63 characters, as NODE_NAME is). */
+export function isNodeName(s: string): boolean {
+  return DNS1123_SUBDOMAIN.test(s) && s.length <= 63;
+}
+
+/** CONTROL_PLANE_HOST_IP_VALID says what a join file's control-plane address may be. */
+export const CONTROL_PLANE_HOST_IP_VALID = "valid: the control plane host's HOST_IP, an IPv4 address other hosts reach it at";
+
+/**
+ * controlPlaneHostIpProblem says why ip cannot be a control plane on another host (undefined when it
+ * can): not IPv4, or in a range that is never another host's address (the same ranges the worker's
+ * own HOST_IP is checked against, loopback and link-local included: a worker cannot reach those).
+ */
+export function controlPlaneHostIpProblem(ip: string): string | undefined {
+  if (!isIPv4(ip)) return "not an IPv4 address";
+  const range = unusableRange(`${ip}/32`);
+  return range === undefined ? undefined : `in ${range}, which cannot be another host`;
+}
 
 /** KubeadmJoin is the parsed output of `kubeadm token create --print-join-command`. */
 export interface KubeadmJoin {
@@ -72,7 +117,7 @@ export function parseJoinFile(text: string, source: string): JoinFile {
   try {
     raw = JSON.parse(text);
   } catch {
-    throw bad("not JSON (a u7s join file is written by `u7s join-command`)");
+    throw bad("not JSON (a u7s join file is written by `u7s join-command`; upstream's `make join-command` writes a script starting with #!/bin/bash)");
   }
   const obj = (v: unknown, where: string): Record<string, unknown> => {
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(`${where} is not an object`);
@@ -101,8 +146,10 @@ export function parseJoinFile(text: string, source: string): JoinFile {
   if (top.version !== 1) throw bad(`version=${JSON.stringify(top.version)} is not supported (this u7s reads version 1)`);
   const cp = obj(top.controlPlane, "controlPlane");
   keys(cp, "controlPlane.", ["nodeName", "hostIp", "portKubeApiserver", "portFlannel", "nodeSubnet"]);
-  const nodeName = str(cp, "nodeName", "controlPlane.", (s) => DNS1123_SUBDOMAIN.test(s) && s.length <= 63, "a Kubernetes node name");
-  const hostIp = str(cp, "hostIp", "controlPlane.", (s) => isIPv4(s) && s !== "0.0.0.0", "an IPv4 address");
+  const nodeName = str(cp, "nodeName", "controlPlane.", isNodeName, "a Kubernetes node name");
+  const hostIpProblem = typeof cp.hostIp === "string" ? controlPlaneHostIpProblem(cp.hostIp) : "not a string";
+  if (hostIpProblem) throw bad(`controlPlane.hostIp=${JSON.stringify(cp.hostIp)} is not valid (${hostIpProblem}; ${CONTROL_PLANE_HOST_IP_VALID})`);
+  const hostIp = cp.hostIp as string;
   const portKubeApiserver = port(cp, "portKubeApiserver", "controlPlane.");
   const portFlannel = port(cp, "portFlannel", "controlPlane.");
   const nodeSubnet = str(cp, "nodeSubnet", "controlPlane.", isNodeSubnet, "an IPv4 x.y.z.0/24");
@@ -124,23 +171,54 @@ export function parseJoinFile(text: string, source: string): JoinFile {
   };
 }
 
-/** joinProblems lists why this worker cannot join the cluster of a join file (empty when it can). */
-export function joinProblems(f: JoinFile, worker: { nodeName: string; nodeSubnet: string; portFlannel: number }): string[] {
+/** JoinWorker is what joinProblems and joinWarnings compare of the worker's settings. */
+export type JoinWorker = { nodeName: string; nodeSubnet: string; portFlannel: number };
+
+/** joinProblems lists why this worker cannot join the cluster of a join file (empty when it can); what the file does not say is not checked here (see joinWarnings). */
+export function joinProblems(f: Pick<Join, "controlPlane">, worker: JoinWorker): string[] {
   const problems: string[] = [];
-  if (worker.portFlannel !== f.controlPlane.portFlannel) {
-    problems.push(`PORT_FLANNEL=${worker.portFlannel} differs from the cluster's ${f.controlPlane.portFlannel}: every host of a cluster must use the same Flannel port (set PORT_FLANNEL=${f.controlPlane.portFlannel})`);
+  const cp = f.controlPlane;
+  if (cp.portFlannel !== undefined && worker.portFlannel !== cp.portFlannel) {
+    problems.push(`PORT_FLANNEL=${worker.portFlannel} differs from the cluster's ${cp.portFlannel}: every host of a cluster must use the same Flannel port (set PORT_FLANNEL=${cp.portFlannel})`);
   }
-  if (worker.nodeSubnet === f.controlPlane.nodeSubnet) {
+  if (worker.nodeSubnet === cp.nodeSubnet) {
     problems.push(`NODE_SUBNET=${worker.nodeSubnet} is the control plane's too (the host-name hash has only 256 values): set NODE_SUBNET to another x.y.z.0/24 on this host`);
   }
-  if (worker.nodeName === f.controlPlane.nodeName) {
+  if (worker.nodeName === cp.nodeName) {
     problems.push(`NODE_NAME=${worker.nodeName} is the control plane's name: set NODE_NAME (or HOSTNAME) to a name of this host`);
   }
   return problems;
 }
 
+/**
+ * joinWarnings says what cannot be checked because upstream's join-command does not carry it, where it
+ * matters: the cluster's Flannel port (assumed upstream's default) and the control plane's NODE_SUBNET
+ * (upstream's default for its host name when the name is upstream's u7s-HOSTNAME).
+ */
+export function joinWarnings(f: Pick<Join, "controlPlane">, worker: JoinWorker, source: string): string[] {
+  const warnings: string[] = [];
+  const cp = f.controlPlane;
+  const upstreamFlannel = DEFAULT_PORTS.portFlannel;
+  if (cp.portFlannel === undefined && worker.portFlannel !== upstreamFlannel) {
+    warnings.push(
+      `${source} (upstream's join-command) does not say the cluster's Flannel port; upstream's default is ${upstreamFlannel}, ` +
+        `this host's PORT_FLANNEL is ${worker.portFlannel}: every host of a cluster must use the same port ` +
+        `(set PORT_FLANNEL=${upstreamFlannel} here unless the control plane uses ${worker.portFlannel})`,
+    );
+  }
+  // Upstream's NODE_NAME is u7s-HOSTNAME and its NODE_SUBNET derives from HOSTNAME: a guess, hence a warning.
+  const host = cp.nodeName.replace(/^u7s-/, "");
+  if (cp.nodeSubnet === undefined && host !== cp.nodeName && nodeSubnet(host) === worker.nodeSubnet) {
+    warnings.push(
+      `${source} (upstream's join-command) does not say the control plane's NODE_SUBNET; upstream's default for its host ${host} ` +
+        `is ${worker.nodeSubnet}, this host's NODE_SUBNET too: if the control plane uses it, set NODE_SUBNET to another x.y.z.0/24 here`,
+    );
+  }
+  return warnings;
+}
+
 /** kubeadmJoinArgs is the argv of `kubeadm join` for a join file: plain arguments, no shell. */
-export function kubeadmJoinArgs(f: JoinFile): string[] {
+export function kubeadmJoinArgs(f: Pick<Join, "join">): string[] {
   return [
     "kubeadm",
     "join",

@@ -1,12 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { bringUpControlPlane, joinSteps } from "../cluster/bringup.ts";
-import { joinProblems, parseJoinFile, type JoinFile } from "../cluster/join-file.ts";
+import { joinProblems, joinWarnings, type Join } from "../cluster/join-file.ts";
+import { parseJoin } from "../cluster/upstream-join.ts";
 import { runSteps } from "../steps.ts";
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Role, ClusterEnv } from "../cluster/node.ts";
 import { nodeRole } from "../cluster/node.ts";
 import { U7sError, UsageError } from "../errors.ts";
+import type { Log } from "../log.ts";
 import { statePaths, type StatePaths } from "../state/paths.ts";
 import { nodeContext } from "./_node.ts";
 import type { Ctx } from "./_types.ts";
@@ -44,8 +46,12 @@ export function describeRole(role: Role): string {
   return role === "control-plane" ? "a control plane" : role === "worker" ? "a worker" : "not in a cluster";
 }
 
-/** loadJoinFile reads and validates a join file against this host's settings; every problem is a UsageError (exit 2), before anything is created. */
-export async function loadJoinFile(path: string, config: NodeConfig): Promise<JoinFile> {
+/**
+ * loadJoinFile reads and validates a join file (u7s's JSON or upstream's join-command script, read as
+ * data) against this host's settings; every problem is a UsageError (exit 2), before anything is
+ * created. What an upstream file cannot tell is said on log.
+ */
+export async function loadJoinFile(path: string, config: NodeConfig, log: Log): Promise<Join> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -54,10 +60,26 @@ export async function loadJoinFile(path: string, config: NodeConfig): Promise<Jo
       hint: "make one with `u7s join-command` on the control plane's host",
     });
   }
-  const file = parseJoinFile(text, path);
+  const file = parseJoin(text, path);
   const problems = joinProblems(file, config);
   if (problems.length > 0) throw new UsageError(problems);
+  if (file.format === "upstream") log.info(`${path} is upstream Usernetes's join-command: read as data (its hosts entry and \`kubeadm join\` arguments), never run`);
+  for (const w of joinWarnings(file, config, path)) log.warn(w);
   return file;
+}
+
+/**
+ * joinedNote says a node joined, and what the control plane must do now: a u7s control plane (its
+ * JSON join file) syncs the node's external IP by itself; upstream's does not, so its command is named.
+ */
+export function joinedNote(nodeName: string, join: Join): string {
+  const cp = join.controlPlane;
+  const joined = `node ${nodeName} joined the cluster of ${cp.nodeName}`;
+  if (join.format === "u7s") return `${joined}; the control plane syncs its external IP`;
+  return (
+    `${joined}. An upstream Usernetes control plane does not sync a new node by itself: on its host (${cp.hostIp}) run ` +
+    "`make sync-external-ip` in the usernetes directory now (a u7s control plane syncs within seconds; `u7s sync-external-ip` there does it at once)"
+  );
 }
 
 /**
@@ -65,7 +87,7 @@ export async function loadJoinFile(path: string, config: NodeConfig): Promise<Jo
  * joined); otherwise initialise the control plane (unless it is one), sync external IPs, install
  * Flannel and write the kubeconfig. A worker stays a worker and a control plane is never re-initialised.
  */
-export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engine, join: JoinFile | undefined): Promise<void> {
+export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engine, join: Join | undefined): Promise<void> {
   const { env, paths } = clusterContextFor(ctx, config, engine);
   const role = await nodeRole(env);
   const name = env.config.nodeName;
@@ -73,7 +95,7 @@ export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engin
     if (role === "worker") return ctx.log.info(`node ${name} has already joined a cluster (kubeadm join is not run again)`);
     if (role === "control-plane") throw new U7sError(`node ${name} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
     await runSteps(ctx.log, joinSteps(env, join, ctx.debug));
-    ctx.log.info(`node ${name} joined the cluster of ${join.controlPlane.nodeName}; the control plane syncs its external IP`);
+    ctx.log.info(joinedNote(name, join));
     return;
   }
   if (role === "worker") return ctx.log.info(`node ${name} is a worker of a cluster (nothing more to do here)`);

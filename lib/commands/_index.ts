@@ -6,7 +6,7 @@ import type { CommandDef } from "./_types.ts";
  * loaded only when that command runs or shows its help, so `u7s --help` and `u7s version` start in
  * a few milliseconds. tests/unit/commands/index.test.ts checks each entry against its command.
  */
-export interface CommandEntry extends Pick<CommandDef, "name" | "aliases" | "group" | "summary" | "pending" | "rawArgs"> {
+export interface CommandEntry extends Pick<CommandDef, "name" | "aliases" | "group" | "summary" | "rawArgs"> {
   /** load imports the command's module and returns its definition. */
   load(): Promise<CommandDef>;
 }
@@ -27,7 +27,7 @@ export const COMMAND_INDEX: readonly CommandEntry[] = [
   { name: "doctor", group: "node", summary: "check every host prerequisite and print the exact fix for this distribution", load: () => import("./doctor.ts").then((m) => m.doctor) },
   { name: "init-host", group: "node", summary: "prepare this host: root steps as root, the rootless engine as the user", load: () => import("./init-host.ts").then((m) => m.initHost) },
   { name: "kubeadm-init", group: "cluster", summary: "initialize the control plane in the node (kubeadm init, then sync-external-ip)", load: () => import("./kubeadm-init.ts").then((m) => m.kubeadmInit) },
-  { name: "kubeadm-join", group: "cluster", summary: "join this node to a cluster with a join file (from `u7s join-command`)", load: () => import("./kubeadm-join.ts").then((m) => m.kubeadmJoin) },
+  { name: "kubeadm-join", group: "cluster", summary: "join this node to a cluster with a join file (u7s's, or upstream's join-command)", load: () => import("./kubeadm-join.ts").then((m) => m.kubeadmJoin) },
   { name: "kubeadm-reset", group: "cluster", summary: "undo kubeadm-init or kubeadm-join (kubeadm reset) and remove u7s's cluster files", load: () => import("./kubeadm-reset.ts").then((m) => m.kubeadmReset) },
   { name: "join-command", group: "cluster", summary: "write the join file for workers (mode 0600) and print its path", load: () => import("./join-command.ts").then((m) => m.joinCommand) },
   { name: "kubeconfig", group: "cluster", summary: "write the admin kubeconfig for this host (0600) and print `export KUBECONFIG=...`", load: () => import("./kubeconfig.ts").then((m) => m.kubeconfig) },

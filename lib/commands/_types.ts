@@ -55,8 +55,6 @@ export interface CommandDef {
   maxPositionals?: number;
   /** rawArgs: every argument after the command goes to args.rest unparsed (kubectl's own flags). */
   rawArgs?: boolean;
-  /** pending: the command is not built yet; this says where it will come from. */
-  pending?: string;
   /** group: where `u7s --help` lists the command. */
   group: "node" | "cluster" | "image" | "info";
   run(ctx: Ctx, args: Args): Promise<number | void>;

@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { SAVED_HOSTS_FILE } from "../assets.ts";
+import { SAVED_HOSTS_FILE, UPSTREAM_HOSTS_FILE } from "../assets.ts";
 import { removeSyncService } from "../cluster/external-ip.ts";
 import { kubeadmReset as reset } from "../cluster/kubeadm.ts";
 import { inNode, KUBEADM_CONFIG_PATH, nodeRole } from "../cluster/node.ts";
@@ -15,8 +15,9 @@ export const kubeadmReset: CommandDef = {
   summary: "undo kubeadm-init or kubeadm-join (kubeadm reset) and remove u7s's cluster files",
   description:
     "Runs `kubeadm reset --force` in the node, stops the external-IP sync service, removes the kubeadm\n" +
-    "configuration and the saved control-plane address in the node, and this node's kubeconfig and join file\n" +
-    "on the host. The node container and its volumes stay (`u7s down -v` removes those). Safe to re-run.",
+    "configuration and the saved control-plane address in the node (/etc/u7s/hosts and /etc/hosts.u7s), and\n" +
+    "this node's kubeconfig and join files on the host. The node container and its volumes stay (`u7s down -v`\n" +
+    "removes those). Safe to re-run.",
   settings: true,
   examples: ["u7s kubeadm-reset"],
   async run(ctx) {
@@ -30,9 +31,10 @@ export const kubeadmReset: CommandDef = {
       steps.push({
         title: "Removing u7s's cluster files",
         run: async () => {
-          await inNode(env, ["rm", "-f", KUBEADM_CONFIG_PATH, SAVED_HOSTS_FILE]);
+          await inNode(env, ["rm", "-f", KUBEADM_CONFIG_PATH, SAVED_HOSTS_FILE, UPSTREAM_HOSTS_FILE]);
           await rm(paths.kubeconfig, { force: true });
           await rm(paths.joinFile, { force: true });
+          await rm(paths.upstreamJoinFile, { force: true });
         },
       });
       if (role === "none") ctx.log.info(`node ${env.config.nodeName} is not in a cluster; removing leftover files only`);

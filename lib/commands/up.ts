@@ -25,8 +25,9 @@ export const up: CommandDef = {
     "Refuses a rootful engine unless --allow-rootful. Waits for another u7s command on the same node.\n" +
     "Images loaded on this host with `u7s image load` are imported into the node's containerd first.\n" +
     "Then, unless --no-init: a fresh node becomes a control plane (kubeadm init, sync-external-ip, Flannel,\n" +
-    "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster (--join-from HOST:\n" +
-    "the join file HOST's `u7s join-command` wrote to a shared home). An initialised or joined node is\n" +
+    "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster (FILE: u7s's join\n" +
+    "file, or upstream Usernetes's join-command script, read as data and never run; --join-from HOST: the\n" +
+    "join file HOST's `u7s join-command` wrote to a shared home). An initialised or joined node is\n" +
     "never initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports,\n" +
     "names and subnet.",
   settings: true,
@@ -35,7 +36,7 @@ export const up: CommandDef = {
     recreate: { type: "boolean", description: "recreate the node if its settings changed (volumes are kept)" },
     timeout: { type: "string", value: "SECONDS", description: "how long to wait for systemd in the node (default 180)" },
     "no-init": { type: "boolean", description: "create the node only (upstream's `make up`): no kubeadm init, Flannel or kubeconfig" },
-    join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`) instead of creating one" },
+    join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`, or upstream's join-command, read as data) instead of creating one" },
     "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
     ...publishMountOptions,
@@ -55,7 +56,7 @@ export const up: CommandDef = {
     if (noInit && joinPath !== undefined) throw new UsageError("u7s up: --no-init and --join do not go together (--join initialises the node as a worker)");
     const { config, engine } = await nodeContext(ctx);
     // The join file is checked before anything is created: a bad one changes nothing.
-    const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config);
+    const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config, ctx.log);
     for (const w of config.warnings ?? []) ctx.log.warn(w);
     const applier = applierFor(ctx, args);
     const opts = { image, recreate: boolFlag(args, "recreate"), timeoutSeconds, allowRootful: boolFlag(args, "allow-rootful") };

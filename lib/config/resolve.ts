@@ -49,8 +49,8 @@ const UNUSABLE_RANGES: readonly { cidr: string; what: string }[] = [
   { cidr: "240.0.0.0/4", what: "the reserved range 240.0.0.0/4 (with the broadcast address 255.255.255.255)" },
 ];
 
-/** unusableRange names the special range a CIDR (or an address as /32) falls in, if any. */
-function unusableRange(cidr: string, except: readonly string[] = []): string | undefined {
+/** unusableRange names the special range a CIDR (or an address as /32) falls in, if any (a join file's control plane address is checked with it too). */
+export function unusableRange(cidr: string, except: readonly string[] = []): string | undefined {
   return UNUSABLE_RANGES.find((r) => !except.includes(r.cidr) && cidrsOverlap(cidr, r.cidr))?.what;
 }
 

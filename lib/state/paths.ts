@@ -23,6 +23,8 @@ export interface StatePaths {
   kubeconfig: string;
   /** joinFile is the join file `u7s join-command` writes on a control plane. */
   joinFile: string;
+  /** upstreamJoinFile is upstream's join-command script `u7s join-command --format upstream` writes there. */
+  upstreamJoinFile: string;
   /** lock is the per-node lock file. */
   lock: string;
 }
@@ -40,6 +42,7 @@ export function statePaths(env: XdgEnv, host: string, nodeName: string): StatePa
     stateDir,
     kubeconfig: join(configDir, "kubeconfig"),
     joinFile: join(configDir, "join.json"),
+    upstreamJoinFile: join(configDir, "join-command"),
     lock: join(stateDir, "lock"),
   };
 }

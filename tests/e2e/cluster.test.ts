@@ -99,9 +99,14 @@ for (const engine of TEST_ENGINES) {
       expect(n.status?.addresses?.filter((a) => a.type === "ExternalIP")).toEqual([{ type: "ExternalIP", address: settings.HOST_IP! }]);
       expect(n.metadata.annotations?.[OVERWRITE]).toBe(settings.HOST_IP);
       expect((n.spec?.taints ?? []).map((t) => t.key)).not.toContain(UNINITIALIZED);
-      // resourceVersions grow with every write: the node's last write came before the namespace's.
-      const ns = JSON.parse(await host.kubectl(["get", "namespace", "kube-flannel", "-o", "json"]));
-      expect(Number(n.metadata.resourceVersion)).toBeLessThan(Number(ns.metadata.resourceVersion));
+      // The API double logs every request in order (what it plays itself, the kubelet's Ready and
+      // Flannel's annotation among them, it writes without one): every client write to the node came
+      // before the kube-flannel namespace was created.
+      const log = (await u7sOk(["exec", "--", "journalctl", "-u", "u7s-kube-apiserver-double", "-o", "cat", "--no-pager"])).stdout.split("\n");
+      const nodeWrites = log.flatMap((l, i) => (/^(PATCH|PUT|POST) \/api\/v1\/nodes[/?\s]/.test(l) && l.includes(" -> 20") ? [i] : []));
+      const flannelNs = log.findIndex((l) => /^POST \/api\/v1\/namespaces[?\s].* -> 201/.test(l));
+      expect(nodeWrites.length, log.join("\n")).toBeGreaterThanOrEqual(4); // registration, ExternalIP, overwrite, taint
+      expect(flannelNs, log.join("\n")).toBeGreaterThan(Math.max(...nodeWrites));
     });
 
     test("the Flannel release is deployed in kube-flannel with backendPort PORT_FLANNEL, the namespace labelled privileged", async () => {
@@ -114,6 +119,10 @@ for (const engine of TEST_ENGINES) {
     });
 
     test("every command re-run succeeds, says what is done, and changes nothing", async () => {
+      // the doubles' played kubelet writes the node once its Flannel pod runs (Ready, not-ready taint gone): after that
+      const ready = await host.kubectl(["wait", "--for=condition=Ready", `node/${nodeName}`, "--timeout=60s"]);
+      expect(ready).toContain("condition met");
+      await eventually("the not-ready taint gone", async () => ((await node()).spec?.taints ?? []).some((t) => t.key === "node.kubernetes.io/not-ready") ? undefined : true);
       const before = (await node()).metadata.resourceVersion;
       expect((await u7sOk(["kubeadm-init"])).stderr).toContain("already initialised");
       expect((await u7sOk(["sync-external-ip"])).stdout).toBe(`${nodeName}: in sync (${settings.HOST_IP})\n`);
@@ -172,6 +181,8 @@ for (const engine of TEST_ENGINES) {
     });
 
     test("sync-external-ip follows a changed host IP (annotation overwritten) and restarts a Flannel pod that announced another IP", async () => {
+      // Flannel pods that never start (the doubles' pods.json): none announces the new IP meanwhile
+      await u7sOk(["exec", "--", "sh", "-c", "mkdir -p /etc/u7s-doubles && cat > /etc/u7s-doubles/pods.json"], {}, '{"neverStart": ["flannel"]}');
       const moved = "192.0.2.123";
       await host.kubectl(["label", "--overwrite", "node", nodeName, `usernetes/host-ip=${moved}`]);
       await host.kubectl(["annotate", "--overwrite", "node", nodeName, `flannel.alpha.coreos.com/public-ip=${settings.NODE_IP}`]);
@@ -191,6 +202,7 @@ for (const engine of TEST_ENGINES) {
       await host.kubectl(["label", "--overwrite", "node", nodeName, `usernetes/host-ip=${settings.HOST_IP}`]);
       await host.kubectl(["annotate", "node", nodeName, "flannel.alpha.coreos.com/public-ip-"]);
       await u7sOk(["sync-external-ip"]);
+      await u7sOk(["exec", "--", "rm", "/etc/u7s-doubles/pods.json"]);
     });
 
     test("join-command writes a 0600 join file; up --join refuses a tampered file, another Flannel port and the control plane's subnet with nothing created", async () => {

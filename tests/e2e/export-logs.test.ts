@@ -91,6 +91,13 @@ for (const engine of ENGINES) {
       expect(files(bundle).some((f) => f.includes("admin.conf") || f.includes("kubeconfig"))).toBe(false);
     });
 
+    test("redaction leaves the text around a secret as it was (no \"--token [redacted by u7s] by u7s]\")", () => {
+      const journal = readFileSync(join(bundle, "node/journal.log"), "utf8");
+      expect(journal).toMatch(/u7s-e2e-secret\[\d+\]: kubeadm join 10\.0\.0\.1:6443 --token \[redacted by u7s\]$/m);
+      expect(journal).toMatch(/u7s-e2e-secret\[\d+\]: client-key-data: \[redacted by u7s\]$/m);
+      for (const f of files(bundle)) expect(readFileSync(join(bundle, f), "utf8"), f).not.toContain("[redacted by u7s] by u7s]");
+    });
+
     test("-o FILE.tar.gz writes one archive with the same files", async () => {
       const archive = join("/tmp", `${scratch.slice(5)}.tar.gz`);
       try {

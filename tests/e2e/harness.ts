@@ -301,6 +301,8 @@ export interface HostsEnv {
   readonly testImage: string;
   /** clusterImage: the cluster test image (kubectl, helm, doubles) when setup-hosts.sh loaded it. */
   readonly clusterImage: string | undefined;
+  /** uplink: setup-hosts.sh --uplink gave both hosts a NAT route out (registry access, for tests/cluster). */
+  readonly uplink: boolean;
   /** raw: every KEY=value line of the file. */
   readonly raw: Readonly<Record<string, string>>;
 }
@@ -351,7 +353,7 @@ export function loadHostsEnv(): HostsEnv {
   };
   const c = raw.U7S_HOST_C_NETNS ? host("c") : undefined;
   const d = raw.U7S_HOST_D_NETNS ? host("d") : undefined;
-  hostsEnv = { a: host("a"), b: host("b"), c, d, testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, raw };
+  hostsEnv = { a: host("a"), b: host("b"), c, d, testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, uplink: raw.U7S_HOSTS_UPLINK === "1", raw };
   return hostsEnv;
 }
 

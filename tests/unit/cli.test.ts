@@ -143,14 +143,6 @@ describe("mistakes", () => {
     expect(r.code).toBe(2);
     expect(errorLines(r.stderr)[0]).toContain("--port-etcd");
   });
-
-  test("every command not built yet exits 1, says so, and runs nothing", async () => {
-    const got = async (name: string) => {
-      const r = await runCli([name]);
-      return [r.code, r.stderr.includes("not built yet"), r.runner.calls];
-    };
-    expect(await wrongRows(COMMANDS.filter((c) => c.pending).map((c) => [c.name, [1, true, []]] as const), got)).toEqual([]);
-  });
 });
 
 describe("version", () => {

@@ -122,8 +122,32 @@ describe("u7s-entrypoint.sh", () => {
     expect(count(read("etc/hosts"), "u7s-control")).toBe(1);
   });
 
+  test("restores upstream's /etc/hosts.u7s (written by upstream's join-command, or by u7s), once", () => {
+    put("etc/hosts", ENGINE_HOSTS);
+    put("etc/hosts.u7s", "192.0.2.1  u7s-control\n");
+    for (let i = 0; i < 2; i++) expect(boot({ HOST_IP: "192.0.2.10" }).code).toBe(0);
+    const hosts = read("etc/hosts");
+    expect(hosts.startsWith(ENGINE_HOSTS)).toBe(true);
+    expect(count(hosts, "u7s-control")).toBe(1);
+    expect(hosts).toMatch(/^192\.0\.2\.1 u7s-control\b/m);
+  });
+
+  test("the same entry in /etc/u7s/hosts and /etc/hosts.u7s is restored once; each file's other entries too", () => {
+    put("etc/hosts", ENGINE_HOSTS);
+    put("etc/u7s/hosts", "192.0.2.1 u7s-control\n192.0.2.7 u7s-other");
+    put("etc/hosts.u7s", "192.0.2.1  u7s-control\n192.0.2.8  u7s-upstream\n");
+    const r = boot({ HOST_IP: "192.0.2.10" });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`restored control-plane host entries from ${root}/etc/u7s/hosts ${root}/etc/hosts.u7s`);
+    const hosts = read("etc/hosts");
+    expect(count(hosts, "u7s-control")).toBe(1);
+    expect(hosts).toMatch(/^192\.0\.2\.7 u7s-other\b/m);
+    expect(hosts).toMatch(/^192\.0\.2\.8 u7s-upstream\b/m);
+  });
+
   test("leaves /etc/hosts alone when nothing was saved", () => {
     put("etc/hosts", ENGINE_HOSTS);
+    put("etc/hosts.u7s", ""); // empty: nothing to restore
     expect(boot({ HOST_IP: "192.0.2.10" }).code).toBe(0);
     expect(read("etc/hosts")).toBe(ENGINE_HOSTS);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { U7sError } from "../../lib/errors.ts";
 import { check, CommandError, formatCommand, lastLines, spawnRunner } from "../../lib/exec.ts";
+import { REDACTED } from "../../lib/redact.ts";
 import { RecordingRunner } from "../fixtures/fakes.ts";
 import { wrongRows } from "../fixtures/table.ts";
 
@@ -47,6 +48,34 @@ describe("formatCommand", () => {
   ];
   test("sh reads every formatted line back as the same argv", async () => {
     expect(await wrongRows(ROUND_TRIP.map((argv) => [argv, argv] as const), (argv) => shellWords(formatCommand(argv)))).toEqual([]);
+  });
+});
+
+// A join that fails prints its command: the bootstrap token and the CA hash must not be in it.
+const TOKEN_ID = "3z6l2d";
+const TOKEN_SECRET = "7gkt0123456789ab";
+const TOKEN = `${TOKEN_ID}.${TOKEN_SECRET}`;
+const HEX = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const JOIN = ["docker", "exec", "u7s-a", "kubeadm", "join", "u7s-cp:6443", "--token", TOKEN, "--discovery-token-ca-cert-hash", `sha256:${HEX}`];
+const R = REDACTED;
+
+describe("formatCommand redacts secrets (messages, --debug, --dry-run)", () => {
+  test("each secret is REDACTED, unquoted; every other word is as before", async () => {
+    const rows: [string[], string][] = [
+      [JOIN, `docker exec u7s-a kubeadm join u7s-cp:6443 --token ${R} --discovery-token-ca-cert-hash ${R}`],
+      [["kubeadm", "join", `--token=${TOKEN}`, "--certificate-key", "0f1e"], `kubeadm join --token=${R} --certificate-key ${R}`],
+      [["kubectl", "--password", "it's secret", "get", "pods"], `kubectl --password ${R} get pods`],
+      [["sh", "-c", `kubeadm join --token ${TOKEN}`], `sh -c 'kubeadm join --token '${R}`],
+      [["env", "password=x1", "a b"], `env password=${R} 'a b'`],
+      [["echo", ""], "echo ''"],
+    ];
+    expect(await wrongRows(rows, formatCommand)).toEqual([]);
+  });
+
+  test("the argv itself is kept (it is what runs)", () => {
+    const argv = [...JOIN];
+    formatCommand(argv);
+    expect(argv).toEqual(JOIN);
   });
 });
 
@@ -118,6 +147,21 @@ describe("spawnRunner", () => {
     expect(r.stdout).toEndWith("line19999\n");
   });
 
+  test("stream: the command's live output is passed on redacted, stdout and stderr, and still captured whole", async () => {
+    // In a child u7s process: stream writes to the process's own stdout and stderr.
+    const script = [
+      `import { spawnRunner } from ${JSON.stringify(`${import.meta.dir}/../../lib/exec.ts`)};`,
+      `const r = await spawnRunner(["sh", "-c", ${JSON.stringify(`printf '[bootstrap-token] Using token: ${TOKEN_ID}.'; sleep 0.1; echo '${TOKEN_SECRET}'; echo 'error: public keys "sha256:${HEX}" are pinned' >&2; printf 'no newline'`)}], { stream: true });`,
+      `process.stdout.write("\\ncaptured: " + JSON.stringify(r));`,
+    ].join("\n");
+    const child = await spawnRunner([process.execPath, "-e", script]);
+    expect(child.exitCode, child.stderr).toBe(0);
+    const [passed, captured] = child.stdout.split("\ncaptured: ");
+    expect(passed).toBe(`[bootstrap-token] Using token: ${R}\nno newline`);
+    expect(child.stderr).toBe(`error: public keys "${R}" are pinned\n`);
+    expect(JSON.parse(captured!).stdout).toBe(`[bootstrap-token] Using token: ${TOKEN}\nno newline`);
+  });
+
   test("an absolute path runs", async () => {
     const sh = Bun.which("sh")!;
     expect((await spawnRunner([sh, "-c", "exit 0"])).exitCode).toBe(0);
@@ -153,6 +197,17 @@ describe("CommandError and check", () => {
     expect(e.message).toBe("command failed (exit code 125): podman run --name 'a b'");
     expect(e.detail).toBe(Array.from({ length: 10 }, (_, i) => `err ${i + 5}`).join("\n"));
     expect(e.argv).toEqual(["podman", "run", "--name", "a b"]);
+  });
+
+  test("a failed join shows its command and stderr without the token or the CA hash, ungarbled", () => {
+    const stderr = `error execution phase preflight: none of the public keys "sha256:${HEX}" are pinned\n[bootstrap-token] ${TOKEN}\n`;
+    const e = new CommandError(JOIN, { exitCode: 1, stdout: "", stderr });
+    expect(e.message).toBe(`command failed (exit code 1): docker exec u7s-a kubeadm join u7s-cp:6443 --token ${R} --discovery-token-ca-cert-hash ${R}`);
+    expect(e.detail).toBe(`error execution phase preflight: none of the public keys "${R}" are pinned\n[bootstrap-token] ${R}`);
+    for (const secret of [TOKEN_ID, TOKEN_SECRET, HEX]) expect(`${e.message}\n${e.detail}\n${e.stack}`).not.toContain(secret);
+    // what runs and what it said stay whole, for the code that looks at them
+    expect(e.argv).toEqual(JOIN);
+    expect(e.result.stderr).toBe(stderr);
   });
 
   test("the detail is stderr when there is some, else stdout, else nothing", async () => {

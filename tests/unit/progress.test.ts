@@ -78,6 +78,31 @@ describe("progress lines", () => {
   });
 });
 
+describe("the log sink redacts secrets (no message, progress or --debug line prints one)", () => {
+  const TOKEN = "3z6l2d.7gkt0123456789ab";
+  const HASH = `sha256:${"0f".repeat(32)}`;
+  const R = "[redacted by u7s]";
+
+  test("every kind of line, coloured or not, with its escape codes intact", async () => {
+    for (const color of [false, true]) {
+      const err = new CaptureWriter();
+      const log = new Log(err, { color, debug: true });
+      log.debug(`kubeadm join h:6443 --token ${TOKEN} (exit 1, 5 ms)`);
+      log.info(`using token ${TOKEN}`);
+      log.warn(`--discovery-token-ca-cert-hash ${HASH}`, `password: hunter2`);
+      log.error(`kubeadm join --token=${TOKEN}`, `none of the public keys "${HASH}" are pinned\n-----BEGIN EC PRIVATE KEY-----\nMHcsecret\n-----END EC PRIVATE KEY-----`, "Bearer abc");
+      log.hint(`client-key-data: LS0tsecret`);
+      await log.step(`Joining with ${TOKEN}`, async () => undefined);
+      for (const secret of [TOKEN, "0f0f0f", "hunter2", "MHcsecret", "abc", "LS0tsecret"]) expect(err.text).not.toContain(secret);
+      const plain = err.text.replace(/\x1b\[\d+m/g, "");
+      expect(plain).toContain(`debug: kubeadm join h:6443 --token ${R} (exit 1, 5 ms)\n`);
+      expect(plain).toContain(`error: kubeadm join --token=${R}\n  none of the public keys "${R}" are pinned\n  -----BEGIN EC PRIVATE KEY----- ${R} -----END EC PRIVATE KEY-----\nhint: Bearer ${R}\n`);
+      expect(plain).toMatch(new RegExp(`^ ✓ Joining with \\[redacted by u7s\\] \\(\\d+\\.\\ds\\)$`, "m"));
+      if (color) expect(err.text).toContain(`\x1b[2mdebug: kubeadm join h:6443 --token ${R} (exit 1, 5 ms)\x1b[22m\n`);
+    }
+  });
+});
+
 describe("colour and terminals", () => {
   test("not a terminal: plain text, no escape codes", async () => {
     const r = await up([], { tty: false });

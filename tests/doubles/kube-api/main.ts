@@ -3,39 +3,21 @@
 // (tests/doubles/kubeadm) runs it as a systemd service in the node and uses its helper subcommand.
 //
 //   kube-api-double --port N --cert F --key F --client-ca F --state FILE [--bind ADDR] [--pod-cidr CIDR]
-//   kube-api-double kubeadm-config FILE     print what the kubeadm double needs from a kubeadm config
+//                   [--pods-config FILE] [--local-node NAME --cni-conf-dir DIR] [--no-controllers]
+// With the API it runs the played control plane (controllers/manager.ts): scheduler, workload
+// controllers and a kubelet per node; --pods-config is the kubelet's start delays (pods.json),
+// --local-node/--cni-conf-dir where a Flannel pod on this process's own node writes the CNI config.
+//   kube-api-double kubeadm-config FILE     check a kubeadm config as kubeadm 1.35 does (kubeadm-config.ts),
+//                                           then print what the kubeadm double needs from it
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parseAllDocuments } from "yaml";
+import { ControlPlane } from "./controllers/manager.ts";
+import { KubeadmConfigError, kubeadmConfigLines } from "./kubeadm-config.ts";
 import { KubeApiDouble } from "./server.ts";
 
 const USAGE = `usage: kube-api-double --port N --cert FILE --key FILE --client-ca FILE --state FILE [--bind ADDR] [--pod-cidr CIDR]
+         [--pods-config FILE] [--local-node NAME --cni-conf-dir DIR] [--no-controllers]
        kube-api-double kubeadm-config FILE`;
-
-/** SAFE is what a value printed for the kubeadm double's shell may contain. */
-const SAFE = /^[A-Za-z0-9.:/_-]+$/;
-
-/**
- * kubeadmConfigLines reads a multi-document kubeadm v1beta4 config and returns "KEY VALUE" lines:
- * bindPort, controlPlaneEndpoint, podSubnet, and one certSAN line per apiServer.certSANs entry.
- */
-export function kubeadmConfigLines(text: string): string[] {
-  const docs = parseAllDocuments(text).map((d) => (d.toJS() ?? {}) as Record<string, any>);
-  const init = docs.find((d) => d.kind === "InitConfiguration") ?? {};
-  const cluster = docs.find((d) => d.kind === "ClusterConfiguration") ?? {};
-  const lines: [string, unknown][] = [
-    ["bindPort", init.localAPIEndpoint?.bindPort ?? 6443],
-    ["controlPlaneEndpoint", cluster.controlPlaneEndpoint ?? ""],
-    ["podSubnet", cluster.networking?.podSubnet ?? ""],
-    ...((cluster.apiServer?.certSANs ?? []) as unknown[]).map((s): [string, unknown] => ["certSAN", s]),
-  ];
-  return lines
-    .filter(([, v]) => v !== "")
-    .map(([k, v]) => {
-      if (!SAFE.test(String(v))) throw new Error(`kubeadm config: ${k} ${JSON.stringify(v)} has unexpected characters`);
-      return `${k} ${v}`;
-    });
-}
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "kubeadm-config") {
@@ -53,6 +35,10 @@ async function main(argv: string[]): Promise<number> {
       "client-ca": { type: "string" },
       state: { type: "string" },
       "pod-cidr": { type: "string" },
+      "pods-config": { type: "string" },
+      "local-node": { type: "string" },
+      "cni-conf-dir": { type: "string" },
+      "no-controllers": { type: "boolean", default: false },
     },
   });
   const { port, cert, key, state } = values;
@@ -62,6 +48,9 @@ async function main(argv: string[]): Promise<number> {
     { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8"), clientCa: readFileSync(clientCa, "utf8"), podCidr: values["pod-cidr"] },
     state,
   );
+  if (!values["no-controllers"]) {
+    new ControlPlane(api.store, { podsConfig: values["pods-config"], localNode: values["local-node"], cniConfDir: values["cni-conf-dir"] }).start();
+  }
   await api.listen(Number(port), values.bind);
   console.error(`kube-api-double: serving on https://${values.bind}:${port} (state ${state})`);
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => process.exit(0));
@@ -73,6 +62,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
+    if (err instanceof KubeadmConfigError) {
+      // kubeadm's CheckErr: the error, then its hint, exit 1
+      console.error(`${err.message}\nTo see the stack trace of this error execute with --v=5 or higher`);
+      process.exit(1);
+    }
     console.error(`kube-api-double: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(err instanceof Error && err.message === USAGE ? 2 : 1);
   },

@@ -1,5 +1,7 @@
 // Just enough of Kubernetes' protobuf encoding to read what kubectl and helm send that way:
-// `kubectl create namespace` and helm's release Secrets. The wire format is "k8s\0", then a
+// `kubectl create namespace`, helm's release Secrets, and the Pods and Deployments of `kubectl run`
+// and `kubectl create deployment` (the PodSpec fields the double's scheduler and kubelet read; field
+// numbers from k8s.io/api's generated.proto). The wire format is "k8s\0", then a
 // runtime.Unknown {1 typeMeta {1 apiVersion, 2 kind}, 2 raw}, raw being the object's message.
 // Replies are always JSON, which the clients accept.
 
@@ -88,6 +90,81 @@ function objectMeta(buf: Uint8Array): Record<string, unknown> {
   return meta;
 }
 
+const strings = (fs: Field[], no: number): string[] => fs.filter((f) => f.no === no).map((f) => text(f.bytes));
+
+/** setIf sets obj[key] when the value is not empty ("" and [] stand for unset in Kubernetes' protobuf). */
+function setIf(obj: Record<string, unknown>, key: string, v: unknown): void {
+  if (v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) return;
+  obj[key] = v;
+}
+
+/** container decodes a Container: 1 name, 2 image, 3 command, 4 args, 6 ports (3 containerPort, 4 protocol), 14 imagePullPolicy. */
+function container(buf: Uint8Array): Record<string, unknown> {
+  const fs = fields(buf);
+  const c: Record<string, unknown> = {};
+  setIf(c, "name", text(first(fs, 1)?.bytes));
+  setIf(c, "image", text(first(fs, 2)?.bytes));
+  setIf(c, "command", strings(fs, 3));
+  setIf(c, "args", strings(fs, 4));
+  setIf(c, "ports", fs.filter((f) => f.no === 6).map((f) => {
+    const p = fields(f.bytes as Uint8Array);
+    return { containerPort: Number(first(p, 3)?.varint ?? 0n), protocol: text(first(p, 4)?.bytes) || "TCP" };
+  }));
+  setIf(c, "imagePullPolicy", text(first(fs, 14)?.bytes));
+  return c;
+}
+
+/** toleration decodes a Toleration: 1 key, 2 operator, 3 value, 4 effect, 5 tolerationSeconds. */
+function toleration(buf: Uint8Array): Record<string, unknown> {
+  const fs = fields(buf);
+  const t: Record<string, unknown> = {};
+  setIf(t, "key", text(first(fs, 1)?.bytes));
+  setIf(t, "operator", text(first(fs, 2)?.bytes));
+  setIf(t, "value", text(first(fs, 3)?.bytes));
+  setIf(t, "effect", text(first(fs, 4)?.bytes));
+  const secs = first(fs, 5)?.varint;
+  if (secs !== undefined) t.tolerationSeconds = Number(BigInt.asIntN(64, secs));
+  return t;
+}
+
+/**
+ * podSpec decodes the PodSpec fields the double uses: 2 containers, 3 restartPolicy, 6 dnsPolicy,
+ * 7 nodeSelector, 8 serviceAccountName, 10 nodeName, 11 hostNetwork, 20 initContainers, 22 tolerations.
+ */
+function podSpec(buf: Uint8Array): Record<string, unknown> {
+  const fs = fields(buf);
+  const spec: Record<string, unknown> = {};
+  setIf(spec, "containers", fs.filter((f) => f.no === 2).map((f) => container(f.bytes as Uint8Array)));
+  setIf(spec, "initContainers", fs.filter((f) => f.no === 20).map((f) => container(f.bytes as Uint8Array)));
+  setIf(spec, "restartPolicy", text(first(fs, 3)?.bytes));
+  setIf(spec, "dnsPolicy", text(first(fs, 6)?.bytes));
+  setIf(spec, "nodeSelector", mapField(fs, 7, text));
+  setIf(spec, "serviceAccountName", text(first(fs, 8)?.bytes));
+  setIf(spec, "nodeName", text(first(fs, 10)?.bytes));
+  if (first(fs, 11)?.varint === 1n) spec.hostNetwork = true;
+  setIf(spec, "tolerations", fs.filter((f) => f.no === 22).map((f) => toleration(f.bytes as Uint8Array)));
+  return spec;
+}
+
+/** podTemplate decodes a PodTemplateSpec: 1 metadata, 2 spec. */
+function podTemplate(buf: Uint8Array): Record<string, unknown> {
+  const fs = fields(buf);
+  return { metadata: objectMeta(first(fs, 1)?.bytes ?? new Uint8Array()), spec: podSpec(first(fs, 2)?.bytes ?? new Uint8Array()) };
+}
+
+/** deploymentSpec decodes a DeploymentSpec: 1 replicas, 2 selector (1 matchLabels), 3 template. */
+function deploymentSpec(buf: Uint8Array): Record<string, unknown> {
+  const fs = fields(buf);
+  const spec: Record<string, unknown> = {};
+  const replicas = first(fs, 1)?.varint;
+  if (replicas !== undefined) spec.replicas = Number(replicas);
+  const selector = first(fs, 2)?.bytes;
+  if (selector) spec.selector = { matchLabels: mapField(fields(selector), 1, text) ?? {} };
+  const template = first(fs, 3)?.bytes;
+  if (template) spec.template = podTemplate(template);
+  return spec;
+}
+
 const base64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
 
 /** isProtobuf tells whether a body starts with the "k8s\0" magic. */
@@ -97,7 +174,8 @@ export function isProtobuf(body: Uint8Array): boolean {
 
 /**
  * decodeObject turns a protobuf body into the JSON object it stands for: apiVersion, kind and
- * metadata for every kind, plus Secret data/type, ConfigMap data/binaryData and Namespace spec.
+ * metadata for every kind, plus Secret data/type, ConfigMap data/binaryData, Namespace spec, and
+ * the parts of Pod and Deployment specs above.
  */
 export function decodeObject(body: Uint8Array): Record<string, unknown> {
   if (!isProtobuf(body)) throw new Error('protobuf: no "k8s\\0" magic');
@@ -130,6 +208,12 @@ export function decodeObject(body: Uint8Array): Record<string, unknown> {
       if (finalizers.length > 0) obj.spec = { finalizers };
       break;
     }
+    case "Pod":
+      obj.spec = podSpec(first(raw, 2)?.bytes ?? new Uint8Array());
+      break;
+    case "Deployment":
+      obj.spec = deploymentSpec(first(raw, 2)?.bytes ?? new Uint8Array());
+      break;
   }
   return obj;
 }

@@ -6,6 +6,7 @@ import { type IncomingMessage, type ServerResponse } from "node:http";
 import { type Server, createServer } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { parse as parseYaml } from "yaml";
+import { applyDefaults } from "./defaults.ts";
 import * as discovery from "./discovery.ts";
 import { ApiError, statusObject } from "./errors.ts";
 import { type Json, PatchError, jsonPatch, mergePatch, strategicMergePatch } from "./patch.ts";
@@ -165,7 +166,7 @@ export class KubeApiDouble {
       const cidr = podCidrFor(this.opts.podCidr, used);
       if (cidr) o.spec = { ...spec, podCIDR: cidr, podCIDRs: [cidr] };
     }
-    return o;
+    return applyDefaults(r, o);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -255,7 +256,7 @@ export class KubeApiDouble {
         const o = this.decodeBody(await this.body(req), contentType);
         checkBody(o);
         existing();
-        return [200, store.update(r, namespace, name, o, mode)];
+        return [200, store.update(r, namespace, name, applyDefaults(r, o), mode)];
       }
       case "DELETE":
         return [200, store.delete(r, namespace, name)];
@@ -273,7 +274,7 @@ export class KubeApiDouble {
             needNamespace();
             return [201, store.create(r, namespace, this.admit(r, { ...applied, metadata: { ...applied.metadata, name } }))];
           }
-          return [200, store.update(r, namespace, name, strategicMergePatch(current as Json, applied as Json) as KubeObject, mode)];
+          return [200, store.update(r, namespace, name, applyDefaults(r, strategicMergePatch(current as Json, applied as Json) as KubeObject), mode)];
         }
         const current = existing() as Json;
         const patch = JSON.parse(text) as Json;
@@ -283,7 +284,7 @@ export class KubeApiDouble {
           : type === "application/json-patch+json" ? jsonPatch(current, patch)
           : undefined;
         if (patched === undefined) throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
-        return [200, store.update(r, namespace, name, patched as KubeObject, mode)];
+        return [200, store.update(r, namespace, name, applyDefaults(r, patched as KubeObject), mode)];
       }
     }
     throw new ApiError(405, "MethodNotAllowed", `${method} is not supported`);

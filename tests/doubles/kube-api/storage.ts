@@ -42,6 +42,7 @@ const withoutMetaStatus = (o: KubeObject) => JSON.stringify({ ...o, metadata: un
 export class Store {
   private objects = new Map<string, KubeObject>();
   private watchers = new Set<Watcher>();
+  private listeners = new Set<() => void>();
   private rv = 0;
 
   constructor(private readonly stateFile: string | undefined) {
@@ -65,6 +66,7 @@ export class Store {
   }
 
   private notify(r: ResourceType, type: WatchEvent["type"], obj: KubeObject, old?: KubeObject): void {
+    for (const l of this.listeners) l();
     for (const w of this.watchers) {
       if (w.resource !== r || (w.namespace !== undefined && w.namespace !== obj.metadata.namespace)) continue;
       const now = selects(w.selector, obj);
@@ -165,6 +167,12 @@ export class Store {
     this.save();
     this.notify(r, "DELETED", old);
     return structuredClone(old);
+  }
+
+  /** subscribe calls listener after every change of any object (the controllers' trigger) until the returned function is called. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** watch calls send for every later change of the selected objects until the returned function is called. */

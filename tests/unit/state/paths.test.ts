@@ -9,6 +9,7 @@ describe("statePaths", () => {
       stateDir: "/home/u/.local/state/u7s/login1/u7s-node-a",
       kubeconfig: "/home/u/.config/u7s/login1/u7s-node-a/kubeconfig",
       joinFile: "/home/u/.config/u7s/login1/u7s-node-a/join.json",
+      upstreamJoinFile: "/home/u/.config/u7s/login1/u7s-node-a/join-command",
       lock: "/home/u/.local/state/u7s/login1/u7s-node-a/lock",
     });
   });
