@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   cleanupHostNodes,
+  copyBetweenHosts,
   describeResult,
   eventually,
   FLANNEL_VXLAN_SCRIPT,
@@ -313,5 +314,62 @@ describeOnD("host D: Debian 13's rootless Docker 26.1 with RootlessKit 2.0", () 
     expect(down.exitCode, describeResult(["u7s", "down", "-v"], down)).toBe(0);
     const left = (await hostEngineCli(d, ["ps", "-a", "--format", "{{.Names}}"])).stdout.split("\n").filter((n) => n.startsWith(nodeName));
     expect(left).toEqual([]);
+  }, TIMEOUT_MS);
+});
+
+describeOnC("a cluster across generations: control plane on host C (Debian 13 Podman 5.4, pasta), worker on host A (Debian 12 Docker 20.10)", () => {
+  const env = { U7S_TENANT: CROSS_TENANT };
+  const joinFile = (h: TestHost) => `${h.home}/u7s-join-t${CROSS_TENANT}.json`;
+  const names: [TestHost, string][] = [];
+  /** removeNode removes one node of this suite by name only (other tests' nodes on host A stay). */
+  const removeNode = async (h: TestHost, nodeName: string): Promise<void> => {
+    await runU7sOnHost(h, ["down", "-v"], { env, timeoutMs: 240_000 });
+    const quiet = { check: false, timeoutMs: 120_000 } as const;
+    await hostEngineCli(h, ["rm", "-f", nodeName], quiet);
+    await hostEngineCli(h, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
+    await hostEngineCli(h, ["network", "rm", nodeName], quiet);
+  };
+  afterAll(async () => {
+    for (const [h, n] of names) {
+      await removeNode(h, n);
+      await runOnHost(h, ["rm", "-f", joinFile(h)]); // it holds a bootstrap token
+    }
+    await runOnHost(host!, ["rm", "-f", `${host!.home}/${PASTA_DROP_IN}`]);
+  }, TIMEOUT_MS);
+
+  test("the worker joins with `u7s up --join`; both nodes get their host's address as ExternalIP", async () => {
+    const hosts = loadHostsEnv();
+    if (!hosts.clusterImage) throw new Error("tests/.work/hosts.env has no U7S_HOSTS_CLUSTER_IMAGE: run `npm run test:setup`");
+    const [cp, worker] = [host!, hosts.a];
+    await u7s(["init-host"]); // pasta with an address of its own on host C
+    const nameOf = async (h: TestHost) => String((JSON.parse((await runU7sOnHost(h, ["config", "--json"], { env })).stdout) as Record<string, unknown>).NODE_NAME);
+    for (const h of [cp, worker]) {
+      const n = await nameOf(h);
+      names.push([h, n]);
+      await removeNode(h, n);
+    }
+    const ok = async (h: TestHost, args: readonly string[]) => {
+      const r = await runU7sOnHost(h, args, { env, timeoutMs: 240_000 });
+      if (r.exitCode !== 0) throw new Error(`on host ${h.id}: ${describeResult(["u7s", ...args], r)}`);
+      return r;
+    };
+    await ok(cp, ["up", "--image", hosts.clusterImage]);
+    await ok(cp, ["join-command", "-o", joinFile(cp)]);
+    await copyBetweenHosts(cp, joinFile(cp), worker, joinFile(worker));
+    await ok(worker, ["up", "--image", hosts.clusterImage, "--join", joinFile(worker)]);
+    const want = [
+      { name: names[0]![1], externalIp: cp.ip },
+      { name: names[1]![1], externalIp: worker.ip },
+    ].sort((x, y) => x.name.localeCompare(y.name));
+    const seen = await eventually("both nodes with their host's ExternalIP", async () => {
+      const list = JSON.parse((await ok(cp, ["kubectl", "get", "nodes", "-o", "json"])).stdout) as {
+        items: { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } }[];
+      };
+      const view = list.items
+        .map((n) => ({ name: n.metadata.name, externalIp: n.status?.addresses?.find((a) => a.type === "ExternalIP")?.address }))
+        .sort((x, y) => x.name.localeCompare(y.name));
+      return JSON.stringify(view) === JSON.stringify(want) ? view : undefined;
+    }, 90);
+    expect(seen).toEqual(want);
   }, TIMEOUT_MS);
 });
