@@ -20,6 +20,7 @@
 # hosts is the machine's /etc/resolv.conf, so it must name a nameserver outside 127.0.0.0/8.
 # Needs tests/setup-engines.sh first (packages, the test image archive, tests/.work/engines.env).
 # Writes tests/.work/hosts.env (read by tests/e2e/harness.ts). Knob: U7S_WAIT_TIMEOUT (seconds, default 90).
+# Then runs tests/setup-host-trixie.sh: hosts C and D, Debian 13's rootless Podman 5 (pasta) and Docker 26 (U7S_HOST_C=0: not).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,7 +90,7 @@ while [ $# -gt 0 ]; do
     --uplink) UPLINK=1; shift ;;
     --status) ACTION=status; shift ;;
     --down) ACTION=down; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
@@ -171,6 +172,8 @@ kill_cgroup() { # kill_cgroup DIR: SIGKILL every process in DIR and below (only 
 }
 down() {
   local h d
+  # hosts C and D first: their veths hang on this script's bridge
+  bash "$HERE/setup-host-trixie.sh" --down || log "WARNING: tests/setup-host-trixie.sh --down failed"
   for h in "${HOSTS[@]}"; do
     local u; u=$(user_of "$h")
     if id "$u" >/dev/null 2>&1; then
@@ -441,4 +444,6 @@ phase users+cgroups users
 phase engines engines
 phase images images
 phase env-file write_env
+# Hosts C and D (Debian 13's Podman 5 on pasta, Docker 26 with RootlessKit 2) join the same bridge; U7S_HOST_C=0 leaves them out.
+if [ "${U7S_HOST_C:-1}" != 0 ]; then phase host-c bash "$HERE/setup-host-trixie.sh"; fi
 ms=$(ms_since "$T0"); log "$(printf 'total %d.%01ds (engines A=%s B=%s); env file %s' $((ms / 1000)) $((ms % 1000 / 100)) "${ENGINE[a]}" "${ENGINE[b]}" "$HOSTS_ENV")"

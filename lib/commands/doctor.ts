@@ -27,7 +27,8 @@ export const doctor: CommandDef = {
     "(cgroup v1: a warning), linger, kernel modules, slirp4netns, the user D-Bus session, disk space for the\n" +
     "node image, and the engine: installed, answering, rootless, rp_filter in its network namespace, its rootless\n" +
     "network (slirp4netns, or pasta: Podman 5's default, Podman 6's only one, RootlessKit 2's option; under pasta\n" +
-    "the API server cannot reach kubelets at host IPs), podman-restart.service, free ports, and the user's inotify\n" +
+    "the API server cannot reach kubelets at host IPs unless pasta has an address of its own: Podman's\n" +
+    "pasta_options -a 10.0.2.100 -n 24 -g 10.0.2.2), podman-restart.service, free ports, and the user's inotify\n" +
     "limits (fs.inotify.max_user_instances, max_user_watches) against the nodes running plus one, about 6\n" +
     "instances each (measured on a bare node). Each check is ok, warn or fail; every warning and failure\n" +
     "comes with the command that fixes it on this host's distribution (Debian/Ubuntu, Fedora/RHEL, SUSE, Arch).\n" +

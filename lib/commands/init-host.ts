@@ -29,7 +29,8 @@ export const initHost: CommandDef = {
     "the inotify limits (max_user_instances 512, max_user_watches 524288, as kind advises; never lowered)\n" +
     "into /etc/sysctl.d/99-usernetes.conf, and for the user (--user, or the one running sudo) adds sub-IDs\n" +
     "and enables linger. As the user (init-host.rootless.sh): sets up the rootless engine (Docker:\n" +
-    "dockerd-rootless-setuptool.sh; Podman: slirp4netns on Podman 5, none on Podman 6, podman-restart.service).\n" +
+    "dockerd-rootless-setuptool.sh; Podman 5 and 6: pasta given an address of its own in\n" +
+    "~/.config/containers/containers.conf.d/u7s-pasta.conf, podman-restart.service).\n" +
     "It first prints the plan, then applies it, one progress line per step; --dry-run prints the plan only,\n" +
     "as a shell script. Refuses the user steps while root's are missing, and says which. Every step is safe\n" +
     "to repeat. Engine: CONTAINER_ENGINE, else the one installed, else Podman.",

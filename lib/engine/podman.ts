@@ -43,6 +43,47 @@ export function parsePodmanNetwork(info: PodmanInfo): RootlessNetwork | undefine
   };
 }
 
+/**
+ * PASTA_OWN_ADDRESS_OPTIONS are the pasta options that give Podman's rootless network namespace an
+ * address of its own (slirp4netns's 10.0.2.100/24 behind 10.0.2.2) instead of a copy of the host's.
+ * Why: by default pasta copies the host's address into that namespace, so a node's connection to
+ * HOST_IP:PORT (its kubelet as the API server dials it at the node's ExternalIP, its own published
+ * ports) ends inside the namespace and times out (usernetes #342, containers/container-libs #55).
+ * With an address of its own, HOST_IP is routed through pasta to the host, where the published
+ * ports listen. Measured on Debian 13's Podman 5.4.2 with passt 2025-05-03 (README, host C);
+ * Podman's maintainers give the same options for slirp4netns's behaviour (podman #26494). The
+ * option is containers.conf's, not a `podman run` flag: bridge networks share one rootless
+ * namespace per user, started by whichever container needs it first.
+ */
+export const PASTA_OWN_ADDRESS_OPTIONS: readonly string[] = ["-a", "10.0.2.100", "-n", "24", "-g", "10.0.2.2"];
+
+/** PASTA_DROP_IN is the containers.conf drop-in (relative to HOME) that u7s's fix writes. */
+export const PASTA_DROP_IN = ".config/containers/containers.conf.d/u7s-pasta.conf";
+
+/** pastaDropIn is the text of PASTA_DROP_IN: a [network] table with PASTA_OWN_ADDRESS_OPTIONS. */
+export function pastaDropIn(): string {
+  return `[network]\npasta_options = [${PASTA_OWN_ADDRESS_OPTIONS.map((o) => `"${o}"`).join(", ")}]\n`;
+}
+
+/** pastaFix is the exact fix that gives Podman's pasta namespace an address of its own (PASTA_OWN_ADDRESS_OPTIONS). */
+export function pastaFix(home: string | undefined): string {
+  const file = `${home ?? "~"}/${PASTA_DROP_IN}`;
+  // the namespace takes the options when it starts: once no container of this user is on a Podman network
+  return `mkdir -p ${file.replace(/\/[^/]+$/, "")} && printf '${pastaDropIn().replace(/\n/g, "\\n")}' > ${file}, then \`u7s down\` every node (and stop other containers on Podman networks) and \`u7s up\` again`;
+}
+
+/** pastaOptionsOf reads pasta_options from containers.conf text (a TOML array, one or more lines); undefined when unset. */
+export function pastaOptionsOf(text: string): string[] | undefined {
+  const m = /^\s*pasta_options\s*=\s*\[([^\]]*)\]/m.exec(text);
+  if (!m) return undefined;
+  return [...m[1]!.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g)].map((x) => x[1] ?? x[2] ?? "");
+}
+
+/** pastaHasOwnAddress tells whether pasta options give the namespace its own IPv4 address (-a/--address). */
+export function pastaHasOwnAddress(options: readonly string[]): boolean {
+  return options.some((o, i) => ((o === "-a" || o === "--address") && /^\d+\.\d+\.\d+\.\d+$/.test(options[i + 1] ?? "")) || /^--address=\d+\.\d+\.\d+\.\d+$/.test(o));
+}
+
 /** parsePodmanInfo reads `podman info --format '{{json .}}'`. */
 export function parsePodmanInfo(info: PodmanInfo): EngineInfo {
   const v = info.host?.cgroupVersion;

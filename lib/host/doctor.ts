@@ -1,5 +1,6 @@
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine, EngineInfo, RootlessNetwork } from "../engine/engine.ts";
+import { PASTA_DROP_IN, PASTA_OWN_ADDRESS_OPTIONS, pastaFix, pastaHasOwnAddress, pastaOptionsOf } from "../engine/podman.ts";
 import type { EngineName } from "../engine/types.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
@@ -294,6 +295,8 @@ export interface NetworkFacts {
   source: string;
   rootlesskit?: string;
   tools: { slirp4netns?: string; pasta?: string };
+  /** pastaOptions: Podman's containers.conf pasta_options and the file that set them (the last one read wins). */
+  pastaOptions?: { options: string[]; file: string };
 }
 
 /** majorOf is a version's first number (NaN when none). */
@@ -310,7 +313,8 @@ export const PODMAN_NO_SLIRP = 6;
  * engine's default (Podman 4: slirp4netns, Podman 5 and later: pasta).
  */
 export function networkFacts(engine: EngineName, info: EngineInfo, told: RootlessNetwork, host: HostProbe, home: string | undefined): NetworkFacts {
-  const base = { engine, engineVersion: info.version, tools: told.tools, ...(told.rootlesskit !== undefined ? { rootlesskit: told.rootlesskit } : {}) };
+  const pasta = engine === "podman" ? podmanPastaOptions(host, home) : undefined;
+  const base = { engine, engineVersion: info.version, tools: told.tools, ...(told.rootlesskit !== undefined ? { rootlesskit: told.rootlesskit } : {}), ...(pasta ? { pastaOptions: pasta } : {}) };
   if (told.mode) return { ...base, mode: told.mode, source: engine === "podman" ? "podman info" : "RootlessKit" };
   if (engine !== "podman") return { ...base, mode: undefined, source: "" };
   const files = [...(home ? [`${home}/${CONTAINERS_CONF}`] : []), "/etc/containers/containers.conf", "/usr/share/containers/containers.conf"];
@@ -333,15 +337,33 @@ export function checkSlirp(host: HostProbe, distro: Distro, facts?: NetworkFacts
   if (facts?.engine === "podman" && majorOf(facts.engineVersion) >= PODMAN_NO_SLIRP) {
     return { id: "slirp4netns", level: "ok", message: `slirp4netns: not used by podman ${facts.engineVersion} (Podman ${PODMAN_NO_SLIRP} removed it; it networks with pasta only)` };
   }
+  if (facts?.engine === "podman" && (host.which("pasta") || facts.tools.pasta !== undefined)) {
+    return { id: "slirp4netns", level: "ok", message: "slirp4netns not found: podman networks with pasta (see the network check)" };
+  }
   if (host.which("pasta") || facts?.tools.pasta !== undefined) {
     return {
       id: "slirp4netns",
       level: "warn",
-      message: "slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes need slirp4netns today (see the network check)",
+      message: "slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes on RootlessKit need slirp4netns today (see the network check)",
       fix: installFix(distro, ["slirp4netns"]),
     };
   }
   return { id: "slirp4netns", level: "fail", message: "slirp4netns not found (nor pasta): the rootless engine has no network for the node", fix: installFix(distro, ["slirp4netns"]) };
+}
+
+/**
+ * podmanPastaOptions finds pasta_options in Podman's containers.conf files, read in Podman's order
+ * (containers.conf(5): system files, then the user's file, then drop-ins; a later file wins). Of the
+ * drop-in directories only u7s's own file is read: HostProbe lists no directories.
+ */
+export function podmanPastaOptions(host: HostProbe, home: string | undefined): { options: string[]; file: string } | undefined {
+  const files = ["/usr/share/containers/containers.conf", "/etc/containers/containers.conf", ...(home ? [`${home}/${CONTAINERS_CONF}`, `${home}/${PASTA_DROP_IN}`] : [])];
+  let found: { options: string[]; file: string } | undefined;
+  for (const file of files) {
+    const options = pastaOptionsOf(host.readFile(file) ?? "");
+    if (options) found = { options, file };
+  }
+  return found;
 }
 
 /** CONTAINERS_CONF is the user's Podman configuration (relative to HOME). */
@@ -407,16 +429,37 @@ export function checkNetworkMode(f: NetworkFacts, host: HostProbe, distro: Distr
       fix: u ? `check RootlessKit's --net= in \`ps -o args -u $(id -un) | grep rootlesskit\`; to use slirp4netns: ${slirpFix(f, home, install, userConf)}` : "check the engine's rootless network configuration",
     };
   }
-  if (f.mode === "pasta") {
-    const why = `under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:${portKubelet} (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55)`;
-    if (f.engine === "podman" && majorOf(f.engineVersion) >= PODMAN_NO_SLIRP) {
+  if (f.mode === "pasta" && f.engine === "podman") {
+    // pasta works once its namespace has an address of its own (PASTA_OWN_ADDRESS_OPTIONS, measured on host C)
+    const set = f.pastaOptions;
+    if (set && pastaHasOwnAddress(set.options)) {
       return {
         id: "network",
-        level: "fail",
-        message: `${who} networks rootless containers with pasta${tool("pasta")}, and Podman ${PODMAN_NO_SLIRP} removed slirp4netns (podman #27338, #27828), so it cannot be switched back: ${why}; u7s does not support pasta yet (pending)`,
-        fix: "until u7s supports pasta: run the node on rootless Docker with RootlessKit on slirp4netns (CONTAINER_ENGINE=docker), or on Podman 5 with slirp4netns",
+        level: "ok",
+        message: `${who} networks rootless containers with pasta${tool("pasta")}${from}, its namespace with an address of its own (pasta_options ${set.options.join(" ")} in ${set.file}): nodes reach HOST_IP's published ports and kubelets through pasta`,
       };
     }
+    const why = `under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:${portKubelet} (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55)`;
+    const cure = `give pasta's namespace an address of its own (pasta_options ${PASTA_OWN_ADDRESS_OPTIONS.join(" ")})`;
+    const podman6 = majorOf(f.engineVersion) >= PODMAN_NO_SLIRP;
+    return {
+      id: "network",
+      level: "fail",
+      message: `${who} networks rootless containers with pasta${tool("pasta")}${from}: ${why}; ${cure}${podman6 ? ` (Podman ${PODMAN_NO_SLIRP} removed slirp4netns: podman #27338, #27828)` : ", or use slirp4netns"}`,
+      fix: pastaFix(home),
+    };
+  }
+  if (f.mode === "pasta" && f.engine !== "podman" && f.rootlesskit && majorOf(f.rootlesskit) >= 2) {
+    // RootlessKit runs pasta with an address of its own (tap0 10.0.2.100/24, its --cidr), unlike Podman:
+    // measured on Debian 13's Docker 26.1 with RootlessKit 2.0.2 (README, host D)
+    return {
+      id: "network",
+      level: "ok",
+      message: `${who} networks rootless containers with pasta${tool("pasta")}${from}, RootlessKit giving its namespace an address of its own (10.0.2.100, --cidr): nodes reach HOST_IP's published ports and kubelets`,
+    };
+  }
+  if (f.mode === "pasta") {
+    const why = `under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:${portKubelet} (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55)`;
     return {
       id: "network",
       level: "fail",

@@ -1,3 +1,4 @@
+import { PASTA_DROP_IN, pastaDropIn, pastaHasOwnAddress } from "../engine/podman.ts";
 import type { EngineName } from "../engine/types.ts";
 import { U7sError } from "../errors.ts";
 import { check, formatCommand, type Runner } from "../exec.ts";
@@ -15,6 +16,7 @@ import {
   MODULES_FILE,
   packagesFor,
   podmanNetworkCmd,
+  podmanPastaOptions,
   PODMAN_NO_SLIRP,
   SUBID_MIN,
   freeSubIdStart,
@@ -239,7 +241,7 @@ export interface UserPlanInput {
 
 /** rootNeeds lists what root must do before the user steps can work (each with its fix), [] when nothing. */
 export function rootNeeds({ host, distro, engine, engineBinary, user, podmanVersion }: UserPlanInput): string[] {
-  // slirp4netns is root's to install even where pasta gives the engine a network (u7s needs it today), but not for Podman 6, which has none
+  // slirp4netns is root's to install for RootlessKit engines; Podman 5 and 6 network with pasta (given an address of its own by the user steps)
   const facts = engine === "podman" && podmanVersion ? { engine, engineVersion: podmanVersion, mode: undefined, source: "", tools: {} } : undefined;
   const problems = [checkSubIds(host, user), checkIdMap(host, distro), ...checkUserns(host, engine), checkSlirp(host, distro, facts)]
     .filter((c) => c.level === "fail" || (c.id === "slirp4netns" && c.level === "warn"))
@@ -270,22 +272,23 @@ export function userPlan(input: UserPlanInput): HostStep[] {
     if (engine === "docker") steps.push({ title: "Pointing the docker CLI at the rootless daemon", actions: [{ kind: "note", text: "add to your shell profile: export DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock" }] });
     return steps;
   }
-  // podman: no daemon. Podman 5 defaults to pasta; Usernetes needs slirp4netns; Podman 6 has none.
+  // podman: no daemon. Podman 5 defaults to pasta (Podman 6 has nothing else): u7s's nodes need its
+  // namespace to have an address of its own (PASTA_OWN_ADDRESS_OPTIONS), in a drop-in of u7s's own.
+  // A user who chose slirp4netns in containers.conf keeps it.
   const major = Number(/^(\d+)\./.exec(podmanVersion ?? "")?.[1]);
   const conf = `${home ?? "~"}/${CONTAINERS_CONF}`;
   const text = home ? host.readFile(conf) : undefined;
-  if (major >= PODMAN_NO_SLIRP) {
+  if (major >= 5 && (major >= PODMAN_NO_SLIRP || podmanNetworkCmd(text ?? "") !== "slirp4netns")) {
+    const dropIn = `${home ?? "~"}/${PASTA_DROP_IN}`;
+    const set = podmanPastaOptions(host, home);
     steps.push({
-      title: `Podman ${major} networks with pasta only`,
-      actions: [{ kind: "note", text: `not done: Podman ${PODMAN_NO_SLIRP} removed slirp4netns and u7s does not support pasta yet (see \`u7s doctor\`); use rootless Docker with slirp4netns meanwhile` }],
+      title: `Giving Podman ${major}'s pasta network an address of its own (nodes reach HOST_IP through it)`,
+      actions: [
+        set && pastaHasOwnAddress(set.options)
+          ? { kind: "note", text: `${set.file} already gives pasta an address of its own (pasta_options ${set.options.join(" ")})` }
+          : { kind: "write", path: dropIn, content: pastaDropIn() },
+      ],
     });
-  } else if (major >= 5 && podmanNetworkCmd(text ?? "") !== "slirp4netns") {
-    const line = 'default_rootless_network_cmd = "slirp4netns"';
-    let action: Action;
-    if (text === undefined) action = { kind: "write", path: conf, content: `[network]\n${line}\n` };
-    else if (!/^\s*\[network\]/m.test(text) && podmanNetworkCmd(text) === undefined) action = { kind: "write", path: conf, content: `${text.replace(/\n*$/, "\n")}\n[network]\n${line}\n` };
-    else action = { kind: "note", text: `not done: set ${line} in the [network] table of ${conf}` };
-    steps.push({ title: "Making Podman use slirp4netns (Podman 5 defaults to pasta)", actions: [action] });
   }
   // migrate: running podman processes pick up new sub-ID ranges only after this.
   steps.push({ title: "Applying the sub-ID ranges to Podman's storage", actions: [{ kind: "run", argv: [input.engineBinary, "system", "migrate"] }] });

@@ -1,5 +1,6 @@
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine, EngineInfo } from "../engine/engine.ts";
+import { pastaFix } from "../engine/podman.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { Log } from "../log.ts";
@@ -205,6 +206,32 @@ export async function rpFilterFinding(engine: Engine, info: Pick<EngineInfo, "ro
   return { level: "ok", message: `net.ipv4.conf.default.rp_filter is ${value} in the engine's network namespace` };
 }
 
+/**
+ * hostIpFinding: a node reaches HOST_IP (its own published ports, its kubelet as the API server dials
+ * it at the node's ExternalIP) only if HOST_IP is not an address of the engine's own network
+ * namespace. pasta copies the host's address there by default (usernetes #342,
+ * containers/container-libs #55; measured on Debian 13's Podman 5.4: README, host C); slirp4netns
+ * never does. Observed, not inferred from the configuration: a namespace started before the fix
+ * still holds the address. Nothing when the namespace cannot be entered (rpFilterFinding says so).
+ */
+export async function hostIpFinding(engine: Engine, info: Pick<EngineInfo, "rootless">, runner: Runner, config: NodeConfig, home: string | undefined, runtimeDir: string | undefined): Promise<Finding | undefined> {
+  const argv = await engine.inEngineNetns(["ip", "-o", "-4", "addr", "show"], info.rootless, runtimeDir);
+  if (argv === undefined) return undefined;
+  const r = await runner(argv);
+  if (r.exitCode !== 0) return undefined;
+  if (!holdsAddress(r.stdout, config.hostIp)) return { level: "ok", message: `HOST_IP ${config.hostIp} is not an address of the engine's network namespace: the node reaches it` };
+  const cannot = `HOST_IP ${config.hostIp} is an address of the engine's own network namespace (pasta copies the host's): the node cannot reach HOST_IP:${config.portKubelet} (its kubelet, as the API server dials it) nor its published ports (usernetes #342, containers/container-libs #55)`;
+  if (engine.name === "podman") {
+    return { level: "error", message: cannot, hint: `${pastaFix(home)} (if that file is there already, Podman's namespace started before it: stop every container on a Podman network so it starts again)` };
+  }
+  return { level: "error", message: cannot, hint: "run the rootless daemon on slirp4netns (`u7s doctor` prints the exact drop-in)" };
+}
+
+/** holdsAddress tells whether `ip -o -4 addr show` output lists ADDR on an interface. */
+export function holdsAddress(ipAddr: string, addr: string): boolean {
+  return ipAddr.split("\n").some((l) => l.split(/\s+/).some((w) => w.startsWith(`${addr}/`)));
+}
+
 /** NODE_LABELS select node containers: u7s's node label and its settings (forwarders carry only the first). */
 export const NODE_LABELS = [LABEL_NODE, LABEL_SETTINGS] as const;
 
@@ -260,6 +287,7 @@ export async function hostFindings({ engine, info, host, runner, runtimeDir }: H
 
 /** UpPreflightEnv is what upPreflight works with. */
 export interface UpPreflightEnv {
+  config: NodeConfig;
   engine: Engine;
   host: HostProbe;
   runner: Runner;
@@ -274,14 +302,16 @@ export interface UpPreflightEnv {
  * checks (rootless, answering) and the ports are up's own, not asked twice; the cgroup version
  * comes from the host (the engine's `info` costs podman 300-600 ms).
  */
-export async function upPreflight({ engine, host, runner, log, env }: UpPreflightEnv, rootless: boolean, dryRun: boolean, thisNodeRuns: boolean): Promise<void> {
+export async function upPreflight({ config, engine, host, runner, log, env }: UpPreflightEnv, rootless: boolean, dryRun: boolean, thisNodeRuns: boolean): Promise<void> {
   // the inotify room for one more node too (none needed when this node runs already): the 22nd node
-  // of a default host hangs in early boot, which `up` would otherwise only see as a timeout
-  const [hostChecks, inotify] = await Promise.all([
+  // of a default host hangs in early boot, which `up` would otherwise only see as a timeout; and
+  // HOST_IP outside the engine's namespace (pasta's default copies it there: the node could not reach it)
+  const [hostChecks, inotify, hostIp] = await Promise.all([
     hostFindings({ engine, info: { rootless, cgroupVersion: hostCgroupVersion(host) }, host, runner, runtimeDir: env.XDG_RUNTIME_DIR }),
     nodeInotifyFindings(engine, host, thisNodeRuns),
+    hostIpFinding(engine, { rootless }, runner, config, env.HOME, env.XDG_RUNTIME_DIR),
   ]);
-  const findings = [...hostChecks, ...inotify];
+  const findings = [...hostChecks, ...inotify, ...(hostIp ? [hostIp] : [])];
   const errors = findings.filter((f) => f.level === "error");
   for (const f of findings) {
     if (f.level === "warn") log.warn(f.message, f.hint);
@@ -327,6 +357,8 @@ export async function runPreflight({ config, engine, host, runner, env, others }
       : { level: "warn", message: `${engine.name} ${info.version} is not rootless: u7s is made for rootless engines`, hint: "see https://rootlesscontaine.rs/getting-started/" },
   );
   findings.push(...(await hostFindings({ engine, info, host, runner, runtimeDir: env.XDG_RUNTIME_DIR })));
+  const hostIp = await hostIpFinding(engine, info, runner, config, env.HOME, env.XDG_RUNTIME_DIR);
+  if (hostIp) findings.push(hostIp);
   const state = await engine.inspectContainer(nodeNames(config).container);
   findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others)));
   if (state?.running) {

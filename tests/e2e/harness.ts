@@ -263,7 +263,7 @@ export const hostsEnvFile: string = join(repoRoot, "tests/.work/hosts.env");
 
 /** TestHost is one test host: a network namespace with its own hostname, unprivileged user and rootless engine. */
 export interface TestHost {
-  /** id: "a" or "b". */
+  /** id: "a" to "d". */
   readonly id: string;
   /** netns: the host's network namespace (/run/netns/NAME). */
   readonly netns: string;
@@ -293,6 +293,10 @@ export interface HostsEnv {
   readonly a: TestHost;
   /** b: the second host (Podman unless setup-hosts.sh was told otherwise). */
   readonly b: TestHost;
+  /** c: host C, Debian 13's rootless Podman 5 on pasta (tests/setup-host-trixie.sh), when it is set up. */
+  readonly c: TestHost | undefined;
+  /** d: host D, Debian 13's rootless Docker 26 with RootlessKit 2 (tests/setup-host-trixie.sh), when it is set up. */
+  readonly d: TestHost | undefined;
   /** testImage: the systemd node image, loaded into both hosts' engines. */
   readonly testImage: string;
   /** clusterImage: the cluster test image (kubectl, helm, doubles) when setup-hosts.sh loaded it. */
@@ -347,7 +351,9 @@ export function loadHostsEnv(): HostsEnv {
       secondIp: raw[`${p}SECOND_IP`] || undefined,
     };
   };
-  hostsEnv = { a: host("a"), b: host("b"), testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, uplink: raw.U7S_HOSTS_UPLINK === "1", raw };
+  const c = raw.U7S_HOST_C_NETNS ? host("c") : undefined;
+  const d = raw.U7S_HOST_D_NETNS ? host("d") : undefined;
+  hostsEnv = { a: host("a"), b: host("b"), c, d, testImage: need("U7S_HOSTS_TEST_IMAGE"), clusterImage: raw.U7S_HOSTS_CLUSTER_IMAGE || undefined, uplink: raw.U7S_HOSTS_UPLINK === "1", raw };
   return hostsEnv;
 }
 

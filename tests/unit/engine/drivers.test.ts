@@ -278,7 +278,7 @@ describe("rootless network from the engine (tests/fixtures/engines: recorded on 
 
   test.each([
     ["valid-docker-20.10-slirp4netns.version.json", { mode: undefined, tools: {} }],
-    ["invalid-docker-26-rootlesskit2-pasta.version.json", { mode: "pasta", rootlesskit: "2.0.2", tools: {} }],
+    ["valid-docker-26-rootlesskit2-pasta.version.json", { mode: "pasta", rootlesskit: "2.0.2", tools: {} }],
     ["valid-docker-26-rootlesskit2-slirp4netns.version.json", { mode: "slirp4netns", rootlesskit: "2.0.2", tools: { slirp4netns: "1.2.1" } }],
   ])("docker version %s", (name, network) => {
     expect(parseDockerVersion(fixture(name))).toEqual(network);

@@ -130,7 +130,7 @@ describe("recorded hosts", () => {
       ["slirp4netns", "fail", "sudo dnf install -y slirp4netns"],
       ["dbus", "warn", "sudo dnf install -y dbus-daemon"],
       ["disk", "fail", "free space in /home/dave (e.g. remove unused images: `ENGINE system prune`)"],
-      ["network", "fail", `sudo dnf install -y slirp4netns && mkdir -p /home/dave/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/dave/.config/containers/containers.conf`],
+      ["network", "fail", `mkdir -p /home/dave/.config/containers/containers.conf.d && printf '[network]\\npasta_options = ["-a", "10.0.2.100", "-n", "24", "-g", "10.0.2.2"]\\n' > /home/dave/.config/containers/containers.conf.d/u7s-pasta.conf, then \`u7s down\` every node (and stop other containers on Podman networks) and \`u7s up\` again`],
       ["inotify", "warn", "echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512"],
       ["inotify", "warn", "echo fs.inotify.max_user_watches=524288 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_watches=524288"],
     ]);

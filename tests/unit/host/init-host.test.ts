@@ -170,37 +170,53 @@ describe("init-host as root applies the plan", () => {
 });
 
 describe("init-host as the user", () => {
-  test("Podman 5 on a prepared host: slirp4netns configured, storage migrated, restart unit enabled", async () => {
+  test("Podman 5 on a prepared host: pasta given an address of its own (u7s's drop-in), storage migrated, restart unit enabled", async () => {
     const { host, info } = recordedHost("valid-debian-12");
     const runner = new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 5.0.2\n" });
     const r = await runCli(["init-host"], { host, runner, env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
     expect(r.code).toBe(0);
     expect(r.runner.commands).toEqual([
       "podman --version",
-      "install -D -m 0644 /dev/stdin /home/alice/.config/containers/containers.conf",
+      "install -D -m 0644 /dev/stdin /home/alice/.config/containers/containers.conf.d/u7s-pasta.conf",
       "podman system migrate",
       "systemctl --user enable --now podman-restart.service",
     ]);
-    expect(runner.calls[1]!.opts?.input).toBe('[network]\ndefault_rootless_network_cmd = "slirp4netns"\n');
+    expect(runner.calls[1]!.opts?.input).toBe('[network]\npasta_options = ["-a", "10.0.2.100", "-n", "24", "-g", "10.0.2.2"]\n');
   });
 
-  test("Podman 6: no containers.conf switch to a slirp4netns it does not have; the plan says why", async () => {
+  test("Podman 5 whose user chose slirp4netns keeps it; a drop-in already there is not written again", async () => {
+    const { host, info } = recordedHost("valid-debian-12");
+    host.opts.files = { ...host.opts.files, "/home/alice/.config/containers/containers.conf": '[network]\ndefault_rootless_network_cmd = "slirp4netns"\n' };
+    const runner = new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 5.4.2\n" });
+    const r = await runCli(["init-host"], { host, runner, env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
+    expect(r.runner.commands).toEqual(["podman --version", "podman system migrate", "systemctl --user enable --now podman-restart.service"]);
+    host.opts.files = { ...host.opts.files, "/home/alice/.config/containers/containers.conf": "", "/home/alice/.config/containers/containers.conf.d/u7s-pasta.conf": '[network]\npasta_options = ["-a", "10.0.2.100"]\n' };
+    const again = await runCli(["init-host"], { host, runner: new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 5.4.2\n" }), env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
+    expect(again.runner.commands).toEqual(["podman --version", "podman system migrate", "systemctl --user enable --now podman-restart.service"]);
+    expect(again.stderr).toContain("already gives pasta an address of its own");
+  });
+
+  test("Podman 6 (pasta only): the same drop-in, no switch to a slirp4netns it does not have", async () => {
     const { host, info } = recordedHost("valid-debian-12");
     host.opts.binaries = { ...host.opts.binaries, pasta: "/usr/bin/pasta" };
     const runner = new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 6.0.0\n" });
     const r = await runCli(["init-host"], { host, runner, env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
     expect(r.code).toBe(0);
-    expect(r.runner.commands).toEqual(["podman --version", "podman system migrate", "systemctl --user enable --now podman-restart.service"]);
-    expect(r.stderr).toContain("Podman 6 removed slirp4netns and u7s does not support pasta yet");
+    expect(r.runner.commands).toEqual([
+      "podman --version",
+      "install -D -m 0644 /dev/stdin /home/alice/.config/containers/containers.conf.d/u7s-pasta.conf",
+      "podman system migrate",
+      "systemctl --user enable --now podman-restart.service",
+    ]);
   });
 
-  test("Podman 5 with pasta but no slirp4netns: root must install slirp4netns first (the engine has a network, u7s needs slirp4netns)", async () => {
+  test("Podman 5 with pasta but no slirp4netns: nothing for root to install (pasta is its network)", async () => {
     const { host, info } = recordedHost("valid-debian-12");
     host.opts.binaries = { newuidmap: "/usr/bin/newuidmap", newgidmap: "/usr/bin/newgidmap", podman: "/usr/bin/podman", pasta: "/usr/bin/pasta" };
     const runner = new RecordingRunner().on(["podman", "--version"], { stdout: "podman version 5.4.2\n" });
     const r = await runCli(["init-host"], { host, runner, env: { HOME: info.home, CONTAINER_ENGINE: "podman" } });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("  slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes need slirp4netns today");
+    expect(r.stderr).not.toContain("slirp4netns not found");
+    expect(r.runner.commands).toContain("install -D -m 0644 /dev/stdin /home/alice/.config/containers/containers.conf.d/u7s-pasta.conf");
   });
 
   test("rootless Docker: the setup tool from Debian's contrib directory", async () => {

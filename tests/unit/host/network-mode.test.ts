@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
 import { DockerEngine } from "../../../lib/engine/docker.ts";
-import { PodmanEngine } from "../../../lib/engine/podman.ts";
+import { PodmanEngine, pastaDropIn } from "../../../lib/engine/podman.ts";
 import { runDoctor, slirpFix, type Check, type DoctorReport } from "../../../lib/host/doctor.ts";
 import { RecordingRunner } from "../../fixtures/fakes.ts";
 import { recordedHost } from "./recorded-host.ts";
@@ -36,6 +36,7 @@ async function doctorWith(engine: "podman" | "docker", answers: { info: string; 
 }
 
 const check = (r: DoctorReport, id: string): Check => r.checks.find((c) => c.id === id)!;
+const FIX = `mkdir -p /home/alice/.config/containers/containers.conf.d && printf '[network]\\npasta_options = ["-a", "10.0.2.100", "-n", "24", "-g", "10.0.2.2"]\\n' > /home/alice/.config/containers/containers.conf.d/u7s-pasta.conf, then \`u7s down\` every node (and stop other containers on Podman networks) and \`u7s up\` again`;
 
 describe("Podman", () => {
   test("4.3 (recorded, Debian 12): slirp4netns from podman info, ok", async () => {
@@ -44,20 +45,41 @@ describe("Podman", () => {
     expect(check(r, "slirp4netns")).toMatchObject({ level: "ok", message: "slirp4netns 1.2.0 is installed" });
   });
 
-  test("5.4 with pasta and no slirp4netns: the engine has a network (no 'no network' failure); pasta fails with why and the switch", async () => {
+  test("5.4 with pasta and no slirp4netns: the engine has a network; pasta without an address of its own fails with why and the drop-in", async () => {
     const r = await doctorWith("podman", { info: fixture("invalid-podman-5.4-pasta.info.json") }, ["newuidmap", "newgidmap", "modprobe", "podman", "pasta"]);
-    expect(check(r, "slirp4netns")).toEqual({
-      id: "slirp4netns",
-      level: "warn",
-      message: "slirp4netns not found; pasta is installed, so the engine has a network, but u7s's nodes need slirp4netns today (see the network check)",
-      fix: "sudo apt-get install -y --no-install-recommends slirp4netns",
-    });
+    expect(check(r, "slirp4netns")).toEqual({ id: "slirp4netns", level: "ok", message: "slirp4netns not found: podman networks with pasta (see the network check)" });
     const n = check(r, "network");
     expect(n.level).toBe("fail");
     expect(n.message).toBe(
-      "podman 5.4.2 networks rootless containers with pasta 0.0~git20250503.587980c-2: under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:10250 (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55); use slirp4netns",
+      "podman 5.4.2 networks rootless containers with pasta 0.0~git20250503.587980c-2: under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:10250 (dial tcp ... i/o timeout, Flannel in CrashLoopBackOff: usernetes #342, containers/container-libs #55); give pasta's namespace an address of its own (pasta_options -a 10.0.2.100 -n 24 -g 10.0.2.2), or use slirp4netns",
     );
-    expect(n.fix).toBe(`sudo apt-get install -y --no-install-recommends slirp4netns && mkdir -p /home/alice/.config/containers && printf '[network]\\ndefault_rootless_network_cmd = "slirp4netns"\\n' >> /home/alice/.config/containers/containers.conf`);
+    expect(n.fix).toBe(FIX);
+  });
+
+  // Recorded on host C (tests/setup-host-trixie.sh): Debian 13's podman 5.4.2, whose info leaves pasta's version empty.
+  test("5.4.2 recorded on Debian 13: pasta fails until u7s's drop-in gives it an address of its own, then ok", async () => {
+    const info = fixture("recorded-podman-5.4.2-debian-13-pasta.info.json");
+    const before = check(await doctorWith("podman", { info }), "network");
+    expect(before.level).toBe("fail");
+    expect(before.message).toStartWith("podman 5.4.2 networks rootless containers with pasta: under pasta the engine's network namespace holds the host's own address");
+    expect(before.fix).toBe(FIX);
+    const dropIn = { "/home/alice/.config/containers/containers.conf.d/u7s-pasta.conf": pastaDropIn() };
+    const after = check(await doctorWith("podman", { info, files: dropIn }), "network");
+    expect(after).toEqual({
+      id: "network",
+      level: "ok",
+      message:
+        "podman 5.4.2 networks rootless containers with pasta, its namespace with an address of its own (pasta_options -a 10.0.2.100 -n 24 -g 10.0.2.2 in /home/alice/.config/containers/containers.conf.d/u7s-pasta.conf): nodes reach HOST_IP's published ports and kubelets through pasta",
+    });
+  });
+
+  test("pasta_options in the user's containers.conf count; options without an address do not", async () => {
+    const info = fixture("recorded-podman-5.4.2-debian-13-pasta.info.json");
+    const conf = (text: string) => ({ "/home/alice/.config/containers/containers.conf": text });
+    const own = check(await doctorWith("podman", { info, files: conf('[network]\npasta_options = [\n  "--address", "192.168.77.2",\n  "-g", "192.168.77.1",\n]\n') }), "network");
+    expect(own.level).toBe("ok");
+    const mapGw = check(await doctorWith("podman", { info, files: conf('[network]\npasta_options = ["--map-gw"]\n') }), "network");
+    expect(mapGw.level).toBe("fail");
   });
 
   test("5.4 told to use slirp4netns (podman info's rootlessNetworkCmd follows containers.conf): ok", async () => {
@@ -69,15 +91,13 @@ describe("Podman", () => {
     expect(check(r, "network").message).toStartWith("podman 5.4.2 networks rootless containers with slirp4netns 1.2.1:");
   });
 
-  test("6 without slirp4netns: nothing to install, no containers.conf switch; pasta support is pending", async () => {
+  test("6 without slirp4netns: nothing to install; pasta with the drop-in's fix (no switch to a slirp4netns it lacks)", async () => {
     const r = await doctorWith("podman", { info: fixture("invalid-podman-6-no-slirp4netns.info.json") }, ["newuidmap", "newgidmap", "modprobe", "podman", "pasta"]);
     expect(check(r, "slirp4netns")).toEqual({ id: "slirp4netns", level: "ok", message: "slirp4netns: not used by podman 6.0.0 (Podman 6 removed it; it networks with pasta only)" });
     const n = check(r, "network");
     expect(n.level).toBe("fail");
-    expect(n.message).toContain("Podman 6 removed slirp4netns (podman #27338, #27828), so it cannot be switched back");
-    expect(n.message).toContain("u7s does not support pasta yet (pending)");
-    expect(n.fix).not.toContain("containers.conf");
-    expect(n.fix).toContain("CONTAINER_ENGINE=docker");
+    expect(n.message).toEndWith("give pasta's namespace an address of its own (pasta_options -a 10.0.2.100 -n 24 -g 10.0.2.2) (Podman 6 removed slirp4netns: podman #27338, #27828)");
+    expect(n.fix).toBe(FIX);
   });
 });
 
@@ -93,14 +113,18 @@ describe("rootless Docker", () => {
     expect(check(r, "network")).toMatchObject({ level: "warn", message: expect.stringContaining("cannot tell its rootless network"), fix: expect.stringContaining("DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns") });
   });
 
-  test("26 with RootlessKit 2 on pasta: fails, with the systemd drop-in that switches dockerd-rootless.sh to slirp4netns", async () => {
-    const r = await doctorWith("docker", { info: fixture("valid-docker-26-rootlesskit2.info.json"), version: fixture("invalid-docker-26-rootlesskit2-pasta.version.json") });
-    const n = check(r, "network");
-    expect(n.level).toBe("fail");
-    expect(n.message).toStartWith("rootless docker 26.1.5+dfsg1 (RootlessKit 2.0.2) networks rootless containers with pasta: under pasta the engine's network namespace holds the host's own address");
-    expect(n.fix).toBe(
-      "mkdir -p /home/alice/.config/systemd/user/docker.service.d && printf '[Service]\\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns\\n' > /home/alice/.config/systemd/user/docker.service.d/u7s-network.conf && systemctl --user daemon-reload && systemctl --user restart docker.service",
-    );
+  test("26 with RootlessKit 2 on pasta: ok (RootlessKit gives pasta's namespace 10.0.2.100, unlike Podman; measured on host D)", async () => {
+    const r = await doctorWith("docker", { info: fixture("valid-docker-26-rootlesskit2.info.json"), version: fixture("valid-docker-26-rootlesskit2-pasta.version.json") });
+    expect(check(r, "network")).toEqual({
+      id: "network",
+      level: "ok",
+      message: "rootless docker 26.1.5+dfsg1 (RootlessKit 2.0.2) networks rootless containers with pasta, RootlessKit giving its namespace an address of its own (10.0.2.100, --cidr): nodes reach HOST_IP's published ports and kubelets",
+    });
+  });
+
+  test("26.1.5 with RootlessKit 2.0.2 on pasta recorded on Debian 13 (host D): ok", async () => {
+    const r = await doctorWith("docker", { info: fixture("recorded-docker-26.1.5-debian-13.info.json"), version: fixture("recorded-docker-26.1.5-debian-13-rootlesskit2-pasta.version.json") });
+    expect(check(r, "network")).toMatchObject({ level: "ok", message: expect.stringContaining("(RootlessKit 2.0.2) networks rootless containers with pasta, RootlessKit giving its namespace an address of its own") });
   });
 
   test("26 with RootlessKit 2 on slirp4netns: ok, with both versions", async () => {

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { DockerEngine } from "../../../lib/engine/docker.ts";
 import type { EngineInfo } from "../../../lib/engine/engine.ts";
 import { PodmanEngine } from "../../../lib/engine/podman.ts";
-import { cgroupFindings, lingerFinding, moduleFindings, restartFinding, rpFilterFinding } from "../../../lib/host/preflight.ts";
+import { readFileSync } from "node:fs";
+import type { NodeConfig } from "../../../lib/config/resolve.ts";
+import { cgroupFindings, holdsAddress, hostIpFinding, lingerFinding, moduleFindings, restartFinding, rpFilterFinding } from "../../../lib/host/preflight.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
 import { FakeHost, HEALTHY_HOST_FILES, RecordingRunner, runCli } from "../../fixtures/fakes.ts";
 
@@ -80,6 +82,42 @@ describe("rp_filter in the engine's network namespace", () => {
     const f = await rpFilterFinding(new PodmanEngine("podman", runner.run), rootless(2), runner.run, "/run/user/1000");
     expect(f.level).toBe(level);
     expect(runner.argvs[0]).toEqual(["podman", "unshare", "--rootless-netns", "cat", "/proc/sys/net/ipv4/conf/default/rp_filter"]);
+  });
+});
+
+// `podman unshare --rootless-netns ip -o -4 addr show` recorded on host C (Debian 13's Podman 5.4.2, HOST_IP
+// 10.213.0.3): with pasta's defaults, and with u7s's pasta_options (tests/setup-host-trixie.sh, README).
+describe("HOST_IP in the engine's network namespace (pasta)", () => {
+  const ipFixture = (name: string) => readFileSync(join(import.meta.dir, "../../fixtures/ip", name), "utf8");
+  const config = { hostIp: "10.213.0.3", portKubelet: 10250 } as NodeConfig;
+  const findingWith = async (stdout: string, engine: "podman" | "docker" = "podman") => {
+    const runner = new RecordingRunner().on([engine], { stdout }).on(["nsenter"], { stdout });
+    const driver = engine === "podman" ? new PodmanEngine("podman", runner.run) : new DockerEngine("docker", runner.run);
+    return { f: await hostIpFinding(driver, rootless(1), runner.run, config, "/home/u", "/run/user/2213"), runner };
+  };
+
+  test("pasta's defaults (recorded): an error naming HOST_IP, the ports and u7s's drop-in", async () => {
+    const { f, runner } = await findingWith(ipFixture("recorded-podman-5.4-pasta-rootless-netns-addr.txt"));
+    expect(runner.argvs[0]).toEqual(["podman", "unshare", "--rootless-netns", "ip", "-o", "-4", "addr", "show"]);
+    expect(f?.level).toBe("error");
+    expect(f?.message).toStartWith("HOST_IP 10.213.0.3 is an address of the engine's own network namespace (pasta copies the host's): the node cannot reach HOST_IP:10250");
+    expect(f?.hint).toContain("/home/u/.config/containers/containers.conf.d/u7s-pasta.conf");
+  });
+
+  test("pasta with an address of its own (recorded): ok", async () => {
+    const { f } = await findingWith(ipFixture("recorded-podman-5.4-pasta-own-address-rootless-netns-addr.txt"));
+    expect(f).toEqual({ level: "ok", message: "HOST_IP 10.213.0.3 is not an address of the engine's network namespace: the node reaches it" });
+  });
+
+  test("a namespace that cannot be entered or answered: no finding (rp_filter's check says so)", async () => {
+    const runner = new RecordingRunner().failOn(["podman"]);
+    expect(await hostIpFinding(new PodmanEngine("podman", runner.run), rootless(1), runner.run, config, "/home/u", undefined)).toBeUndefined();
+  });
+
+  test("holdsAddress matches whole addresses only", () => {
+    const text = "2: eth0    inet 10.213.0.30/24 scope global eth0\\       valid_lft forever\n";
+    expect(holdsAddress(text, "10.213.0.3")).toBe(false);
+    expect(holdsAddress(text, "10.213.0.30")).toBe(true);
   });
 });
 
