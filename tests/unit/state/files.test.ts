@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { U7sError, UsageError } from "../../../lib/errors.ts";
 import { chmodPrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../../../lib/state/files.ts";
 
 let dir = "";
@@ -70,13 +71,32 @@ describe("writeFileAtomic", () => {
     expect(readdirSync(dir)).toEqual(["kubeconfig"]);
   });
 
-  test("a rename that fails (a directory in the way) rejects and leaves no temporary file", async () => {
-    const path = join(dir, "taken");
-    mkdirSync(path);
-    writeFileSync(join(path, "inside"), "");
-    const err = await writeFileAtomic(path, "x").catch((e: unknown) => e);
-    expect((err as NodeJS.ErrnoException).code).toMatch(/^(EISDIR|ENOTEMPTY|EEXIST)$/);
-    expect(readdirSync(dir)).toEqual(["taken"]);
+  test("a directory, symbolic link, FIFO or device at path is refused (exit 2) naming path, and left as it was", async () => {
+    const taken = join(dir, "taken");
+    mkdirSync(taken);
+    writeFileSync(join(taken, "inside"), "");
+    writeFileSync(join(dir, "target"), "kept");
+    symlinkSync(join(dir, "target"), join(dir, "link"));
+    expect(Bun.spawnSync(["mkfifo", join(dir, "fifo")]).exitCode).toBe(0);
+    for (const [path, kind] of [[taken, "a directory"], [join(dir, "link"), "a symbolic link"], [join(dir, "fifo"), "a FIFO (named pipe)"], ["/dev/null", "a character device"]] as const) {
+      const err = await writeFileAtomic(path, "x").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).message).toBe(`cannot write ${path}: it is ${kind}, not a regular file`);
+    }
+    expect(readlinkSync(join(dir, "link"))).toBe(join(dir, "target"));
+    expect(readFileSync(join(dir, "target"), "utf8")).toBe("kept");
+    expect(readdirSync(dir).sort()).toEqual(["fifo", "link", "taken", "target"]);
+  });
+
+  test("a failure names the file given, never the temporary file", async () => {
+    // /proc takes no new files, not even from root: the temporary file cannot be created
+    const err = (await writeFileAtomic("/proc/u7s-test-file", "x").catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(U7sError);
+    expect(err.message).toMatch(/^cannot write \/proc\/u7s-test-file: .+\([A-Z]+\)$/);
+    expect(err.message).not.toContain(".tmp");
+    const under = join(dir, "file");
+    writeFileSync(under, "");
+    await expect(writeFileAtomic(join(under, "x"), "y")).rejects.toThrow(`cannot write ${join(under, "x")}: a part of its directory is not a directory`);
   });
 
   test("the temporary file never clashes with an existing one", async () => {
