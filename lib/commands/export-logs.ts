@@ -144,7 +144,8 @@ export const exportLogs: CommandDef = {
     "output of the node container, `u7s status --json`, `u7s config`, `u7s doctor --json`, the engine's info and\n" +
     "version and, when a cluster is up, `kubectl get` of nodes and pods plus the logs of the pods in kube-system and\n" +
     "kube-flannel. Private keys, kubeconfig credentials and tokens are removed from every file; no credential file\n" +
-    "is copied. DIR (default u7s-logs-NODE_NAME-TIME) must not exist yet. Prints the bundle's path.",
+    "is copied. Files are 0600 and directories 0700 from the start; the -o archive is created 0600 before tar\n" +
+    "writes it. DIR (default u7s-logs-NODE_NAME-TIME) must not exist yet. Prints the bundle's path.",
   settings: true,
   maxPositionals: 1,
   options: {

@@ -109,7 +109,7 @@ for (const engine of TEST_ENGINES) {
         for (const args of [["kubeadm-join", file], ["up", "--join", file, "--image", clusterTools().clusterImage]]) {
           const r = await timed(engine, env, args);
           const error = r.stderr.split("\n").find((l) => l.startsWith("error:"));
-          console.log(`${engine}: u7s ${args.slice(0, 2).join(" ")} (${file}): exit ${r.exitCode}, peak RSS ${r.rss} KiB, ${r.seconds} s`);
+          console.log(`${engine}: u7s ${args[0]} ... ${file}: exit ${r.exitCode}, peak RSS ${r.rss} KiB, ${r.seconds} s`);
           seen.push(`${args.slice(0, 2).join(" ")}: exit ${r.exitCode}, ${error}, ${r.rss > 0 && r.rss < MAX_RSS_KB ? "little memory" : `${r.rss} KiB`}, ${r.seconds < MAX_SECONDS ? "at once" : `${r.seconds} s`}`);
           expect(seen.at(-1), show(r)).toBe(`${args.slice(0, 2).join(" ")}: exit 2, error: join file ${file} ${says}, little memory, at once`);
         }
@@ -160,6 +160,14 @@ for (const engine of TEST_ENGINES) {
         const r = await u7s(["kubeconfig", "-o", link]);
         expect([r.exitCode, r.stderr.split("\n").find((l) => l.startsWith("error:"))]).toEqual([2, `error: cannot write ${link}: it is a symbolic link, not a regular file`]);
         expect(readlinkSync(link)).toBe("dotfiles/kube");
+      });
+
+      test("kubeconfig -o names the file given: /etc/passwd (no rights) and a directory", async () => {
+        const passwd = await u7s(["kubeconfig", "-o", "/etc/passwd"]);
+        expect([passwd.exitCode, passwd.stderr.split("\n").find((l) => l.startsWith("error:"))]).toEqual([1, "error: cannot write /etc/passwd: permission denied (EACCES)"]);
+        expect(passwd.stderr.includes(".tmp")).toBe(false);
+        const dir = await u7s(["kubeconfig", "-o", scratch]);
+        expect([dir.exitCode, dir.stderr.split("\n").find((l) => l.startsWith("error:"))]).toEqual([2, `error: cannot write ${scratch}: it is a directory, not a regular file`]);
       });
 
       test("export-logs -o FILE.tar.gz writes a 0600 archive", async () => {

@@ -2,6 +2,7 @@
 // a huge sparse file: each is refused at once, naming the file and what it is, and costs no memory.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../../lib/errors.ts";
@@ -73,6 +74,16 @@ describe("readUserFileIfExists and openUserFile", () => {
     const { fh, size } = await openUserFile(join(dir, "sparse"), "archive");
     await fh.close();
     expect(size).toBe(1 << 30);
+  });
+  test("a socket (open says ENXIO) is refused naming it", async () => {
+    const sock = join(dir, "sock");
+    const server = createServer().listen(sock);
+    await new Promise((r) => server.once("listening", r));
+    try {
+      await expect(readUserFile(sock, opts)).rejects.toThrow(`join file ${sock} is a socket or a device, not a regular file`);
+    } finally {
+      server.close();
+    }
   });
   test("an unreadable path says why, naming it", async () => {
     await expect(readUserFile(join(dir, "ok.json", "x"), opts)).rejects.toThrow(`join file ${join(dir, "ok.json", "x")}: cannot read it: not a directory (ENOTDIR)`);
