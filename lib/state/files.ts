@@ -60,8 +60,7 @@ export async function refuseNonRegular(path: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return;
     if (code === "ENOTDIR") throw new UsageError(`cannot write ${path}: a part of its directory is not a directory`);
-    if (code === "EACCES") throw new U7sError(`cannot write ${path}: ${errnoText(err)}`, { cause: err });
-    throw err;
+    throw new U7sError(`cannot write ${path}: ${errnoText(err)}`, { cause: err });
   }
   if (st.isFile()) return;
   const hint = st.isSymbolicLink() ? `to write the file it points to, name that: ${await readlink(path).catch(() => "its target")}` : "name a regular file, or a path where nothing is yet";

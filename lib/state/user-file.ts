@@ -61,22 +61,17 @@ export async function openUserFile(path: string, what: string): Promise<{ fh: Fi
     if (code === "ENOENT") throw new MissingUserFile(`${what} ${path}: cannot read it: no such file`);
     throw new UsageError(`${what} ${path}: cannot read it: ${errnoText(err)}`);
   }
-  let st: Stats;
+  let size: number | undefined;
   try {
-    st = await fh.stat();
-  } catch (err) {
-    await fh.close();
-    throw err;
+    const st = await fh.stat();
+    if (!st.isFile()) throw notRegular(what, path, st);
+    size = st.size;
+    return { fh, size };
+  } finally {
+    // refused (or fstat failed): the caller never sees the handle, so it is closed here
+    if (size === undefined) await fh.close();
   }
-  if (!st.isFile()) {
-    await fh.close();
-    throw notRegular(what, path, st);
-  }
-  return { fh, size: st.size };
 }
-
-/** READ_BLOCK is how much more than fstat's size readUserFile asks for at a time. */
-const READ_BLOCK = 64 << 10;
 
 /** tooLarge is the UsageError for a file above its cap. */
 function tooLarge(what: string, path: string, size: string, maxBytes: number): UsageError {
@@ -93,18 +88,16 @@ export async function readUserFile(path: string, opts: UserFileOptions): Promise
   const { fh, size } = await openUserFile(path, opts.what);
   try {
     if (size > opts.maxBytes) throw tooLarge(opts.what, path, `${size} bytes`, opts.maxBytes);
-    const chunks: Buffer[] = [];
+    // one byte more than the cap: a file that grew since fstat (or a /proc file, which says 0) is noticed
+    const buf = Buffer.alloc(opts.maxBytes + 1);
     let got = 0;
     for (;;) {
-      // what fstat said and a block more (a file that grew, /proc files that say 0); never past the cap plus one
-      const buf = Buffer.alloc(Math.min(Math.max(size - got, 0) + READ_BLOCK, opts.maxBytes + 1 - got));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, got);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
       got += bytesRead;
-      if (got > opts.maxBytes) throw tooLarge(opts.what, path, `larger than ${formatBytes(opts.maxBytes)}`, opts.maxBytes);
+      if (bytesRead === 0 || got === buf.length) break;
     }
-    return Buffer.concat(chunks).toString("utf8");
+    if (got > opts.maxBytes) throw tooLarge(opts.what, path, `larger than ${formatBytes(opts.maxBytes)}`, opts.maxBytes);
+    return buf.subarray(0, got).toString("utf8");
   } finally {
     await fh.close();
   }

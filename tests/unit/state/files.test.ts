@@ -78,10 +78,11 @@ describe("writeFileAtomic", () => {
     writeFileSync(join(dir, "target"), "kept");
     symlinkSync(join(dir, "target"), join(dir, "link"));
     expect(Bun.spawnSync(["mkfifo", join(dir, "fifo")]).exitCode).toBe(0);
-    for (const [path, kind] of [[taken, "a directory"], [join(dir, "link"), "a symbolic link"], [join(dir, "fifo"), "a FIFO (named pipe)"], ["/dev/null", "a character device"]] as const) {
+    const other = "name a regular file, or a path where nothing is yet";
+    for (const [path, kind, hint] of [[taken, "a directory", other], [join(dir, "link"), "a symbolic link", `to write the file it points to, name that: ${join(dir, "target")}`], [join(dir, "fifo"), "a FIFO (named pipe)", other], ["/dev/null", "a character device", other]] as const) {
       const err = await writeFileAtomic(path, "x").catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UsageError);
-      expect((err as UsageError).message).toBe(`cannot write ${path}: it is ${kind}, not a regular file`);
+      expect([(err as UsageError).message, (err as UsageError).hint]).toEqual([`cannot write ${path}: it is ${kind}, not a regular file`, hint]);
     }
     expect(readlinkSync(join(dir, "link"))).toBe(join(dir, "target"));
     expect(readFileSync(join(dir, "target"), "utf8")).toBe("kept");
@@ -94,6 +95,20 @@ describe("writeFileAtomic", () => {
     expect(err).toBeInstanceOf(U7sError);
     expect(err.message).toMatch(/^cannot write \/proc\/u7s-test-file: .+\([A-Z]+\)$/);
     expect(err.message).not.toContain(".tmp");
+    expect(err.cause).toMatchObject({ code: expect.any(String) });
+    // a directory that cannot be made
+    await expect(writeFileAtomic("/proc/u7s-test-dir/file", "x")).rejects.toThrow(/^cannot write \/proc\/u7s-test-dir\/file: .+\([A-Z]+\)$/);
+    // a rename that fails: a trailing slash asks for a directory there
+    const slash = join(dir, "f/");
+    await expect(writeFileAtomic(slash, "x")).rejects.toThrow(`cannot write ${slash}: not a directory (ENOTDIR)`);
+    // data the file handle cannot write
+    await expect(writeFileAtomic(join(dir, "bad"), {} as unknown as string)).rejects.toThrow(`cannot write ${join(dir, "bad")}: `);
+    expect(readdirSync(dir)).toEqual([]); // no temporary file left by any of them
+    // a path lstat cannot look at
+    symlinkSync(join(dir, "loop"), join(dir, "loop"));
+    await expect(writeFileAtomic(join(dir, "loop", "x"), "y")).rejects.toThrow(`cannot write ${join(dir, "loop", "x")}: too many symbolic links encountered (ELOOP)`);
+    await expect(writeFileAtomic(join(dir, "n".repeat(300)), "y")).rejects.toThrow(`cannot write ${join(dir, "n".repeat(300))}: name too long (ENAMETOOLONG)`);
+    rmSync(join(dir, "loop"));
     const under = join(dir, "file");
     writeFileSync(under, "");
     await expect(writeFileAtomic(join(under, "x"), "y")).rejects.toThrow(`cannot write ${join(under, "x")}: a part of its directory is not a directory`);

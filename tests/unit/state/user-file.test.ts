@@ -1,12 +1,12 @@
 // Files users name (join files, bundles, kubeconfigs to merge) may be a FIFO, a device, a directory or
 // a huge sparse file: each is refused at once, naming the file and what it is, and costs no memory.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, type Stats, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../../lib/errors.ts";
-import { formatBytes, MissingUserFile, openUserFile, readUserFile, readUserFileIfExists } from "../../../lib/state/user-file.ts";
+import { formatBytes, kindOf, MissingUserFile, openUserFile, readUserFile, readUserFileIfExists } from "../../../lib/state/user-file.ts";
 
 let dir = "";
 beforeAll(() => {
@@ -90,7 +90,37 @@ describe("readUserFileIfExists and openUserFile", () => {
   });
 });
 
+describe("kindOf", () => {
+  const stats = (yes: string) =>
+    Object.fromEntries(["isFIFO", "isDirectory", "isCharacterDevice", "isBlockDevice", "isSocket", "isSymbolicLink"].map((m) => [m, () => m === yes])) as unknown as Stats;
+  test.each([
+    ["isFIFO", "a FIFO (named pipe)"],
+    ["isDirectory", "a directory"],
+    ["isCharacterDevice", "a character device"],
+    ["isBlockDevice", "a block device"],
+    ["isSocket", "a socket"],
+    ["isSymbolicLink", "a symbolic link"],
+    ["isFile", "not a regular file"],
+  ])("%s: %s", (yes, says) => expect(kindOf(stats(yes))).toBe(says));
+});
+
+test("refusals say what to do", async () => {
+  const hint = (p: Promise<unknown>) => p.then(() => "read", (e: UsageError) => e.hint);
+  expect(await hint(readUserFile(join(dir, "fifo"), opts))).toBe("give the path of a regular file");
+  expect(await hint(readUserFile(join(dir, "cap+1"), opts))).toBe(`check that ${join(dir, "cap+1")} is the join file you meant`);
+});
+
+test("a refused file leaves no descriptor open", async () => {
+  const open = () => readdirSync("/proc/self/fd").length;
+  const before = open();
+  for (let i = 0; i < 20; i++) for (const p of [join(dir, "fifo"), join(dir, "dir"), join(dir, "cap+1"), "/dev/zero"]) await readUserFile(p, opts).catch(() => undefined);
+  expect(open()).toBe(before);
+});
+
 test.each([
+  [0, "0 bytes"],
+  [1024, "1 KiB"],
+  [1 << 20, "1 MiB"],
   [100, "100 bytes"],
   [64 << 10, "64 KiB"],
   [16 << 20, "16 MiB"],
