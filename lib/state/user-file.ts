@@ -94,7 +94,7 @@ export async function readUserFile(path: string, opts: UserFileOptions): Promise
     for (;;) {
       const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
       got += bytesRead;
-      if (bytesRead === 0 || got === buf.length) break;
+      if (bytesRead === 0) break; // a full buffer reads 0 next
     }
     if (got > opts.maxBytes) throw tooLarge(opts.what, path, `larger than ${formatBytes(opts.maxBytes)}`, opts.maxBytes);
     return buf.subarray(0, got).toString("utf8");

@@ -106,7 +106,7 @@ describe("writeFileAtomic", () => {
     expect(readdirSync(dir)).toEqual([]); // no temporary file left by any of them
     // a path lstat cannot look at
     symlinkSync(join(dir, "loop"), join(dir, "loop"));
-    await expect(writeFileAtomic(join(dir, "loop", "x"), "y")).rejects.toThrow(`cannot write ${join(dir, "loop", "x")}: too many symbolic links encountered (ELOOP)`);
+    await expect(writeFileAtomic(join(dir, "loop", "x"), "y")).rejects.toMatchObject({ message: `cannot write ${join(dir, "loop", "x")}: too many symbolic links encountered (ELOOP)`, cause: { code: "ELOOP" } });
     await expect(writeFileAtomic(join(dir, "n".repeat(300)), "y")).rejects.toThrow(`cannot write ${join(dir, "n".repeat(300))}: name too long (ENAMETOOLONG)`);
     rmSync(join(dir, "loop"));
     const under = join(dir, "file");
