@@ -26,9 +26,10 @@ export const down: CommandDef = {
     "kept unless -v is given. -v also removes what reaches the cluster it destroyed, and says what: the node's\n" +
     "kubeconfig and join file under $XDG_CONFIG_HOME/u7s/HOST/NODE_NAME/ and its context, cluster and user in\n" +
     "$KUBECONFIG's first file or ~/.kube/config (as `kubeconfig --merge` wrote them; entries changed since are\n" +
-    "kept and named; every other entry stays byte-identical). Only objects u7s created for this node (label io.u7s.node=NODE_NAME) are removed:\n" +
-    "a network or volume of that name without the label is kept and named, with the command that would remove\n" +
-    "it. Does nothing, successfully, when there is nothing to remove. Waits for another u7s command on the node.",
+    "kept and named; every other entry stays byte-identical). Only objects u7s created for this node (label\n" +
+    "io.u7s.node=NODE_NAME) are removed: a network or volume of that name without the label is kept and named,\n" +
+    "with the command that would remove it. Does nothing, successfully, when there is nothing to remove. Waits\n" +
+    "for another u7s command on the node.",
   settings: true,
   options: {
     volumes: { type: "boolean", short: "v", description: "also remove the node's volumes (all cluster state on this host)" },
