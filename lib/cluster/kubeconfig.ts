@@ -150,16 +150,13 @@ const SECTION_ENTRY = { clusters: "cluster", contexts: "context", users: "user" 
  * `name` with apiserver port `port`: the same keys and nothing else (no namespace, proxy, exec or
  * token a user added), pointing at this node. Only such entries are u7s's to remove.
  */
-function writtenByU7s(section: (typeof SECTIONS)[number], entry: unknown, name: string, port: number): boolean {
-  if (typeof entry !== "object" || entry === null) return false;
+function writtenByU7s(section: (typeof SECTIONS)[number], entry: Record<string, unknown>, name: string, port: number): boolean {
   const keys = (o: object) => Object.keys(o).sort().join(",");
-  if (keys(entry) !== [SECTION_ENTRY[section], "name"].sort().join(",")) return false;
-  const v = (entry as Record<string, unknown>)[SECTION_ENTRY[section]];
-  if (typeof v !== "object" || v === null) return false;
+  const v = entry[SECTION_ENTRY[section]];
+  if (keys(entry) !== [SECTION_ENTRY[section], "name"].sort().join(",") || typeof v !== "object" || v === null) return false;
   const val = v as Record<string, unknown>;
-  const str = (k: string) => typeof val[k] === "string" && val[k] !== "";
-  if (section === "clusters") return keys(val) === "certificate-authority-data,server" && str("certificate-authority-data") && val.server === `https://127.0.0.1:${port}`;
-  if (section === "users") return keys(val) === "client-certificate-data,client-key-data" && str("client-certificate-data") && str("client-key-data");
+  if (section === "clusters") return keys(val) === "certificate-authority-data,server" && val.server === `https://127.0.0.1:${port}`;
+  if (section === "users") return keys(val) === "client-certificate-data,client-key-data";
   return keys(val) === "cluster,user" && val.cluster === name && val.user === name;
 }
 
@@ -187,37 +184,32 @@ export function unmergeKubeconfig(existing: string, name: string, port: number, 
   const hits: { section: (typeof SECTIONS)[number]; seq: YAMLSeq; map: YAMLMap }[] = [];
   const changed: string[] = [];
   for (const section of SECTIONS) {
-    const seq = doc.get(section, true);
+    const seq = doc.get(section);
     if (!isSeq(seq)) continue;
     for (const map of seq.items) {
       if (!isMap(map) || map.get("name") !== name) continue;
       hits.push({ section, seq, map });
-      if (!writtenByU7s(section, map.toJSON(), name, port)) changed.push(section.slice(0, -1));
+      if (!writtenByU7s(section, map.toJSON() as Record<string, unknown>, name, port)) changed.push(section.slice(0, -1));
     }
   }
   if (hits.length === 0) return none;
   if (changed.length > 0) return { ...none, changed };
   const removed = hits.map((h) => h.section.slice(0, -1));
-  const edits: { at: number; end: number; text: string }[] = [];
-  let structured = false;
-  for (const { seq, map } of hits) {
-    const lineStart = map.range ? existing.lastIndexOf("\n", map.range[0] - 1) + 1 : -1;
-    // A block item "- key: ..." whose map starts on the dash's line: cut whole lines.
-    if (seq.flow || !map.range || !/^[ ]*-[ ]+$/.test(existing.slice(lineStart, map.range[0]))) {
-      structured = true;
-      break;
-    }
-    let end = map.range[1];
-    if (existing[end - 1] !== "\n" && existing[end] === "\n") end++;
-    edits.push({ at: lineStart, end, text: "" });
-  }
   const current = doc.get("current-context", true);
   const isCurrent = isScalar(current) && current.value === name;
-  if (isCurrent && !(current.range && current.range[1] > current.range[0])) structured = true;
-  if (structured) {
-    for (const { seq, map } of hits) seq.items.splice(seq.items.indexOf(map), 1);
-    if (isCurrent) doc.set("current-context", "");
-    return { text: doc.toString({ lineWidth: 0 }), removed, changed };
+  const edits: { at: number; end: number; text: string }[] = [];
+  for (const { seq, map } of hits) {
+    // A parsed node has its range; a block map's ends after its last line's newline.
+    const [start, end] = map.range!;
+    const lineStart = existing.lastIndexOf("\n", start) + 1;
+    // A block item "- key: ..." whose map starts on the dash's line: cut its whole lines. Anything else
+    // (flow style, "-" alone on its line) is removed structurally.
+    if (seq.flow || !/^[ ]*-[ ]+$/.test(existing.slice(lineStart, start))) {
+      for (const h of hits) h.seq.items.splice(h.seq.items.indexOf(h.map), 1);
+      if (isCurrent) doc.set("current-context", "");
+      return { text: doc.toString({ lineWidth: 0 }), removed, changed };
+    }
+    edits.push({ at: lineStart, end, text: "" });
   }
   if (isCurrent) edits.push({ at: current.range![0], end: current.range![1], text: '""' });
   let text = existing;

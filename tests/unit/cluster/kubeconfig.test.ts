@@ -186,6 +186,43 @@ describe("unmergeKubeconfig", () => {
     expect(edited).not.toBe(merged);
     expect(unmergeKubeconfig(edited, "u7s-a", 6443)).toEqual({ text: edited, removed: [], changed });
   });
+  test.each([
+    ["a cluster with another key", (t: string) => t.replace("    server: https://127.0.0.1:6443\n", "    server: https://127.0.0.1:6443\n    insecure-skip-tls-verify: true\n"), ["cluster"]],
+    ["a cluster entry with extensions", (t: string) => t.replace("- name: u7s-a\n  cluster:\n", "- name: u7s-a\n  extensions: []\n  cluster:\n"), ["cluster"]],
+    ["a cluster entry with no cluster", (t: string) => t.replace(/- name: u7s-a\n  cluster:\n(    .*\n)+/, "- name: u7s-a\n  cluster:\n"), ["cluster"]],
+    ["a user with an exec plugin", (t: string) => t.replace("    client-key-data: S0VZ\n", "    client-key-data: S0VZ\n    exec: {}\n"), ["user"]],
+    ["a context on another cluster", (t: string) => t.replace("    cluster: u7s-a\n", "    cluster: prod\n"), ["context"]],
+  ])("%s is not as u7s wrote it: kept", (_what, change, changed) => {
+    const edited = change(merged);
+    expect(edited).not.toBe(merged);
+    expect(unmergeKubeconfig(edited, "u7s-a", 6443)).toEqual({ text: edited, removed: [], changed });
+  });
+  test("a file with some of our entries only, or a current-context naming ours without entries", () => {
+    const clusterOnly = `apiVersion: v1\nclusters:\n- name: u7s-a\n  cluster:\n    certificate-authority-data: Q0E=\n    server: https://127.0.0.1:6443\n- name: prod\n  cluster: {}\n`;
+    expect(unmergeKubeconfig(clusterOnly, "u7s-a", 6443)).toEqual({ text: "apiVersion: v1\nclusters:\n- name: prod\n  cluster: {}\n", removed: ["cluster"], changed: [] });
+    const noEntries = "apiVersion: v1\ncurrent-context: u7s-a\n";
+    expect(unmergeKubeconfig(noEntries, "u7s-a", 6443)).toEqual({ text: noEntries, removed: [], changed: [] });
+    expect(unmergeKubeconfig("\n  \n", "u7s-a", 6443).removed).toEqual([]);
+  });
+  test("items written with more spaces after the dash are cut as whole lines too", () => {
+    const mine = (key: string, body: string) => `-   name: u7s-a\n    ${key}:\n${body}`;
+    const wide = (ours: boolean) =>
+      "apiVersion: v1\nclusters:\n-   name: prod\n    cluster: {server: 'https://x:1'}\n" +
+      (ours ? mine("cluster", "      certificate-authority-data: Q0E=\n      server: https://127.0.0.1:6443\n") : "") +
+      "users:\n" +
+      (ours ? mine("user", "      client-certificate-data: Q0VSVA==\n      client-key-data: S0VZ\n") : "") +
+      "-   name: prod-admin\n    user: {token: abc}\n";
+    expect(parse(wide(true)).users.map((u: { name: string }) => u.name)).toEqual(["u7s-a", "prod-admin"]);
+    expect(unmergeKubeconfig(wide(true), "u7s-a", 6443)).toEqual({ text: wide(false), removed: ["cluster", "user"], changed: [] });
+  });
+  test("an item whose dash stands alone on its line is removed structurally", () => {
+    const alone = merged.replace("- name: u7s-a\n  user:", "-\n  name: u7s-a\n  user:");
+    expect(parse(alone).users[1].name).toBe("u7s-a");
+    const r = unmergeKubeconfig(alone, "u7s-a", 6443);
+    expect(r.removed).toEqual(["cluster", "context", "user"]);
+    const k = parse(r.text);
+    expect([k.clusters.length, k.contexts.length, k.users.length, k["current-context"]]).toEqual([1, 1, 1, "prod"]);
+  });
   test("a kubeconfig for another apiserver port is not ours to remove", () => {
     expect(unmergeKubeconfig(merged, "u7s-a", 7443).changed).toEqual(["cluster"]);
   });
@@ -204,10 +241,12 @@ current-context: u7s-a
     expect(r.removed).toEqual(["cluster", "context", "user"]);
     const k = parse(r.text);
     expect([k.clusters, k.contexts, k.users, k["current-context"]]).toEqual([[{ name: "prod", cluster: { server: "https://other.example:443" } }], [], [{ name: "prod-admin", user: { token: "abc" } }], ""]);
+    expect(parse(unmergeKubeconfig(flow.replace("current-context: u7s-a", "current-context: prod"), "u7s-a", 6443).text)["current-context"]).toBe("prod");
   });
   test("refuses a file that is not a kubeconfig, naming it", () => {
     expect(() => unmergeKubeconfig("a: [\n", "u7s-a", 6443, "/home/u/.kube/config")).toThrow(/^cannot remove u7s-a from \/home\/u\/.kube\/config: it is not valid YAML: /);
     expect(() => unmergeKubeconfig("- a\n", "u7s-a", 6443, "/k")).toThrow("cannot remove u7s-a from /k: it is not a YAML mapping");
+    expect(() => unmergeKubeconfig("- a\n", "u7s-a", 6443)).toThrow("cannot remove u7s-a from the kubeconfig: it is not a YAML mapping");
   });
 });
 
@@ -225,6 +264,10 @@ describe("linkTarget", () => {
     expect(await linkTarget(join(dir, "dangling"))).toBe(join(dir, "nowhere"));
     expect(await linkTarget(join(dir, "dotfiles", "kube"))).toBe(join(dir, "dotfiles", "kube"));
     expect(await linkTarget(join(dir, "none"))).toBe(join(dir, "none"));
+  });
+  test("a path that cannot be looked at is an error, not a file to write", async () => {
+    writeFileSync(join(dir, "file"), "");
+    await expect(linkTarget(join(dir, "file", "x"))).rejects.toMatchObject({ code: "ENOTDIR" });
   });
   test("a loop of links is a usage error naming the path", async () => {
     symlinkSync(join(dir, "y"), join(dir, "x"));
