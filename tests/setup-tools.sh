@@ -6,9 +6,10 @@
 #   hyperfine                        bench/ (optional there: it falls back to its own loop)
 #   binutils                         readelf: what the musl release binaries load (tests/e2e/release.test.ts)
 #   iperf3                           bench/two-hosts.ts, bench/port-forward.ts: the host side (daemon preseeded off)
+#   time                             /usr/bin/time -v: peak memory of u7s refusing hostile files (tests/e2e/hostile-files.test.ts)
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "setup-tools.sh: run as root (it installs packages)" >&2; exit 1; }
-PACKAGES=(qemu-user-static libc6:arm64 docker-compose podman-compose zsh fish hyperfine binutils iperf3)
+PACKAGES=(qemu-user-static libc6:arm64 docker-compose podman-compose zsh fish hyperfine binutils iperf3 time)
 dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { bringUpControlPlane, joinSteps } from "../cluster/bringup.ts";
 import { joinProblems, joinWarnings, type Join } from "../cluster/join-file.ts";
 import { parseJoin } from "../cluster/upstream-join.ts";
@@ -10,6 +9,7 @@ import { nodeRole } from "../cluster/node.ts";
 import { U7sError, UsageError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import { statePaths, type StatePaths } from "../state/paths.ts";
+import { readUserFile } from "../state/user-file.ts";
 import { nodeContext } from "./_node.ts";
 import type { Ctx } from "./_types.ts";
 
@@ -46,19 +46,22 @@ export function describeRole(role: Role): string {
   return role === "control-plane" ? "a control plane" : role === "worker" ? "a worker" : "not in a cluster";
 }
 
+/** JOIN_FILE_MAX_BYTES caps a join file: `u7s join-command` writes about 1 KiB; anything near the cap is not one. */
+export const JOIN_FILE_MAX_BYTES = 64 << 10;
+
 /**
  * loadJoinFile reads and validates a join file (u7s's JSON or upstream's join-command script, read as
  * data) against this host's settings; every problem is a UsageError (exit 2), before anything is
- * created. What an upstream file cannot tell is said on log.
+ * created. A FIFO, device or directory is refused without waiting on it, and a file over
+ * JOIN_FILE_MAX_BYTES before it is read. What an upstream file cannot tell is said on log.
  */
 export async function loadJoinFile(path: string, config: NodeConfig, log: Log): Promise<Join> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readUserFile(path, { what: "join file", maxBytes: JOIN_FILE_MAX_BYTES });
   } catch (err) {
-    throw new UsageError(`join file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
-      hint: "make one with `u7s join-command` on the control plane's host",
-    });
+    if (err instanceof UsageError) throw new UsageError(err.problems, { hint: err.hint ?? "make one with `u7s join-command` on the control plane's host" });
+    throw err;
   }
   const file = parseJoin(text, path);
   const problems = joinProblems(file, config);

@@ -14,7 +14,7 @@ export interface CommandEntry extends Pick<CommandDef, "name" | "aliases" | "gro
 /** COMMAND_INDEX lists every command of COMMANDS (_registry.ts), in help order, with the same names and summaries. */
 export const COMMAND_INDEX: readonly CommandEntry[] = [
   { name: "up", group: "node", summary: "create this host's node and bring up (or join) the cluster", load: () => import("./up.ts").then((m) => m.up) },
-  { name: "down", group: "node", summary: "stop and remove the node (-v: and its volumes)", load: () => import("./down.ts").then((m) => m.down) },
+  { name: "down", group: "node", summary: "stop and remove the node (-v: and its volumes and credentials)", load: () => import("./down.ts").then((m) => m.down) },
   { name: "down-v", group: "node", summary: "same as `down -v` (upstream's name)", load: () => import("./down.ts").then((m) => m.downV) },
   { name: "shell", group: "node", summary: "open a shell in the node", load: () => import("./shell.ts").then((m) => m.shell) },
   { name: "exec", group: "node", summary: "run a command in the node", load: () => import("./exec.ts").then((m) => m.exec) },

@@ -1,4 +1,5 @@
 import { downNode } from "../node/lifecycle.ts";
+import { removeCredentials } from "./_credentials.ts";
 import { boolFlag, dryRunFlag } from "./_shared.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { Args, CommandDef, Ctx } from "./_types.ts";
@@ -6,7 +7,11 @@ import type { Args, CommandDef, Ctx } from "./_types.ts";
 async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
   const { config, engine } = await nodeContext(ctx);
   const applier = applierFor(ctx, args);
-  const go = () => downNode({ config, engine, log: ctx.log, applier }, { volumes });
+  const go = async () => {
+    await downNode({ config, engine, log: ctx.log, applier }, { volumes });
+    // -v: the cluster's data is gone, so what reaches it goes too
+    if (volumes && !applier.dryRun) await removeCredentials(ctx, config);
+  };
   // A dry run changes nothing, so it neither waits for nor blocks another command.
   await (applier.dryRun ? go() : nodeLock(ctx, config, volumes ? "u7s down -v" : "u7s down", go));
 }
@@ -15,12 +20,16 @@ async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
 export const down: CommandDef = {
   name: "down",
   group: "node",
-  summary: "stop and remove the node (-v: and its volumes)",
+  summary: "stop and remove the node (-v: and its volumes and credentials)",
   description:
     "Removes the node container and its network; the volumes (/var, /opt, /etc: the cluster's state) are\n" +
-    "kept unless -v is given. Only objects u7s created for this node (label io.u7s.node=NODE_NAME) are removed:\n" +
-    "a network or volume of that name without the label is kept and named, with the command that would remove\n" +
-    "it. Does nothing, successfully, when there is nothing to remove. Waits for another u7s command on the node.",
+    "kept unless -v is given. -v also removes what reaches the cluster it destroyed, and says what: the node's\n" +
+    "kubeconfig and join file under $XDG_CONFIG_HOME/u7s/HOST/NODE_NAME/ and its context, cluster and user in\n" +
+    "$KUBECONFIG's first file or ~/.kube/config (as `kubeconfig --merge` wrote them; entries changed since are\n" +
+    "kept and named; every other entry stays byte-identical). Only objects u7s created for this node (label\n" +
+    "io.u7s.node=NODE_NAME) are removed: a network or volume of that name without the label is kept and named,\n" +
+    "with the command that would remove it. Does nothing, successfully, when there is nothing to remove. Waits\n" +
+    "for another u7s command on the node.",
   settings: true,
   options: {
     volumes: { type: "boolean", short: "v", description: "also remove the node's volumes (all cluster state on this host)" },
@@ -35,7 +44,7 @@ export const downV: CommandDef = {
   ...down,
   name: "down-v",
   summary: "same as `down -v` (upstream's name)",
-  description: "Upstream's `make down-v`: removes the node container, its network and its volumes.",
+  description: "Upstream's `make down-v`: removes the node container, its network and its volumes, and the node's credentials (see `u7s down --help`).",
   options: dryRunFlag,
   examples: ["u7s down-v"],
   run: (ctx, args) => runDown(ctx, args, true),

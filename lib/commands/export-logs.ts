@@ -1,14 +1,16 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { NodeConfig } from "../config/resolve.ts";
 import type { Engine } from "../engine/engine.ts";
-import { U7sError, UsageError } from "../errors.ts";
+import { errnoText, U7sError, UsageError } from "../errors.ts";
 import { check, formatCommand, type RunResult } from "../exec.ts";
 import { runDoctor } from "../host/doctor.ts";
 import { Log } from "../log.ts";
 import { nodeNames } from "../node/names.ts";
 import { redact } from "../redact.ts";
+import { refuseNonRegular } from "../state/files.ts";
 import { VERSION } from "../versions.ts";
 import { freeBytes } from "./doctor.ts";
 import { nodeContext } from "./_node.ts";
@@ -116,6 +118,21 @@ function defaultDir(nodeName: string): string {
   return `u7s-logs-${nodeName}-${stamp}`;
 }
 
+/** createPrivate creates (or empties) file with mode 0600, whatever the umask and the mode of a file there before. */
+async function createPrivate(file: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, "w", 0o600);
+  } catch (err) {
+    throw new U7sError(`cannot write ${file}: ${errnoText(err)}`);
+  }
+  try {
+    await fh.chmod(0o600);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** exportLogs writes a bundle for a maintainer: node journal, kubelet and containerd logs, status, settings, engine info, cluster state; secrets redacted. */
 export const exportLogs: CommandDef = {
   name: "export-logs",
@@ -127,7 +144,8 @@ export const exportLogs: CommandDef = {
     "output of the node container, `u7s status --json`, `u7s config`, `u7s doctor --json`, the engine's info and\n" +
     "version and, when a cluster is up, `kubectl get` of nodes and pods plus the logs of the pods in kube-system and\n" +
     "kube-flannel. Private keys, kubeconfig credentials and tokens are removed from every file; no credential file\n" +
-    "is copied. DIR (default u7s-logs-NODE_NAME-TIME) must not exist yet. Prints the bundle's path.",
+    "is copied. Files are 0600 and directories 0700 from the start; the -o archive is created 0600 before tar\n" +
+    "writes it. DIR (default u7s-logs-NODE_NAME-TIME) must not exist yet. Prints the bundle's path.",
   settings: true,
   maxPositionals: 1,
   options: {
@@ -140,6 +158,7 @@ export const exportLogs: CommandDef = {
     if (archive !== undefined && dirArg !== undefined) throw new UsageError("u7s export-logs: give a DIR or -o FILE.tar.gz, not both");
     if (archive !== undefined && !/\.(tar\.gz|tgz)$/.test(archive)) throw new UsageError(`-o ${JSON.stringify(archive)}: not a .tar.gz or .tgz file name`);
     if (dirArg !== undefined && existsSync(dirArg)) throw new UsageError(`${resolve(dirArg)} exists already: name a new directory`);
+    if (archive !== undefined) await refuseNonRegular(archive);
     const { config, engine } = await nodeContext(ctx);
     const name = nodeNames(config).container;
     const bundleName = archive ? basename(archive).replace(/\.(tar\.gz|tgz)$/, "") : basename(dirArg ?? defaultDir(config.nodeName));
@@ -175,7 +194,12 @@ export const exportLogs: CommandDef = {
       });
       if (archive) {
         const target = resolve(archive);
-        await ctx.log.step(`Writing ${archive}`, () => check(ctx.runner, ["tar", "-czf", target, "-C", work!, bundleName]));
+        await ctx.log.step(`Writing ${archive}`, async () => {
+          // The archive holds the node's logs: 0600 before tar writes a byte (tar would create it with the
+          // umask's 0644, and an existing file keeps its mode), so no one else can read it at any moment.
+          await createPrivate(target);
+          await check(ctx.runner, ["tar", "-czf", target, "-C", work!, bundleName]);
+        });
         ctx.out.write(`${target}\n`);
       } else {
         ctx.out.write(`${root}\n`);

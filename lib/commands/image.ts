@@ -80,7 +80,7 @@ export const image: CommandDef = {
     "       needs that the node image lacks (Flannel's: " + FLANNEL_IMAGES.join(", ") + "; more with --include),\n" +
     "       pulled if not present, with SHA256SUMS and a manifest. Written aside, renamed when complete.\n" +
     "load   checks every image of an archive against its checksum (a truncated or corrupt one changes\n" +
-    "       nothing), loads the node image into the engine and keeps the cluster images under\n" +
+    "       nothing; a FIFO, device or directory is refused at once, a manifest over 1 MiB too), loads the node image into the engine and keeps the cluster images under\n" +
     "       $XDG_DATA_HOME/u7s/HOST/images; `u7s up` imports them into the node's containerd (k8s.io)\n" +
     "       before anything would pull them.",
   settings: true,

@@ -14,7 +14,8 @@ export const kubeadmJoin: CommandDef = {
   usage: "FILE [flags]",
   description:
     "Validates FILE first (a malformed or tampered file, a PORT_FLANNEL other than the cluster's or the control\n" +
-    "plane's NODE_SUBNET are refused with exit code 2 and nothing changed), records the control plane's\n" +
+    "plane's NODE_SUBNET are refused with exit code 2 and nothing changed; so are a FIFO, device or directory,\n" +
+    "without waiting on it, and a file over 64 KiB), records the control plane's\n" +
     "HOST_IP and NODE_NAME in the node (/etc/u7s/hosts, and /etc/hosts.u7s as upstream keeps it; kept across\n" +
     "restarts), then runs `kubeadm join` with the file's arguments. A u7s control plane syncs the new node's\n" +
     "external IP by itself. On a joined node it succeeds without joining again.\n" +

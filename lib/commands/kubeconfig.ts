@@ -1,8 +1,9 @@
 import { join } from "node:path";
 import { readLocalKubeconfig } from "../cluster/bringup.ts";
-import { mergeKubeconfig, withKubeconfigLock } from "../cluster/kubeconfig.ts";
+import { KUBECONFIG_MAX_BYTES, linkTarget, mergeKubeconfig, withKubeconfigLock } from "../cluster/kubeconfig.ts";
 import { U7sError, UsageError } from "../errors.ts";
-import { readFileIfExists, writeFileAtomic } from "../state/files.ts";
+import { refuseNonRegular, writeFileAtomic } from "../state/files.ts";
+import { readUserFileIfExists } from "../state/user-file.ts";
 import { clusterContext, requireControlPlane } from "./_cluster.ts";
 import { boolFlag, stringFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";
@@ -24,8 +25,11 @@ export const kubeconfig: CommandDef = {
     "Reads the node's /etc/kubernetes/admin.conf, points it at https://127.0.0.1:PORT_KUBE_APISERVER and names\n" +
     "its cluster, user and context after the node. By default it is written (atomically, mode 0600) to\n" +
     "$XDG_CONFIG_HOME/u7s/HOST/NODE_NAME/kubeconfig, one file per host, so hosts sharing a home never clash.\n" +
-    "-o FILE writes there instead, -o - prints it. --merge adds or updates that one context in $KUBECONFIG's\n" +
-    "first file (or ~/.kube/config), leaving every other entry byte-identical, under kubectl's lock file.",
+    "-o FILE writes there instead (a regular file or a new one: a directory, symbolic link, FIFO or device there\n" +
+    "is refused with exit code 2), -o - prints it. --merge adds or updates that one context in $KUBECONFIG's\n" +
+    "first file (or ~/.kube/config), leaving every other entry byte-identical, under kubectl's lock file; a\n" +
+    "symbolic link there stays a link and the file it points to is updated, as kubectl does. `u7s down -v` and\n" +
+    "`u7s kubeadm-reset` remove the node's kubeconfig and its merged entries again.",
   settings: true,
   options: {
     output: { type: "string", short: "o", value: "FILE", description: "write here instead (- for stdout)" },
@@ -37,6 +41,8 @@ export const kubeconfig: CommandDef = {
     const merge = boolFlag(args, "merge");
     if (output !== undefined && merge) throw new UsageError("u7s kubeconfig: -o and --merge do not go together (choose one)");
     if (output === "") throw new UsageError('-o "": not a file (valid: a path, or - for stdout)');
+    // before asking the node anything: a target u7s would not write is bad input
+    if (output !== undefined && output !== "-") await refuseNonRegular(output);
     const { env, paths } = await clusterContext(ctx);
     await requireControlPlane(env, "kubeconfig");
     const text = await readLocalKubeconfig(env);
@@ -47,11 +53,13 @@ export const kubeconfig: CommandDef = {
     }
     if (merge) {
       const target = mergeTarget(ctx.env);
+      // kubectl locks the path it was given and writes through a link to its target: so does u7s.
+      const file = await linkTarget(target);
       await withKubeconfigLock(target, async () => {
-        const existing = (await readFileIfExists(target)) ?? "";
-        await writeFileAtomic(target, mergeKubeconfig(existing, text, name));
+        const existing = (await readUserFileIfExists(file, { what: "kubeconfig", maxBytes: KUBECONFIG_MAX_BYTES })) ?? "";
+        await writeFileAtomic(file, mergeKubeconfig(existing, text, name, file));
       });
-      ctx.log.info(`merged context ${name} into ${target}`);
+      ctx.log.info(`merged context ${name} into ${target}${file === target ? "" : ` (a link to ${file})`}`);
       ctx.out.write(`kubectl config use-context ${name}\n`);
       return;
     }

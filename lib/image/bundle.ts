@@ -7,6 +7,7 @@ import { check, type Runner } from "../exec.ts";
 import type { Log } from "../log.ts";
 import { isImageRef } from "../node/image.ts";
 import { KUBERNETES_VERSION, VERSION } from "../versions.ts";
+import { formatBytes } from "../state/user-file.ts";
 import { readTar, TarError, TarWriter, type TarMember } from "./tar.ts";
 
 /**
@@ -122,11 +123,22 @@ export function hasManifest(members: readonly TarMember[]): boolean {
   return members.some((m) => m.name === MANIFEST_NAME);
 }
 
-/** readArchive reads a tar archive once (every member hashed); a truncated or corrupt one is a U7sError naming the file. */
+/**
+ * MANIFEST_MAX_BYTES caps the manifest and SHA256SUMS u7s reads into memory: `u7s image save` writes
+ * about 200 bytes per image, so a bundle of thousands of images stays far below it.
+ */
+export const MANIFEST_MAX_BYTES = 1 << 20;
+
+/**
+ * readArchive reads a tar archive once (every member hashed, only the manifest and SHA256SUMS kept
+ * as text); a truncated or corrupt one is a U7sError naming the file, a FIFO, device or directory a
+ * UsageError (exit 2) before anything is read.
+ */
 export async function readArchive(path: string): Promise<Awaited<ReturnType<typeof readTar>>> {
   try {
-    return await readTar(path);
+    return await readTar(path, { smallLimit: MANIFEST_MAX_BYTES, keep: new Set([MANIFEST_NAME, SUMS_NAME]), what: "archive" });
   } catch (err) {
+    if (err instanceof U7sError) throw err;
     if (err instanceof TarError) throw new U7sError(`${path} is not a complete archive (${err.message}); nothing was loaded`, { hint: BUNDLE_HINT });
     throw new U7sError(`cannot read ${path}: ${errnoText(err)}`, { hint: "check the path (-i FILE)" });
   }
@@ -140,6 +152,9 @@ export async function readArchive(path: string): Promise<Awaited<ReturnType<type
 export async function verifyBundle(path: string, read?: Awaited<ReturnType<typeof readArchive>>): Promise<VerifiedBundle> {
   const { members, small } = read ?? (await readArchive(path));
   const bad = (what: string) => new U7sError(`${path}: ${what}; nothing was loaded`, { hint: BUNDLE_HINT });
+  for (const m of members.filter((m) => (m.name === MANIFEST_NAME || m.name === SUMS_NAME) && m.size > MANIFEST_MAX_BYTES)) {
+    throw bad(`${m.name} is ${m.size} bytes; u7s reads at most ${formatBytes(MANIFEST_MAX_BYTES)} of it`);
+  }
   const text = small.get(MANIFEST_NAME);
   if (text === undefined) throw bad(`no ${MANIFEST_NAME}: not a u7s image bundle (or cut short before its end)`);
   const manifest = parseManifest(text, bad);

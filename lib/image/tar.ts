@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
+import { openUserFile } from "../state/user-file.ts";
 
 /**
  * A POSIX ustar archive, written and read one member at a time, so image archives of gigabytes
@@ -136,14 +137,23 @@ function readOctal(h: Buffer, offset: number, width: number): number {
   return parseInt(text, 8);
 }
 
+/** ReadTarOptions: which members come back as text (`keep`: by name, default all) up to smallLimit bytes each, and what the archive is called in messages. */
+export interface ReadTarOptions {
+  smallLimit?: number;
+  keep?: ReadonlySet<string>;
+  what?: string;
+}
+
 /**
  * readTar reads a whole archive once, hashing every member: it returns the regular files with
  * their offsets, sizes and sha256, and throws a TarError for a truncated or corrupt archive (a short
  * member, a header whose checksum is wrong, no end-of-archive blocks). small: members of at most
- * this many bytes also come back as text (manifests), by name.
+ * smallLimit bytes (named in keep, when given) also come back as text (manifests), by name. A path
+ * that is not a regular file (a FIFO, a device) is refused at once (openUserFile).
  */
-export async function readTar(path: string, smallLimit = 1 << 20): Promise<{ members: TarMember[]; small: Map<string, string> }> {
-  const fh = await open(path, "r");
+export async function readTar(path: string, opts: ReadTarOptions = {}): Promise<{ members: TarMember[]; small: Map<string, string> }> {
+  const smallLimit = opts.smallLimit ?? 1 << 20;
+  const { fh } = await openUserFile(path, opts.what ?? "archive");
   try {
     const total = (await fh.stat()).size;
     const members: TarMember[] = [];
@@ -171,7 +181,8 @@ export async function readTar(path: string, smallLimit = 1 << 20): Promise<{ mem
       if (dataAt + size > total) throw new TarError(`truncated: member ${prefix ? `${prefix}/` : ""}${name} needs ${size} bytes, the file ends after ${total - dataAt}`);
       if (type === "0" || type === "\0") {
         const hash = createHash("sha256");
-        const keep = size <= smallLimit ? Buffer.alloc(size) : undefined;
+        const full = prefix ? `${prefix}/${name}` : name;
+        const keep = size <= smallLimit && (opts.keep?.has(full) ?? true) ? Buffer.alloc(size) : undefined;
         for (let off = 0; off < size; ) {
           const n = Math.min(chunk.length, size - off);
           await readExactly(fh, chunk.subarray(0, n), dataAt + off);
@@ -179,7 +190,6 @@ export async function readTar(path: string, smallLimit = 1 << 20): Promise<{ mem
           keep?.set(chunk.subarray(0, n), off);
           off += n;
         }
-        const full = prefix ? `${prefix}/${name}` : name;
         members.push({ name: full, offset: dataAt, size, sha256: hash.digest("hex") });
         if (keep) small.set(full, keep.toString("utf8"));
       }
@@ -201,7 +211,7 @@ async function readExactly(fh: FileHandle, buf: Buffer, at: number): Promise<voi
 
 /** extractMember copies one member's bytes to a new file (exclusively created, mode 0600). */
 export async function extractMember(archive: string, m: TarMember, dest: string): Promise<void> {
-  const src = await open(archive, "r");
+  const { fh: src } = await openUserFile(archive, "archive");
   const dst = await open(dest, "wx", 0o600);
   try {
     const buf = Buffer.alloc(1 << 20);

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
+import { notRegular } from "./user-file.ts";
 import { hostConfigRoot, isHostSegment, type XdgEnv } from "./paths.ts";
 
 /** JOIN_FILE_NAME is the join file's name in a node's config directory (statePaths().joinFile). */
@@ -17,7 +18,12 @@ const JOIN_FILE_NAME = "join.json";
  */
 export function joinFromPath(env: XdgEnv, value: string): string {
   if (value === "") throw new UsageError('--join-from "": name the control plane\'s host (or a join file)');
-  if (existsSync(value) && statSync(value).isFile()) return value;
+  if (existsSync(value)) {
+    const st = statSync(value);
+    if (st.isFile()) return value;
+    // A FIFO or a device there is meant as the join file: refuse it here rather than read it as a host name.
+    if (!st.isDirectory()) throw notRegular("join file", value, st);
+  }
   const parts = value.split("/");
   if (parts.length > 2 || !parts.every(isHostSegment)) {
     throw new UsageError(`--join-from ${JSON.stringify(value)}: no such file, and not a host name (HOST or HOST/NODE)`, {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -352,5 +352,114 @@ describe("up and the cluster", () => {
     const r = await u7s(["up", "--no-init", "--join", joinFile()]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--no-init and --join");
+  });
+});
+
+describe("hostile files", () => {
+  // A FIFO with no writer, a device that never ends, a directory, a sparse gigabyte: each is refused at
+  // once (exit 2, naming the file and what it is) before the engine is asked anything.
+  const hostile = (): [string, string][] => {
+    const fifo = join(home, "fifo.json");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const sparse = join(home, "big.json");
+    writeFileSync(sparse, "");
+    truncateSync(sparse, 1 << 30);
+    mkdirSync(join(home, "dir.json"));
+    return [
+      [fifo, `join file ${fifo} is a FIFO (named pipe), not a regular file`],
+      [join(home, "dir.json"), `join file ${join(home, "dir.json")} is a directory, not a regular file`],
+      ["/dev/zero", "join file /dev/zero is a character device, not a regular file"],
+      [sparse, `join file ${sparse} is 1073741824 bytes; a join file is at most 64 KiB`],
+    ];
+  };
+  test("kubeadm-join FILE and up --join FILE refuse a FIFO, directory, device or oversized join file at once", async () => {
+    for (const [file, says] of hostile()) {
+      for (const argv of [["kubeadm-join", file], ["up", "--join", file]]) {
+        const r = await u7s(argv);
+        expect([argv.join(" "), r.code, r.stderr.split("\n").find((l) => l.startsWith("error:"))]).toEqual([argv.join(" "), 2, `error: ${says}`]);
+      }
+    }
+    expect(node.recorder.calls).toHaveLength(0);
+  });
+  test("up --join-from names a FIFO as the join file it is meant to be", async () => {
+    const [[fifo, says]] = hostile() as [[string, string]];
+    const r = await u7s(["up", "--join-from", fifo]);
+    expect([r.code, r.stderr.split("\n").find((l) => l.startsWith("error:"))]).toEqual([2, `error: ${says}`]);
+  });
+  test("kubeconfig -o onto a symbolic link, FIFO, directory or device: exit 2 naming it, before the node is asked; the link stays", async () => {
+    const target = join(home, "real");
+    writeFileSync(target, "mine");
+    symlinkSync(target, join(home, "link"));
+    expect(Bun.spawnSync(["mkfifo", join(home, "fifo")]).exitCode).toBe(0);
+    for (const [file, kind] of [[join(home, "link"), "a symbolic link"], [join(home, "fifo"), "a FIFO (named pipe)"], [home, "a directory"], ["/dev/null", "a character device"]] as const) {
+      const r = await u7s(["kubeconfig", "-o", file]);
+      expect([r.code, r.stderr.split("\n").find((l) => l.startsWith("error:"))]).toEqual([2, `error: cannot write ${file}: it is ${kind}, not a regular file`]);
+    }
+    expect(node.recorder.calls).toHaveLength(0);
+    expect([readlinkSync(join(home, "link")), readFileSync(target, "utf8")]).toEqual([target, "mine"]);
+  });
+});
+
+describe("kubeconfig --merge and what removes it", () => {
+  beforeEach(() => void node.state.files.add("/etc/kubernetes/admin.conf"));
+  const OTHER = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://x:1\n  name: x\ncontexts:\n- context:\n    cluster: x\n    user: x\n  name: x\ncurrent-context: x\nkind: Config\nusers:\n- name: x\n  user:\n    token: t\n";
+  test("through a symbolic link (a dotfiles manager's): the link stays, its target is merged, kubectl's lock is on the link's path", async () => {
+    mkdirSync(join(home, "dotfiles"));
+    const real = join(home, "dotfiles", "kube");
+    writeFileSync(real, OTHER);
+    const link = join(home, "config");
+    symlinkSync("dotfiles/kube", link);
+    const r = await u7s(["kubeconfig", "--merge"], { KUBECONFIG: link });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readlinkSync(link)).toBe("dotfiles/kube");
+    expect(parse(readFileSync(real, "utf8")).contexts.map((c: { name: string }) => c.name)).toEqual(["x", NODE]);
+    expect(r.stderr).toContain(`merged context ${NODE} into ${link} (a link to ${real})`);
+    expect(readdirSync(home).sort()).toEqual(["config", "dotfiles"]); // no lock left, nothing beside the link
+  });
+  test.each([
+    ["a directory", (p: string) => mkdirSync(p), (p: string) => `kubeconfig ${p} is a directory, not a regular file`, 2],
+    ["a FIFO", (p: string) => Bun.spawnSync(["mkfifo", p]), (p: string) => `kubeconfig ${p} is a FIFO (named pipe), not a regular file`, 2],
+    ["invalid YAML", (p: string) => writeFileSync(p, "a: [\n"), (p: string) => `cannot merge into ${p}: it is not valid YAML: `, 1],
+  ])("--merge into %s names the file", async (_what, make, says, code) => {
+    const target = join(home, "kc");
+    make(target);
+    const r = await u7s(["kubeconfig", "--merge"], { KUBECONFIG: target });
+    expect(r.code).toBe(code);
+    expect(r.stderr).toContain(`error: ${says(target)}`);
+    expect(r.stderr).not.toContain(".tmp");
+  });
+  test("kubeadm-reset removes the node's kubeconfig, join file and merged entries, every other entry byte-identical, and says so", async () => {
+    const target = join(home, "kc");
+    writeFileSync(target, OTHER);
+    expect((await u7s(["kubeconfig"])).code).toBe(0);
+    expect((await u7s(["join-command"])).code).toBe(0);
+    expect((await u7s(["kubeconfig", "--merge"], { KUBECONFIG: target })).code).toBe(0);
+    const dir = join(home, "cfg", "u7s", "node-a", NODE);
+    expect(readdirSync(dir).sort()).toEqual(["join.json", "kubeconfig"]);
+    const r = await u7s(["kubeadm-reset"], { KUBECONFIG: target });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readFileSync(target, "utf8")).toBe(OTHER);
+    expect(r.stderr).toContain(`removed node ${NODE}'s kubeconfig ${join(dir, "kubeconfig")} and join file ${join(dir, "join.json")}`);
+    expect(r.stderr).toContain(`removed cluster, context and user ${NODE} from ${target}`);
+  });
+  test("kubeadm-reset keeps merged entries a user changed, and says which and how to remove them", async () => {
+    const target = join(home, "kc");
+    writeFileSync(target, OTHER);
+    expect((await u7s(["kubeconfig", "--merge"], { KUBECONFIG: target })).code).toBe(0);
+    const changed = readFileSync(target, "utf8").replace(`    cluster: ${NODE}\n`, `    cluster: ${NODE}\n    namespace: dev\n`);
+    writeFileSync(target, changed);
+    const r = await u7s(["kubeadm-reset"], { KUBECONFIG: target });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(target, "utf8")).toBe(changed);
+    expect(r.stderr).toContain(`kept context, cluster and user ${NODE} in ${target}: context was changed since`);
+    expect(r.stderr).toContain(`kubectl config delete-context ${NODE}`);
+  });
+  test("a merged kubeconfig u7s cannot read is a warning: the reset still succeeds", async () => {
+    const target = join(home, "kc");
+    writeFileSync(target, "a: [\n");
+    const r = await u7s(["kubeadm-reset"], { KUBECONFIG: target });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`kept node ${NODE}'s entries in ${target}: cannot remove ${NODE} from ${target}: it is not valid YAML`);
   });
 });

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { localKubeconfig, mergeKubeconfig, withKubeconfigLock } from "../../../lib/cluster/kubeconfig.ts";
+import { linkTarget, localKubeconfig, mergeKubeconfig, unmergeKubeconfig, withKubeconfigLock } from "../../../lib/cluster/kubeconfig.ts";
 import { U7sError } from "../../../lib/errors.ts";
 import { ADMIN_CONF_TEXT } from "../../fixtures/fake-cluster-node.ts";
 
@@ -147,7 +147,132 @@ users: [{name: u7s-a, user: {token: old}}, {name: prod-admin, user: {token: abc}
   });
   test("refuses a file that is not a kubeconfig, saying where", () => {
     expect(() => mergeKubeconfig("- a\n- b\n", ours, "u7s-a")).toThrow("not a YAML mapping");
-    expect(() => mergeKubeconfig("a: [\n", ours, "u7s-a")).toThrow(/^cannot merge: the kubeconfig is not valid YAML: .+ at line 2, column 1:$/);
+    expect(() => mergeKubeconfig("a: [\n", ours, "u7s-a")).toThrow(/^cannot merge into the kubeconfig: it is not valid YAML: .+ at line 2, column 1:$/);
+  });
+});
+
+describe("unmergeKubeconfig", () => {
+  const ours = localKubeconfig(ADMIN, 6443, "u7s-a");
+  const merged = mergeKubeconfig(EXISTING, ours, "u7s-a");
+  test("removes exactly what --merge added: the file is byte for byte what it was before", () => {
+    const r = unmergeKubeconfig(merged, "u7s-a", 6443, "/k");
+    expect(r).toEqual({ text: EXISTING, removed: ["cluster", "context", "user"], changed: [] });
+    // and in a file without a final newline (the merge gave it one), and with the lists indented under their key
+    expect(unmergeKubeconfig(mergeKubeconfig(EXISTING.trimEnd(), ours, "u7s-a"), "u7s-a", 6443).text).toBe(EXISTING);
+    const indented = EXISTING.replace(/^- /gm, "  - ").replace(/^(    |  )(?=\S)(?!- )/gm, (m) => `  ${m}`);
+    expect(unmergeKubeconfig(mergeKubeconfig(indented, ours, "u7s-a"), "u7s-a", 6443).text).toBe(indented);
+  });
+  test("our entries among others (not last): only they go", () => {
+    const first = mergeKubeconfig(EXISTING, ours, "u7s-a");
+    const both = mergeKubeconfig(first, localKubeconfig(ADMIN, 7443, "u7s-b"), "u7s-b");
+    expect(unmergeKubeconfig(both, "u7s-a", 6443).text).toBe(mergeKubeconfig(EXISTING, localKubeconfig(ADMIN, 7443, "u7s-b"), "u7s-b"));
+  });
+  test("a current-context naming ours is emptied, as kind delete cluster does", () => {
+    const current = mergeKubeconfig(EXISTING.replace("current-context: prod\n", ""), ours, "u7s-a");
+    expect(parse(current)["current-context"]).toBe("u7s-a");
+    const r = unmergeKubeconfig(current, "u7s-a", 6443);
+    expect(r.text).toBe(`${EXISTING.replace("current-context: prod\n", "")}current-context: ""\n`);
+    // a file u7s made whole: nothing of ours is left
+    const alone = parse(unmergeKubeconfig(ours, "u7s-a", 6443).text);
+    expect([alone.clusters, alone.contexts, alone.users, alone["current-context"]]).toEqual([null, null, null, ""]);
+  });
+  test.each([
+    ["a namespace in the context", (t: string) => t.replace("    cluster: u7s-a\n", "    cluster: u7s-a\n    namespace: dev\n"), ["context"]],
+    ["another server", (t: string) => t.replace("https://127.0.0.1:6443", "https://u7s-a.example:6443"), ["cluster"]],
+    ["a token for the user", (t: string) => t.replace("    client-key-data: S0VZ\n", "    client-key-data: S0VZ\n    token: abc\n"), ["user"]],
+    ["the context naming another user", (t: string) => t.replace("    user: u7s-a\n", "    user: prod-admin\n"), ["context"]],
+  ])("an entry a user changed (%s): all three kept, and which changed said", (_what, change, changed) => {
+    const edited = change(merged);
+    expect(edited).not.toBe(merged);
+    expect(unmergeKubeconfig(edited, "u7s-a", 6443)).toEqual({ text: edited, removed: [], changed });
+  });
+  test.each([
+    ["a cluster with another key", (t: string) => t.replace("    server: https://127.0.0.1:6443\n", "    server: https://127.0.0.1:6443\n    insecure-skip-tls-verify: true\n"), ["cluster"]],
+    ["a cluster entry with extensions", (t: string) => t.replace("- name: u7s-a\n  cluster:\n", "- name: u7s-a\n  extensions: []\n  cluster:\n"), ["cluster"]],
+    ["a cluster entry with no cluster", (t: string) => t.replace(/- name: u7s-a\n  cluster:\n(    .*\n)+/, "- name: u7s-a\n  cluster:\n"), ["cluster"]],
+    ["a user with an exec plugin", (t: string) => t.replace("    client-key-data: S0VZ\n", "    client-key-data: S0VZ\n    exec: {}\n"), ["user"]],
+    ["a context on another cluster", (t: string) => t.replace("    cluster: u7s-a\n", "    cluster: prod\n"), ["context"]],
+  ])("%s is not as u7s wrote it: kept", (_what, change, changed) => {
+    const edited = change(merged);
+    expect(edited).not.toBe(merged);
+    expect(unmergeKubeconfig(edited, "u7s-a", 6443)).toEqual({ text: edited, removed: [], changed });
+  });
+  test("a file with some of our entries only, or a current-context naming ours without entries", () => {
+    const clusterOnly = `apiVersion: v1\nclusters:\n- name: u7s-a\n  cluster:\n    certificate-authority-data: Q0E=\n    server: https://127.0.0.1:6443\n- name: prod\n  cluster: {}\n`;
+    expect(unmergeKubeconfig(clusterOnly, "u7s-a", 6443)).toEqual({ text: "apiVersion: v1\nclusters:\n- name: prod\n  cluster: {}\n", removed: ["cluster"], changed: [] });
+    const noEntries = "apiVersion: v1\ncurrent-context: u7s-a\n";
+    expect(unmergeKubeconfig(noEntries, "u7s-a", 6443)).toEqual({ text: noEntries, removed: [], changed: [] });
+    expect(unmergeKubeconfig("\n  \n", "u7s-a", 6443).removed).toEqual([]);
+  });
+  test("items written with more spaces after the dash are cut as whole lines too", () => {
+    const mine = (key: string, body: string) => `-   name: u7s-a\n    ${key}:\n${body}`;
+    const wide = (ours: boolean) =>
+      "apiVersion: v1\nclusters:\n-   name: prod\n    cluster: {server: 'https://x:1'}\n" +
+      (ours ? mine("cluster", "      certificate-authority-data: Q0E=\n      server: https://127.0.0.1:6443\n") : "") +
+      "users:\n" +
+      (ours ? mine("user", "      client-certificate-data: Q0VSVA==\n      client-key-data: S0VZ\n") : "") +
+      "-   name: prod-admin\n    user: {token: abc}\n";
+    expect(parse(wide(true)).users.map((u: { name: string }) => u.name)).toEqual(["u7s-a", "prod-admin"]);
+    expect(unmergeKubeconfig(wide(true), "u7s-a", 6443)).toEqual({ text: wide(false), removed: ["cluster", "user"], changed: [] });
+  });
+  test("an item whose dash stands alone on its line is removed structurally", () => {
+    const alone = merged.replace("- name: u7s-a\n  user:", "-\n  name: u7s-a\n  user:");
+    expect(parse(alone).users[1].name).toBe("u7s-a");
+    const r = unmergeKubeconfig(alone, "u7s-a", 6443);
+    expect(r.removed).toEqual(["cluster", "context", "user"]);
+    const k = parse(r.text);
+    expect([k.clusters.length, k.contexts.length, k.users.length, k["current-context"]]).toEqual([1, 1, 1, "prod"]);
+  });
+  test("a kubeconfig for another apiserver port is not ours to remove", () => {
+    expect(unmergeKubeconfig(merged, "u7s-a", 7443).changed).toEqual(["cluster"]);
+  });
+  test("nothing of ours, or an empty file: unchanged", () => {
+    expect(unmergeKubeconfig(EXISTING, "u7s-a", 6443)).toEqual({ text: EXISTING, removed: [], changed: [] });
+    expect(unmergeKubeconfig("", "u7s-a", 6443)).toEqual({ text: "", removed: [], changed: [] });
+  });
+  test("flow-style lists: ours removed structurally, the others kept", () => {
+    const flow = `apiVersion: v1
+clusters: [{name: prod, cluster: {server: "https://other.example:443"}}, {name: u7s-a, cluster: {certificate-authority-data: Q0E=, server: "https://127.0.0.1:6443"}}]
+contexts: [{name: u7s-a, context: {cluster: u7s-a, user: u7s-a}}]
+users: [{name: u7s-a, user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZ}}, {name: prod-admin, user: {token: abc}}]
+current-context: u7s-a
+`;
+    const r = unmergeKubeconfig(flow, "u7s-a", 6443);
+    expect(r.removed).toEqual(["cluster", "context", "user"]);
+    const k = parse(r.text);
+    expect([k.clusters, k.contexts, k.users, k["current-context"]]).toEqual([[{ name: "prod", cluster: { server: "https://other.example:443" } }], [], [{ name: "prod-admin", user: { token: "abc" } }], ""]);
+    expect(parse(unmergeKubeconfig(flow.replace("current-context: u7s-a", "current-context: prod"), "u7s-a", 6443).text)["current-context"]).toBe("prod");
+  });
+  test("refuses a file that is not a kubeconfig, naming it", () => {
+    expect(() => unmergeKubeconfig("a: [\n", "u7s-a", 6443, "/home/u/.kube/config")).toThrow(/^cannot remove u7s-a from \/home\/u\/.kube\/config: it is not valid YAML: /);
+    expect(() => unmergeKubeconfig("- a\n", "u7s-a", 6443, "/k")).toThrow("cannot remove u7s-a from /k: it is not a YAML mapping");
+    expect(() => unmergeKubeconfig("- a\n", "u7s-a", 6443)).toThrow("cannot remove u7s-a from the kubeconfig: it is not a YAML mapping");
+  });
+});
+
+describe("linkTarget", () => {
+  let dir = "";
+  beforeEach(() => void (dir = mkdtempSync(join(tmpdir(), "u7s-link-"))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  test("follows links (relative ones from their directory) to the file, which may not exist yet", async () => {
+    mkdirSync(join(dir, "dotfiles"));
+    writeFileSync(join(dir, "dotfiles", "kube"), "");
+    symlinkSync("dotfiles/kube", join(dir, "a"));
+    symlinkSync(join(dir, "a"), join(dir, "b"));
+    symlinkSync("nowhere", join(dir, "dangling"));
+    expect(await linkTarget(join(dir, "b"))).toBe(join(dir, "dotfiles", "kube"));
+    expect(await linkTarget(join(dir, "dangling"))).toBe(join(dir, "nowhere"));
+    expect(await linkTarget(join(dir, "dotfiles", "kube"))).toBe(join(dir, "dotfiles", "kube"));
+    expect(await linkTarget(join(dir, "none"))).toBe(join(dir, "none"));
+  });
+  test("a path that cannot be looked at is an error, not a file to write", async () => {
+    writeFileSync(join(dir, "file"), "");
+    await expect(linkTarget(join(dir, "file", "x"))).rejects.toMatchObject({ code: "ENOTDIR" });
+  });
+  test("a loop of links is a usage error naming the path", async () => {
+    symlinkSync(join(dir, "y"), join(dir, "x"));
+    symlinkSync(join(dir, "x"), join(dir, "y"));
+    await expect(linkTarget(join(dir, "x"))).rejects.toThrow(`${join(dir, "x")}: too many levels of symbolic links`);
   });
 });
 

@@ -3,13 +3,13 @@
 // images into the node's containerd, `u7s load-image` imports into a running node. Against
 // FakeEngineCli + FakeImages (tests/e2e/airgap.test.ts does it on real engines with real ctr).
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeImageRef } from "../../../lib/assets.ts";
-import { MANIFEST_NAME, SUMS_NAME } from "../../../lib/image/bundle.ts";
+import { MANIFEST_MAX_BYTES, MANIFEST_NAME, readArchive, SUMS_NAME, verifyBundle } from "../../../lib/image/bundle.ts";
 import { normalizeRef } from "../../../lib/image/node-images.ts";
-import { readTar } from "../../../lib/image/tar.ts";
+import { readTar, TarWriter } from "../../../lib/image/tar.ts";
 import { FLANNEL_IMAGES } from "../../../lib/versions.ts";
 import { FakeEngineCli } from "../../fixtures/fake-engine-cli.ts";
 import { FakeImages, fakeImageArchive } from "../../fixtures/fake-images.ts";
@@ -132,6 +132,38 @@ describe("image load", () => {
     expect(r.stderr).toContain("u7s image save -o FILE");
     expect(engine.mutations).toEqual([]);
     expect(existsSync(join(imagesDir(), "images.json"))).toBe(false);
+  });
+});
+
+describe("image load and load-image --archive: files that are no archive", () => {
+  test.each([
+    ["a FIFO", (p: string) => void Bun.spawnSync(["mkfifo", p]), "is a FIFO (named pipe), not a regular file"],
+    ["a directory", (p: string) => mkdirSync(p), "is a directory, not a regular file"],
+  ])("%s is refused at once (exit 2), naming it; nothing changes", async (_what, make, says) => {
+    const file = join(home, "bundle.tar");
+    make(file);
+    const { u7s, engine } = host();
+    const r = await u7s(["image", "load", "-i", file]);
+    expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`error: archive ${file} ${says}`)]);
+    expect(engine.mutations).toEqual([]);
+  });
+  test("a manifest above its cap is refused, not read into memory", async () => {
+    const file = join(home, "huge-manifest.tar");
+    const w = await TarWriter.create(file);
+    await w.addBytes(SUMS_NAME, "");
+    await w.addBytes(MANIFEST_NAME, " ".repeat(MANIFEST_MAX_BYTES + 1));
+    await w.finish();
+    expect((await readArchive(file)).small.has(MANIFEST_NAME)).toBe(false);
+    await expect(verifyBundle(file)).rejects.toThrow(`${file}: ${MANIFEST_NAME} is ${MANIFEST_MAX_BYTES + 1} bytes; u7s reads at most 1 MiB of it; nothing was loaded`);
+  });
+  test("readArchive keeps only the manifest and SHA256SUMS as text, however many small members", async () => {
+    const file = join(home, "many.tar");
+    const w = await TarWriter.create(file);
+    for (let i = 0; i < 3; i++) await w.addBytes(`images/${i}.tar`, "x");
+    await w.addBytes(SUMS_NAME, "sums");
+    await w.addBytes(MANIFEST_NAME, "{}");
+    await w.finish();
+    expect([...(await readArchive(file)).small.keys()].sort()).toEqual([SUMS_NAME, MANIFEST_NAME].sort());
   });
 });
 

@@ -2,7 +2,7 @@
 // podman or nerdctl would (nothing boots here; tests/e2e runs the same commands against real
 // rootless Docker and Podman).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeImageRef } from "../../../lib/assets.ts";
@@ -885,6 +885,38 @@ describe("down", () => {
     const again = await u7s(["down", "-v"]);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("already down");
+  });
+
+  test("-v removes the node's kubeconfig, join file and merged entries (every other entry byte-identical) and says so; plain down and a dry run keep them", async () => {
+    const { u7s } = setup();
+    await upOk(u7s);
+    const dir = join(home, ".config/u7s", FAKE_HOSTNAME, NODE);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "kubeconfig"), "secret");
+    writeFileSync(join(dir, "join.json"), "{}");
+    const other = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://x:1\n  name: x\ncontexts:\n- context:\n    cluster: x\n    user: x\n  name: x\ncurrent-context: x\nusers:\n- name: x\n  user:\n    token: t\n";
+    const ours = `- cluster:\n    certificate-authority-data: Q0E=\n    server: https://127.0.0.1:6443\n  name: ${NODE}\n`;
+    const merged = other
+      .replace("contexts:", `${ours}contexts:`)
+      .replace("current-context:", `- context:\n    cluster: ${NODE}\n    user: ${NODE}\n  name: ${NODE}\ncurrent-context:`)
+      .concat(`- name: ${NODE}\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n`);
+    const kc = join(home, "merged-config");
+    writeFileSync(kc, merged);
+    const kept = await u7s(["down"], { KUBECONFIG: kc });
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(await Bun.file(join(dir, "kubeconfig")).exists()).toBe(true);
+    expect(readFileSync(kc, "utf8")).toBe(merged);
+    await u7s(["down", "-v", "--dry-run"], { KUBECONFIG: kc });
+    expect([readdirSync(dir).sort(), readFileSync(kc, "utf8")]).toEqual([["join.json", "kubeconfig"], merged]);
+    const r = await u7s(["down", "-v"], { KUBECONFIG: kc });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readFileSync(kc, "utf8")).toBe(other);
+    expect(r.stderr).toContain(`removed node ${NODE}'s kubeconfig ${join(dir, "kubeconfig")} and join file ${join(dir, "join.json")}`);
+    expect(r.stderr).toContain(`removed cluster, context and user ${NODE} from ${kc}`);
+    const again = await u7s(["down", "-v"], { KUBECONFIG: kc });
+    expect(again.stderr).not.toContain("removed");
+    rmSync(kc);
   });
 
   test("--dry-run prints the removals only", async () => {

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { U7sError, UsageError } from "../../../lib/errors.ts";
 import { chmodPrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../../../lib/state/files.ts";
 
 let dir = "";
@@ -70,13 +71,47 @@ describe("writeFileAtomic", () => {
     expect(readdirSync(dir)).toEqual(["kubeconfig"]);
   });
 
-  test("a rename that fails (a directory in the way) rejects and leaves no temporary file", async () => {
-    const path = join(dir, "taken");
-    mkdirSync(path);
-    writeFileSync(join(path, "inside"), "");
-    const err = await writeFileAtomic(path, "x").catch((e: unknown) => e);
-    expect((err as NodeJS.ErrnoException).code).toMatch(/^(EISDIR|ENOTEMPTY|EEXIST)$/);
-    expect(readdirSync(dir)).toEqual(["taken"]);
+  test("a directory, symbolic link, FIFO or device at path is refused (exit 2) naming path, and left as it was", async () => {
+    const taken = join(dir, "taken");
+    mkdirSync(taken);
+    writeFileSync(join(taken, "inside"), "");
+    writeFileSync(join(dir, "target"), "kept");
+    symlinkSync(join(dir, "target"), join(dir, "link"));
+    expect(Bun.spawnSync(["mkfifo", join(dir, "fifo")]).exitCode).toBe(0);
+    const other = "name a regular file, or a path where nothing is yet";
+    for (const [path, kind, hint] of [[taken, "a directory", other], [join(dir, "link"), "a symbolic link", `to write the file it points to, name that: ${join(dir, "target")}`], [join(dir, "fifo"), "a FIFO (named pipe)", other], ["/dev/null", "a character device", other]] as const) {
+      const err = await writeFileAtomic(path, "x").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect([(err as UsageError).message, (err as UsageError).hint]).toEqual([`cannot write ${path}: it is ${kind}, not a regular file`, hint]);
+    }
+    expect(readlinkSync(join(dir, "link"))).toBe(join(dir, "target"));
+    expect(readFileSync(join(dir, "target"), "utf8")).toBe("kept");
+    expect(readdirSync(dir).sort()).toEqual(["fifo", "link", "taken", "target"]);
+  });
+
+  test("a failure names the file given, never the temporary file", async () => {
+    // /proc takes no new files, not even from root: the temporary file cannot be created
+    const err = (await writeFileAtomic("/proc/u7s-test-file", "x").catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(U7sError);
+    expect(err.message).toMatch(/^cannot write \/proc\/u7s-test-file: .+\([A-Z]+\)$/);
+    expect(err.message).not.toContain(".tmp");
+    expect(err.cause).toMatchObject({ code: expect.any(String) });
+    // a directory that cannot be made
+    await expect(writeFileAtomic("/proc/u7s-test-dir/file", "x")).rejects.toThrow(/^cannot write \/proc\/u7s-test-dir\/file: .+\([A-Z]+\)$/);
+    // a rename that fails: a trailing slash asks for a directory there
+    const slash = join(dir, "f/");
+    await expect(writeFileAtomic(slash, "x")).rejects.toThrow(`cannot write ${slash}: not a directory (ENOTDIR)`);
+    // data the file handle cannot write
+    await expect(writeFileAtomic(join(dir, "bad"), {} as unknown as string)).rejects.toThrow(`cannot write ${join(dir, "bad")}: `);
+    expect(readdirSync(dir)).toEqual([]); // no temporary file left by any of them
+    // a path lstat cannot look at
+    symlinkSync(join(dir, "loop"), join(dir, "loop"));
+    await expect(writeFileAtomic(join(dir, "loop", "x"), "y")).rejects.toMatchObject({ message: `cannot write ${join(dir, "loop", "x")}: too many symbolic links encountered (ELOOP)`, cause: { code: "ELOOP" } });
+    await expect(writeFileAtomic(join(dir, "n".repeat(300)), "y")).rejects.toThrow(`cannot write ${join(dir, "n".repeat(300))}: name too long (ENAMETOOLONG)`);
+    rmSync(join(dir, "loop"));
+    const under = join(dir, "file");
+    writeFileSync(under, "");
+    await expect(writeFileAtomic(join(under, "x"), "y")).rejects.toThrow(`cannot write ${join(under, "x")}: a part of its directory is not a directory`);
   });
 
   test("the temporary file never clashes with an existing one", async () => {
