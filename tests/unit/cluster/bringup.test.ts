@@ -11,6 +11,7 @@ import { bringUpControlPlane, initSteps, joinSteps, type ClusterOptions } from "
 import type { JoinFile } from "../../../lib/cluster/join-file.ts";
 import { joinFileFor, saveControlPlaneHost } from "../../../lib/cluster/kubeadm.ts";
 import { writeNodeFile, type ClusterEnv } from "../../../lib/cluster/node.ts";
+import { READY_POLL } from "../../../lib/cluster/ready.ts";
 import { U7sError } from "../../../lib/errors.ts";
 import { runSteps } from "../../../lib/steps.ts";
 import { FAKE_JOIN_HASH, FakeClusterNode, fakeClusterEnv } from "../../fixtures/fake-cluster-node.ts";
@@ -60,6 +61,16 @@ describe("bringUpControlPlane", () => {
     // the sync script's report reaches the user
     expect(env.stderr.text).toContain(`   ${NODE}: in sync (192.0.2.2)\n`);
     expect(env.stderr.text).not.toContain("already");
+  });
+
+  test("the wait for Ready comes last: a node that never gets Ready fails up with exit 1 after the kubeconfig is written", async () => {
+    const kubeconfig = join(dir, "kubeconfig");
+    READY_POLL.ms = 1;
+    const e = await caught(() => bringUpControlPlane(env, "none", kubeconfig, false, env.log, { keepTaint: false, waitSeconds: 0.001, waitText: "1ms" })).finally(() => void (READY_POLL.ms = 2000));
+    expect(e!.exitCode).toBe(1);
+    expect(e!.message).toStartWith(`node ${NODE} did not become Ready: node ${NODE} is not Ready after 1ms: waiting for node ${NODE}: no Ready condition yet`);
+    expect(existsSync(kubeconfig)).toBe(true);
+    expect(node.inNode.findLastIndex((c) => c.cmd.join(" ").startsWith(`kubectl get node ${NODE}`))).toBeGreaterThan(first("cat", ADMIN));
   });
 
   test("an initialised node: no kubeadm init (it says so); sync service, Flannel and kubeconfig are brought up to date", async () => {
