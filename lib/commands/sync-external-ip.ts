@@ -6,7 +6,7 @@ import type { CommandDef } from "./_types.ts";
 export const syncExternalIp: CommandDef = {
   name: "sync-external-ip",
   group: "cluster",
-  summary: "set each node's ExternalIP from its host IP (and restart a Flannel pod that missed it)",
+  summary: "set each node's ExternalIP from its host IP (and repair Flannel)",
   description:
     "For each node with a usernetes/host-ip label: status addresses exactly [ExternalIP = that IP] (as upstream's),\n" +
     "annotation flannel.alpha.coreos.com/public-ip-overwrite = that IP (overwritten when it changed; when, in\n" +
