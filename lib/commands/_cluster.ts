@@ -63,7 +63,8 @@ export async function loadJoinFile(path: string, config: NodeConfig): Promise<Jo
 /**
  * clusterAfterUp is what `u7s up` does once the node runs: with a join file, join it (unless it has
  * joined); otherwise initialise the control plane (unless it is one), sync external IPs, install
- * Flannel and write the kubeconfig; then wait for this node to be Ready (opts). A worker stays a worker and a control plane is never re-initialised.
+ * Flannel and write the kubeconfig; then wait for this node to be Ready (opts). A worker stays a
+ * worker and a control plane is never re-initialised.
  */
 export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engine, join: JoinFile | undefined, opts: ClusterOptions): Promise<void> {
   const { env, paths } = clusterContextFor(ctx, config, engine);

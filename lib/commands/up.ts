@@ -31,8 +31,9 @@ export const up: CommandDef = {
     "kubeadm's node-role.kubernetes.io/control-plane:NoSchedule taint is removed unless --control-plane-taint.\n" +
     "Then it waits until this node is Ready (--wait, default 5m; 0 returns at once), saying what it waits for\n" +
     "(the CNI, the Flannel pod, the node's condition); on timeout it fails with the node's conditions and the\n" +
-    "Flannel pod's last events. An initialised or joined node is never initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports,\n" +
-    "names and subnet.",
+    "Flannel pod's last events (--no-init: no cluster, no wait). An initialised or joined node is never\n" +
+    "initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports, names\n" +
+    "and subnet.",
   settings: true,
   options: {
     image: { type: "string", value: "REF", description: "run this local image; build nothing" },
