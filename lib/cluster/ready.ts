@@ -90,8 +90,11 @@ export function readyCondition(n: NodeState): Condition | undefined {
   return n.conditions.find((c) => c.type === "Ready");
 }
 
-/** NETWORK_NOT_READY matches the kubelet's Ready message while no CNI is configured. */
+/** NETWORK_NOT_READY matches the kubelet's Ready reason or message while no CNI is configured. */
 const NETWORK_NOT_READY = /NetworkReady=false|NetworkPluginNotReady|cni/i;
+
+/** networkNotReady tells whether a Ready condition says the node lacks its network (CNI). */
+const networkNotReady = (c: Condition) => NETWORK_NOT_READY.test([c.reason, c.message].join(" "));
 
 /** Look is one look at the node: undefined node = not registered (yet), with what the API said. */
 export interface Look {
@@ -108,7 +111,7 @@ export function waitingFor(look: Look, nodeName: string): string | undefined {
   const ready = readyCondition(node);
   if (ready?.status === "True") return undefined;
   const said = ready === undefined ? "no Ready condition yet" : [ready.reason, ready.message].filter(Boolean).join(": ") || `Ready=${ready.status}`;
-  if (ready !== undefined && NETWORK_NOT_READY.test(said)) {
+  if (ready !== undefined && networkNotReady(ready)) {
     return flannel === undefined ? `a CNI: no Flannel pod on ${nodeName} yet (node: ${said})` : `the CNI from Flannel pod ${flannel.name}: ${describePod(flannel)}`;
   }
   return `node ${nodeName}: ${said}`;
@@ -117,7 +120,7 @@ export function waitingFor(look: Look, nodeName: string): string | undefined {
 /** isNetworkOnly tells whether the node is registered and lacks only its network (no CNI, no Flannel pod to bring one). */
 export function isNetworkOnly(look: Look): boolean {
   const ready = look.node && readyCondition(look.node);
-  return ready !== undefined && ready.status !== "True" && look.flannel === undefined && NETWORK_NOT_READY.test(`${ready.reason ?? ""} ${ready.message ?? ""}`);
+  return ready !== undefined && ready.status !== "True" && look.flannel === undefined && networkNotReady(ready);
 }
 
 /** kubectlWith runs kubectl in the node with this kubeconfig; it never throws, a failure is in the result. */

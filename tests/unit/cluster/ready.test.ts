@@ -2,7 +2,7 @@
 // pod, the node's condition), what a timeout shows, and how kubeadm-init ends before Flannel exists.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { ClusterEnv } from "../../../lib/cluster/node.ts";
-import { describePod, EVENT_LINES, lastEvents, parsePods, READY_POLL, readyStep, waitForReady, waitingFor, type Look } from "../../../lib/cluster/ready.ts";
+import { describePod, EVENT_LINES, isNetworkOnly, lastEvents, lookAtNode, parseNode, parsePods, READY_POLL, readyStep, waitForReady, waitingFor, type Look } from "../../../lib/cluster/ready.ts";
 import { U7sError } from "../../../lib/errors.ts";
 import { runSteps } from "../../../lib/steps.ts";
 import { FakeClusterNode, fakeClusterEnv } from "../../fixtures/fake-cluster-node.ts";
@@ -13,7 +13,10 @@ const ADMIN = "/etc/kubernetes/admin.conf";
 const KUBELET = "/etc/kubernetes/kubelet.conf";
 const CNI_MESSAGE = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
 const POLL = READY_POLL.ms;
-beforeAll(() => void (READY_POLL.ms = 1));
+beforeAll(() => {
+  expect(POLL).toBe(2000); // production looks every 2 s
+  READY_POLL.ms = 1;
+});
 afterAll(() => void (READY_POLL.ms = POLL));
 
 let node: FakeClusterNode;
@@ -58,13 +61,43 @@ describe("parsePods and describePod", () => {
     [pod("a", "", "Pending", { conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/1 nodes are available" }] }), "Pending: 0/1 nodes are available"],
     [pod("a", "", "Pending", { conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable" }] }), "Pending: Unschedulable"],
     [pod("a", "", "Pending", { conditions: [{ type: "PodScheduled", status: "False", reason: "SchedulerError", message: "x" }] }), "Pending"],
+    [pod("a", NODE, "Running", { conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "False" }] }), "Running, not Ready yet"],
+    [pod("a", NODE, "Pending", { containerStatuses: [{}, { state: { waiting: { reason: "" } } }, { state: { waiting: { reason: "ErrImagePull" } } }] }), "Pending (ErrImagePull)"],
   ])("%j is %j", (p, want) => {
     const [state] = parsePods(JSON.stringify({ items: [p] }));
     expect(describePod(state!)).toBe(want);
   });
-  test("no items, and a pod without a node, read as such", () => {
+  test("no items, and a pod without a node or name, read as such; so does a node without anything", () => {
     expect(parsePods("{}")).toEqual([]);
+    expect(parsePods('{"items":[{}]}')).toEqual([{ name: "", nodeName: undefined, phase: "Pending", waiting: undefined, ready: false, unschedulable: undefined }]);
+    expect(parseNode("{}")).toEqual({ name: "", conditions: [], taints: [] });
     expect(parsePods(JSON.stringify({ items: [pod("a", "", "Pending")] }))[0]!.nodeName).toBeUndefined();
+  });
+});
+
+describe("isNetworkOnly", () => {
+  const node = (...conditions: object[]) => ({ name: NODE, conditions, taints: [] }) as Look["node"];
+  const f = parsePods(JSON.stringify({ items: [pod("f", NODE, "Pending")] }))[0];
+  test.each([
+    ["not registered", { node: undefined, flannel: undefined }, false],
+    ["no Ready condition", { node: node(), flannel: undefined }, false],
+    ["no CNI, no Flannel pod", { node: node(notReady("KubeletNotReady", CNI_MESSAGE)), flannel: undefined }, true],
+    ["the reason alone says so", { node: node({ type: "Ready", status: "False", reason: "NetworkPluginNotReady" }), flannel: undefined }, true],
+    ["no CNI, a Flannel pod coming", { node: node(notReady("KubeletNotReady", CNI_MESSAGE)), flannel: f }, false],
+    ["another reason", { node: node(notReady("KubeletNotReady", "PLEG is not healthy")), flannel: undefined }, false],
+    ["Ready", { node: node({ type: "Ready", status: "True", message: "cni config uninitialized, once" }), flannel: undefined }, false],
+  ])("%s: %p", (_what, look, want) => expect(isNetworkOnly(look as Look)).toBe(want));
+});
+
+describe("lookAtNode", () => {
+  test("what the API said is its first non-blank line, trimmed; Flannel pods that cannot be listed count as none", async () => {
+    node.state.nodesJson = '{"items":[]}';
+    node.state.answers.push([`kubectl get node ${NODE}`, { exitCode: 1, stderr: "  \n  The connection to the server was refused  \nmore\n" }]);
+    expect(await lookAtNode(env, ADMIN)).toEqual({ node: undefined, apiSaid: "The connection to the server was refused", flannel: undefined });
+    node.state.answers.length = 0;
+    setNode({ type: "Ready", status: "False" });
+    node.state.answers.push(["kubectl get pods", { exitCode: 1, stderr: "forbidden" }]);
+    expect(await lookAtNode(env, ADMIN)).toEqual({ node: { name: NODE, conditions: [{ type: "Ready", status: "False" }], taints: [] }, flannel: undefined });
   });
 });
 
@@ -107,7 +140,7 @@ describe("waitForReady", () => {
   });
 
   test("on timeout: exit 1 with what it waited for, the node's conditions, the Flannel pod and its last events, and a hint", async () => {
-    setNode({ type: "MemoryPressure", status: "False", reason: "KubeletHasSufficientMemory" }, notReady("KubeletNotReady", CNI_MESSAGE));
+    setNode({ type: "MemoryPressure", status: "False", reason: "KubeletHasSufficientMemory" }, { type: "DiskPressure", status: "Unknown" }, notReady("KubeletNotReady", CNI_MESSAGE));
     setPods(pod("kube-flannel-ds-x", NODE, "Pending", creating));
     const ev = (reason: string, at: string, name = "kube-flannel-ds-x", type = "Normal") => ({ type, reason, message: `${reason} message `, involvedObject: { name }, lastTimestamp: at });
     node.state.eventsJson = JSON.stringify({
@@ -121,6 +154,7 @@ describe("waitForReady", () => {
       [
         `conditions of node ${NODE}:`,
         "  MemoryPressure=False KubeletHasSufficientMemory",
+        "  DiskPressure=Unknown",
         `  Ready=False KubeletNotReady: ${CNI_MESSAGE}`,
         "Flannel pod kube-flannel-ds-x: Pending (ContainerCreating); last events:",
         "  Normal Scheduled: Scheduled message",
@@ -157,6 +191,13 @@ describe("waitForReady", () => {
 describe("lastEvents", () => {
   test(`no events, only the last ${EVENT_LINES}, and events that cannot be read (a worker's kubelet may not list them)`, async () => {
     expect(await lastEvents(env, ADMIN, "p")).toEqual(["(no events)"]);
+    node.state.eventsJson = "{}";
+    expect(await lastEvents(env, ADMIN, "p")).toEqual(["(no events)"]);
+    // without a time an event counts as the oldest; without an object it is not the pod's; without a reason it says none
+    node.state.eventsJson = JSON.stringify({ items: [{ type: "Warning", message: "late", involvedObject: { name: "p" }, lastTimestamp: "2026-12-02T10:00:01Z" }, { reason: "Early", involvedObject: { name: "p" } }, { reason: "Nobody's" }] });
+    expect(await lastEvents(env, ADMIN, "p")).toEqual(["Normal Early: ", "Warning : late"]);
+    node.state.eventsJson = JSON.stringify({ items: [{ reason: "Early", involvedObject: { name: "p" } }, { reason: "Late", involvedObject: { name: "p" }, lastTimestamp: "2026-12-02T10:00:01Z" }] });
+    expect(await lastEvents(env, ADMIN, "p")).toEqual(["Normal Early: ", "Normal Late: "]);
     node.state.eventsJson = JSON.stringify({ items: Array.from({ length: 7 }, (_, i) => ({ reason: `R${i}`, message: "m", involvedObject: { name: "p" }, lastTimestamp: `2026-12-02T10:00:0${i}Z` })) });
     expect(await lastEvents(env, ADMIN, "p")).toEqual(["Normal R2: m", "Normal R3: m", "Normal R4: m", "Normal R5: m", "Normal R6: m"]);
     node.state.answers.push(["kubectl get events", { exitCode: 1, stderr: 'Error from server (Forbidden): events is forbidden: User "system:node:u7s-node-a" cannot list resource "events"\n' }]);
