@@ -134,10 +134,15 @@ for (const engine of TEST_ENGINES) {
       });
 
       test("the node's addresses are exactly [ExternalIP = HOST_IP], as upstream's sync sets them", async () => {
-        const n = await kubectlJson<{ status: { addresses: { type: string; address: string }[] }; metadata: { labels: Record<string, string> } }>(["get", "node", nodeName]);
+        const hostIp = (JSON.parse((await u7sOk(["config", "--json"])).stdout) as Record<string, string>).HOST_IP;
+        let last: unknown;
         await eventually("addresses back on the host IP", async () => {
           const x = await kubectlJson<{ status: { addresses: { type: string; address: string }[] } }>(["get", "node", nodeName]);
-          return JSON.stringify(x.status.addresses) === JSON.stringify([{ type: "ExternalIP", address: n.metadata.labels["usernetes/host-ip"] }]) ? x : undefined;
+          last = x.status.addresses;
+          const a = x.status.addresses;
+          return a.length === 1 && a[0]!.type === "ExternalIP" && a[0]!.address === hostIp ? a : undefined;
+        }).catch((err: Error) => {
+          throw new Error(`${err.message}; last addresses ${JSON.stringify(last)}, HOST_IP ${hostIp}`);
         });
       });
     });
