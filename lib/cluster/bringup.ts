@@ -8,7 +8,9 @@ import { ensureFlannelImages } from "../image/node-images.ts";
 import { kubeadmInit, kubeadmJoin, kubeadmReset, saveControlPlaneHost } from "./kubeadm.ts";
 import { type JoinTarget } from "./join-file.ts";
 import { localKubeconfig } from "./kubeconfig.ts";
-import { ADMIN_CONF, inNode, type ClusterEnv } from "./node.ts";
+import { ADMIN_CONF, inNode, KUBELET_CONF, type ClusterEnv } from "./node.ts";
+import { untaintStep } from "./control-plane.ts";
+import { readyStep } from "./ready.ts";
 
 /** undoOnFailure runs fn; when it fails, undo runs (its own failure is added to the error) and the error is rethrown. */
 async function undoOnFailure(fn: () => Promise<void>, undo: () => Promise<void>, what: string): Promise<void> {
@@ -27,8 +29,17 @@ async function undoOnFailure(fn: () => Promise<void>, undo: () => Promise<void>,
   }
 }
 
-/** initSteps are kubeadm-init's steps: init (undone with kubeadm reset if it fails), sync external IPs, start the sync service. */
-export function initSteps(env: ClusterEnv, debug: boolean): Step[] {
+/** ClusterOptions are the bring-up choices of `up`, kubeadm-init and kubeadm-join. */
+export interface ClusterOptions {
+  /** keepTaint keeps kubeadm's control-plane taint (--control-plane-taint). */
+  keepTaint: boolean;
+  /** waitSeconds: how long to wait for this node to be Ready (0: not at all); waitText is it as given (e.g. 5m). */
+  waitSeconds: number;
+  waitText: string;
+}
+
+/** initSteps are kubeadm-init's steps: init (undone with kubeadm reset if it fails), the taint removed (unless kept), sync external IPs, start the sync service. */
+export function initSteps(env: ClusterEnv, debug: boolean, keepTaint: boolean): Step[] {
   return [
     {
       title: "Initialising the control plane (kubeadm init)",
@@ -36,6 +47,7 @@ export function initSteps(env: ClusterEnv, debug: boolean): Step[] {
       // A half-initialised node would fail every later `kubeadm init` on its preflight: reset what this run began.
       run: () => undoOnFailure(() => kubeadmInit(env, debug), () => kubeadmReset(env), "kubeadm reset --force"),
     },
+    untaintStep(env, keepTaint),
     syncStep(env),
     syncServiceStep(env),
   ];
@@ -105,9 +117,18 @@ export function joinSteps(env: ClusterEnv, f: JoinTarget, debug: boolean): Step[
   ];
 }
 
-/** bringUpControlPlane is the one-shot part of `u7s up` after the node: init, sync, Flannel, kubeconfig; each part skips what is done. */
-export async function bringUpControlPlane(env: ClusterEnv, role: "control-plane" | "none", kubeconfigPath: string, debug: boolean, log: Log): Promise<void> {
-  const steps: Step[] = role === "none" ? initSteps(env, debug) : [syncStep(env), syncServiceStep(env)];
+/** waitStep waits for this node to be Ready with the kubeconfig its role has (admin's on a control plane, the kubelet's on a worker). */
+export function waitStep(env: ClusterEnv, opts: ClusterOptions, role: "control-plane" | "worker", networkLater = false): Step {
+  return readyStep(env, { seconds: opts.waitSeconds, what: opts.waitText, kubeconfig: role === "control-plane" ? ADMIN_CONF : KUBELET_CONF, networkLater });
+}
+
+/**
+ * bringUpControlPlane is the one-shot part of `u7s up` after the node: init (with the taint removed
+ * unless kept), sync, Flannel, kubeconfig, then the wait for Ready; each part skips what is done. An
+ * initialised control plane keeps its taints as they are: a re-run changes nothing.
+ */
+export async function bringUpControlPlane(env: ClusterEnv, role: "control-plane" | "none", kubeconfigPath: string, debug: boolean, log: Log, opts: ClusterOptions): Promise<void> {
+  const steps: Step[] = role === "none" ? initSteps(env, debug, opts.keepTaint) : [syncStep(env), syncServiceStep(env)];
   if (role === "control-plane") log.info(`node ${env.config.nodeName} is already initialised (kubeadm init is not run again)`);
-  await runSteps(log, [...steps, flannelStep(env), kubeconfigStep(env, kubeconfigPath)]);
+  await runSteps(log, [...steps, flannelStep(env), kubeconfigStep(env, kubeconfigPath), waitStep(env, opts, "control-plane")]);
 }

@@ -58,6 +58,8 @@ export interface NodeAddressState {
   name: string;
   hostIp: string | undefined;
   externalIps: string[];
+  /** otherAddresses: the node's addresses of other types (Type=address), which a synced node has none of. */
+  otherAddresses: string[];
   overwrite: string | undefined;
 }
 
@@ -72,14 +74,15 @@ export function parseNodeAddresses(json: string): NodeAddressState[] {
     name: n.metadata?.name ?? "",
     hostIp: n.metadata?.labels?.["usernetes/host-ip"],
     externalIps: (n.status?.addresses ?? []).filter((a) => a.type === "ExternalIP").map((a) => a.address ?? ""),
+    otherAddresses: (n.status?.addresses ?? []).filter((a) => a.type !== "ExternalIP").map((a) => `${a.type ?? ""}=${a.address ?? ""}`),
     overwrite: n.metadata?.annotations?.["flannel.alpha.coreos.com/public-ip-overwrite"],
   }));
 }
 
-/** unsyncedNodes names the nodes whose ExternalIP or Flannel overwrite annotation is not their host IP. */
+/** unsyncedNodes names the nodes whose addresses are not exactly [ExternalIP = host IP] (upstream's) or whose Flannel overwrite annotation is not their host IP. */
 export function unsyncedNodes(nodes: readonly NodeAddressState[]): string[] {
   return nodes
-    .filter((n) => n.hostIp !== undefined && !(n.externalIps.length === 1 && n.externalIps[0] === n.hostIp && n.overwrite === n.hostIp))
+    .filter((n) => n.hostIp !== undefined && !(n.externalIps.length === 1 && n.externalIps[0] === n.hostIp && n.otherAddresses.length === 0 && n.overwrite === n.hostIp))
     .map((n) => n.name);
 }
 

@@ -1,4 +1,4 @@
-import { bringUpControlPlane, joinSteps } from "../cluster/bringup.ts";
+import { bringUpControlPlane, joinSteps, waitStep, type ClusterOptions } from "../cluster/bringup.ts";
 import { joinProblems, joinWarnings, type Join } from "../cluster/join-file.ts";
 import { parseJoin } from "../cluster/upstream-join.ts";
 import { runSteps } from "../steps.ts";
@@ -88,20 +88,21 @@ export function joinedNote(nodeName: string, join: Join): string {
 /**
  * clusterAfterUp is what `u7s up` does once the node runs: with a join file, join it (unless it has
  * joined); otherwise initialise the control plane (unless it is one), sync external IPs, install
- * Flannel and write the kubeconfig. A worker stays a worker and a control plane is never re-initialised.
+ * Flannel and write the kubeconfig; then wait for this node to be Ready (opts). A worker stays a
+ * worker and a control plane is never re-initialised.
  */
-export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engine, join: Join | undefined): Promise<void> {
+export async function clusterAfterUp(ctx: Ctx, config: NodeConfig, engine: Engine, join: Join | undefined, opts: ClusterOptions): Promise<void> {
   const { env, paths } = clusterContextFor(ctx, config, engine);
   const role = await nodeRole(env);
   const name = env.config.nodeName;
   if (join) {
     if (role === "worker") return ctx.log.info(`node ${name} has already joined a cluster (kubeadm join is not run again)`);
     if (role === "control-plane") throw new U7sError(`node ${name} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
-    await runSteps(ctx.log, joinSteps(env, join, ctx.debug));
+    await runSteps(ctx.log, [...joinSteps(env, join, ctx.debug), waitStep(env, opts, "worker")]);
     ctx.log.info(joinedNote(name, join));
     return;
   }
   if (role === "worker") return ctx.log.info(`node ${name} is a worker of a cluster (nothing more to do here)`);
-  await bringUpControlPlane(env, role, paths.kubeconfig, ctx.debug, ctx.log);
+  await bringUpControlPlane(env, role, paths.kubeconfig, ctx.debug, ctx.log, opts);
   ctx.log.info(`cluster is up; use it with: export KUBECONFIG=${paths.kubeconfig} (or \`u7s kubectl ...\`)`);
 }

@@ -1,9 +1,10 @@
-import { joinSteps } from "../cluster/bringup.ts";
+import { joinSteps, waitStep } from "../cluster/bringup.ts";
 import { nodeRole } from "../cluster/node.ts";
 import { U7sError, UsageError } from "../errors.ts";
 import { runSteps } from "../steps.ts";
 import { clusterContext, joinedNote, loadJoinFile } from "./_cluster.ts";
 import { nodeLock } from "./_node.ts";
+import { clusterOptions, waitOption } from "./_cluster-flags.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** kubeadmJoin joins the running node to a cluster with a join file from `u7s join-command`. */
@@ -23,13 +24,17 @@ export const kubeadmJoin: CommandDef = {
     "never runs it, and accepts only its template's lines (the hosts entry, one `kubeadm join` with --token and\n" +
     "--discovery-token-ca-cert-hash); another command, shell syntax or flag is refused naming the line. It does\n" +
     "not carry the cluster's PORT_FLANNEL (upstream's default 8472 is assumed: a warning when this host's differs)\n" +
-    "or NODE_SUBNET. An upstream control plane does not sync a new node: run `make sync-external-ip` there.",
+    "or NODE_SUBNET. An upstream control plane does not sync a new node: run `make sync-external-ip` there.\n" +
+    "Then it waits until the node is Ready (--wait, default 5m; 0 returns at once), saying what it waits for;\n" +
+    "on timeout it fails with the node's conditions and its Flannel pod's last events.",
   settings: true,
+  options: { ...waitOption },
   maxPositionals: 1,
   examples: ["u7s kubeadm-join join.json", "u7s kubeadm-join ~/usernetes/join-command"],
   async run(ctx, args) {
     const path = args.positionals[0];
     if (path === undefined) throw new UsageError("u7s kubeadm-join: no join file given (usage: u7s kubeadm-join FILE)", { hint: "make one with `u7s join-command` on the control plane's host" });
+    const opts = clusterOptions(args, ctx.env);
     const config = await ctx.config();
     const file = await loadJoinFile(path, config, ctx.log);
     const { env } = await clusterContext(ctx);
@@ -42,7 +47,7 @@ export const kubeadmJoin: CommandDef = {
       if (role === "control-plane") {
         throw new U7sError(`node ${config.nodeName} is a control plane; it cannot join another cluster`, { hint: "run `u7s kubeadm-reset` first" });
       }
-      await runSteps(ctx.log, joinSteps(env, file, ctx.debug));
+      await runSteps(ctx.log, [...joinSteps(env, file, ctx.debug), waitStep(env, opts, "worker")]);
       ctx.log.info(joinedNote(config.nodeName, file));
     });
   },

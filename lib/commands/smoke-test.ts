@@ -14,8 +14,10 @@ export const smokeTest: CommandDef = {
   summary: "check the cluster works: nodes Ready, a StatefulSet reachable by DNS name",
   description:
     "Upstream's smoke test: every node Ready; a 3-replica StatefulSet behind a headless Service (pods spread over\n" +
-    "the nodes); a client pod fetches each replica by its DNS name. Everything is created in namespace\n" +
-    "u7s-smoke-test, deleted afterwards unless --keep. Airgapped clusters pass images they have loaded.",
+    "the nodes); a client pod fetches each replica by its DNS name. A pod that no node can take (the scheduler\n" +
+    "calls it Unschedulable for ~15 s, e.g. a control plane that kept its taint and no worker) fails the test at\n" +
+    "once with the scheduler's message. Everything is created in namespace u7s-smoke-test, deleted afterwards\n" +
+    "unless --keep. Airgapped clusters pass images they have loaded.",
   settings: true,
   options: {
     "server-image": { type: "string", value: "REF", description: `web server image (default ${DEFAULT_SMOKE_IMAGES.server})` },

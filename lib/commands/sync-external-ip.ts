@@ -8,10 +8,12 @@ export const syncExternalIp: CommandDef = {
   group: "cluster",
   summary: "set each node's ExternalIP from its host IP (and repair Flannel)",
   description:
-    "For each node with a usernetes/host-ip label: status address ExternalIP = that IP, annotation\n" +
-    "flannel.alpha.coreos.com/public-ip-overwrite = that IP (overwritten when it changed), taint\n" +
-    "node.cloudprovider.kubernetes.io/uninitialized removed; a Flannel pod that announced another IP is\n" +
-    "restarted. Prints one line per node. Runs on the control plane's host; safe to re-run.",
+    "For each node with a usernetes/host-ip label: status addresses exactly [ExternalIP = that IP] (as upstream's),\n" +
+    "annotation flannel.alpha.coreos.com/public-ip-overwrite = that IP (overwritten when it changed; when, in\n" +
+    "u7s.io/public-ip-overwrite-time), taint node.cloudprovider.kubernetes.io/uninitialized removed (no other\n" +
+    "taint); a Flannel pod that started before the overwrite was set, on a node announcing another IP, is\n" +
+    "restarted (at most once per change; a pod still starting is left alone). Prints one line per node. Runs\n" +
+    "on the control plane's host; safe to re-run.",
   settings: true,
   examples: ["u7s sync-external-ip"],
   async run(ctx) {

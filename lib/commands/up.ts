@@ -7,6 +7,7 @@ import { joinFromPath } from "../state/join-from.ts";
 import { hostDataPaths } from "../state/paths.ts";
 import { boolFlag, dryRunFlag, positiveSeconds, publishMountOptions, stringFlag } from "./_shared.ts";
 import { clusterAfterUp, loadJoinFile } from "./_cluster.ts";
+import { clusterOptions, controlPlaneTaintOption, waitOption } from "./_cluster-flags.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
 
@@ -30,9 +31,13 @@ export const up: CommandDef = {
     "Then, unless --no-init: a fresh node becomes a control plane (kubeadm init, sync-external-ip, Flannel,\n" +
     "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster (FILE: u7s's join\n" +
     "file, or upstream Usernetes's join-command script, read as data and never run; --join-from HOST: the\n" +
-    "join file HOST's `u7s join-command` wrote to a shared home). An initialised or joined node is\n" +
-    "never initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports,\n" +
-    "names and subnet.",
+    "join file HOST's `u7s join-command` wrote to a shared home). A new control plane is schedulable:\n" +
+    "kubeadm's node-role.kubernetes.io/control-plane:NoSchedule taint is removed unless --control-plane-taint.\n" +
+    "Then it waits until this node is Ready (--wait, default 5m; 0 returns at once), saying what it waits for\n" +
+    "(the CNI, the Flannel pod, the node's condition); on timeout it fails with the node's conditions and the\n" +
+    "Flannel pod's last events (--no-init: no cluster, no wait). An initialised or joined node is never\n" +
+    "initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports, names\n" +
+    "and subnet.",
   settings: true,
   options: {
     image: { type: "string", value: "REF", description: "run this local image; build nothing" },
@@ -43,10 +48,12 @@ export const up: CommandDef = {
     "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
     "skip-preflight": { type: "boolean", description: "do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter in the engine's namespace, linger)" },
+    ...controlPlaneTaintOption,
+    ...waitOption,
     ...publishMountOptions,
     ...dryRunFlag,
   },
-  examples: ["u7s up", "u7s up --join join.json", "u7s up --join-from login1", "u7s up --no-init", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run"],
+  examples: ["u7s up", "u7s up --join join.json", "u7s up --join-from login1", "u7s up --no-init", "u7s up --control-plane-taint --wait 10m", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run"],
   async run(ctx, args) {
     const timeoutSeconds = positiveSeconds(args, "timeout", 180);
     const image = stringFlag(args, "image");
@@ -58,6 +65,7 @@ export const up: CommandDef = {
     if (joinFrom !== undefined && stringFlag(args, "join") !== undefined) throw new UsageError("u7s up: --join and --join-from do not go together (give one join file)");
     const joinPath = joinFrom !== undefined ? joinFromPath(ctx.env, joinFrom) : stringFlag(args, "join");
     if (noInit && joinPath !== undefined) throw new UsageError("u7s up: --no-init and --join do not go together (--join initialises the node as a worker)");
+    const cluster = clusterOptions(args, ctx.env);
     const { config, engine } = await nodeContext(ctx);
     // The join file is checked before anything is created: a bad one changes nothing.
     const join = joinPath === undefined ? undefined : await loadJoinFile(joinPath, config, ctx.log);
@@ -75,7 +83,7 @@ export const up: CommandDef = {
       }
       // Images a bundle brought to this host (`u7s image load`) go into the node before anything pulls.
       if (!applier.dryRun) await importLoadedImages({ config, engine, log: ctx.log }, hostDataPaths(ctx.env, ctx.host.hostname()), ctx.log);
-      if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join);
+      if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join, cluster);
     };
     // A dry run changes nothing, so it neither waits for nor blocks another command.
     await (applier.dryRun ? go() : nodeLock(ctx, config, "u7s up", go));

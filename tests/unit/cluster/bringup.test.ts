@@ -7,10 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { ENTRYPOINT_PATH, SAVED_HOSTS_FILE, UPSTREAM_HOSTS_FILE } from "../../../lib/assets.ts";
-import { bringUpControlPlane, initSteps, joinSteps } from "../../../lib/cluster/bringup.ts";
+import { bringUpControlPlane, initSteps, joinSteps, type ClusterOptions } from "../../../lib/cluster/bringup.ts";
 import type { JoinFile } from "../../../lib/cluster/join-file.ts";
 import { joinFileFor, saveControlPlaneHost } from "../../../lib/cluster/kubeadm.ts";
 import { writeNodeFile, type ClusterEnv } from "../../../lib/cluster/node.ts";
+import { READY_POLL } from "../../../lib/cluster/ready.ts";
 import { U7sError } from "../../../lib/errors.ts";
 import { runSteps } from "../../../lib/steps.ts";
 import { FAKE_JOIN_HASH, FakeClusterNode, fakeClusterEnv } from "../../fixtures/fake-cluster-node.ts";
@@ -28,6 +29,8 @@ const JOIN: JoinFile = {
   join: { endpoint: "u7s-cp:6443", token: "abcdef.0123456789abcdef", caCertHashes: [FAKE_JOIN_HASH] },
   created: "2026-11-23T10:00:00Z",
 };
+
+const NO_WAIT: ClusterOptions = { keepTaint: false, waitSeconds: 0, waitText: "0" };
 
 let dir = "";
 let node: FakeClusterNode;
@@ -48,7 +51,7 @@ const caught = async (fn: () => Promise<unknown>) => fn().then(() => undefined, 
 describe("bringUpControlPlane", () => {
   test("a new node: kubeadm init, external IPs, the sync service, Flannel, then the host's kubeconfig (0600)", async () => {
     const kubeconfig = join(dir, "cfg", "kubeconfig");
-    await bringUpControlPlane(env, "none", kubeconfig, false, env.log);
+    await bringUpControlPlane(env, "none", kubeconfig, false, env.log, NO_WAIT);
     const order = [first("kubeadm", "init"), first("bash", "-c"), first("systemctl", "restart"), first("helm", "upgrade"), first("cat", ADMIN)];
     expect(order.every((i) => i >= 0)).toBe(true);
     expect(order).toEqual([...order].sort((a, b) => a - b));
@@ -60,10 +63,20 @@ describe("bringUpControlPlane", () => {
     expect(env.stderr.text).not.toContain("already");
   });
 
+  test("the wait for Ready comes last: a node that never gets Ready fails up with exit 1 after the kubeconfig is written", async () => {
+    const kubeconfig = join(dir, "kubeconfig");
+    READY_POLL.ms = 1;
+    const e = await caught(() => bringUpControlPlane(env, "none", kubeconfig, false, env.log, { keepTaint: false, waitSeconds: 0.001, waitText: "1ms" })).finally(() => void (READY_POLL.ms = 2000));
+    expect(e!.exitCode).toBe(1);
+    expect(e!.message).toStartWith(`node ${NODE} did not become Ready: node ${NODE} is not Ready after 1ms: waiting for node ${NODE}: no Ready condition yet`);
+    expect(existsSync(kubeconfig)).toBe(true);
+    expect(node.inNode.findLastIndex((c) => c.cmd.join(" ").startsWith(`kubectl get node ${NODE}`))).toBeGreaterThan(first("cat", ADMIN));
+  });
+
   test("an initialised node: no kubeadm init (it says so); sync service, Flannel and kubeconfig are brought up to date", async () => {
     node.state.files.add(ADMIN);
     const kubeconfig = join(dir, "kubeconfig");
-    await bringUpControlPlane(env, "control-plane", kubeconfig, false, env.log);
+    await bringUpControlPlane(env, "control-plane", kubeconfig, false, env.log, NO_WAIT);
     expect(node.ran("kubeadm")).toBe(false);
     expect(env.stderr.text).toContain(`node ${NODE} is already initialised`);
     const order = [first("bash", "-c"), first("systemctl", "restart"), first("helm", "upgrade"), first("cat", ADMIN)];
@@ -76,7 +89,7 @@ describe("bringUpControlPlane", () => {
     node.state.files.add(ADMIN);
     node.state.namespaces.add("kube-flannel");
     node.state.flannelPort = 8472;
-    await bringUpControlPlane(env, "control-plane", join(dir, "kubeconfig"), false, env.log);
+    await bringUpControlPlane(env, "control-plane", join(dir, "kubeconfig"), false, env.log, NO_WAIT);
     expect(node.ran("helm", "upgrade")).toBe(false);
     expect(env.stderr.text).toContain("already installed with backend port 8472");
   });
@@ -91,7 +104,7 @@ describe("bringUpControlPlane", () => {
   ])("a failing %s stops the bring-up with %j", async (failing, doing, next) => {
     node.state.fail.push(failing);
     const kubeconfig = join(dir, "kubeconfig");
-    const e = await caught(() => bringUpControlPlane(env, "none", kubeconfig, false, env.log));
+    const e = await caught(() => bringUpControlPlane(env, "none", kubeconfig, false, env.log, NO_WAIT));
     expect(e).toBeInstanceOf(U7sError);
     expect(e!.message).toStartWith(`${doing}: command failed (exit code 1): docker exec`);
     if (next) expect(node.ran(next)).toBe(false);
@@ -111,7 +124,7 @@ test.each([
 
 describe("a failed kubeadm init or join is undone with kubeadm reset", () => {
   const steps = {
-    init: () => initSteps(env, false),
+    init: () => initSteps(env, false, false),
     join: () => joinSteps(env, JOIN, false),
   };
   test.each(["init", "join"] as const)("%s: the reset runs, and the error is kubeadm %s's", async (what) => {
@@ -131,7 +144,7 @@ describe("a failed kubeadm init or join is undone with kubeadm reset", () => {
 
   test("a failure without output of its own: the detail is just what could not be undone", async () => {
     node.recorder.on((argv) => argv.includes("kubeadm") && (argv.includes("init") || argv.includes("reset")), { exitCode: 1 });
-    const e = await caught(() => runSteps(env.log, initSteps(env, false)));
+    const e = await caught(() => runSteps(env.log, initSteps(env, false, false)));
     expect(e!.detail).toBe(`could not undo (kubeadm reset --force): command failed (exit code 1): docker exec ${NODE} kubeadm reset --force`);
   });
 });
@@ -141,7 +154,7 @@ describe("kubeadm's output", () => {
     [true, true],
     [false, undefined],
   ])("with --debug=%p, kubeadm init's and join's output is shown live (stream=%p)", async (debug, stream) => {
-    await runSteps(env.log, initSteps(env, debug));
+    await runSteps(env.log, initSteps(env, debug, false));
     await runSteps(env.log, joinSteps(env, JOIN, debug));
     const opts = (verb: string) => node.recorder.calls.find((c) => c.argv.includes("kubeadm") && c.argv.includes(verb))!.opts;
     expect([opts("init")?.stream, opts("join")?.stream]).toEqual([stream, stream]);

@@ -100,21 +100,21 @@ const item = (name: string, hostIp: string | undefined, addresses: [string, stri
 describe("parseNodeAddresses", () => {
   test("reads each node's host-IP label, ExternalIPs only, and the Flannel overwrite annotation", () => {
     const json = JSON.stringify({ items: [item("a", "192.0.2.2", [["InternalIP", "10.100.1.2"], ["ExternalIP", "192.0.2.2"], ["Hostname", "a"]], "192.0.2.2")] });
-    expect(parseNodeAddresses(json)).toEqual([{ name: "a", hostIp: "192.0.2.2", externalIps: ["192.0.2.2"], overwrite: "192.0.2.2" }]);
+    expect(parseNodeAddresses(json)).toEqual([{ name: "a", hostIp: "192.0.2.2", externalIps: ["192.0.2.2"], otherAddresses: ["InternalIP=10.100.1.2", "Hostname=a"], overwrite: "192.0.2.2" }]);
     // an ExternalIP entry without an address counts as one that is not the host IP
     expect(parseNodeAddresses('{"items":[{"status":{"addresses":[{"type":"ExternalIP"}]}}]}')[0]!.externalIps).toEqual([""]);
   });
   test("a list without items, and items without metadata or status, read as nothing set", () => {
     expect(parseNodeAddresses("{}")).toEqual([]);
     expect(parseNodeAddresses('{"items":[{},{"metadata":{},"status":{"addresses":[{}]}}]}')).toEqual([
-      { name: "", hostIp: undefined, externalIps: [], overwrite: undefined },
-      { name: "", hostIp: undefined, externalIps: [], overwrite: undefined },
+      { name: "", hostIp: undefined, externalIps: [], otherAddresses: [], overwrite: undefined },
+      { name: "", hostIp: undefined, externalIps: [], otherAddresses: ["="], overwrite: undefined },
     ]);
   });
 });
 
 describe("unsyncedNodes", () => {
-  const n = (externalIps: string[], overwrite: string | undefined, hostIp: string | undefined): NodeAddressState => ({ name: "n", hostIp, externalIps, overwrite });
+  const n = (externalIps: string[], overwrite: string | undefined, hostIp: string | undefined, otherAddresses: string[] = []): NodeAddressState => ({ name: "n", hostIp, externalIps, otherAddresses, overwrite });
   const ip = "192.0.2.2";
   test.each([
     ["in sync", n([ip], ip, ip), false],
@@ -122,6 +122,7 @@ describe("unsyncedNodes", () => {
     ["no ExternalIP yet", n([], ip, ip), true],
     ["another ExternalIP", n(["192.0.2.9"], ip, ip), true],
     ["an extra ExternalIP", n([ip, "192.0.2.9"], ip, ip), true],
+    ["the kubelet's InternalIP next to the ExternalIP (upstream keeps only the ExternalIP)", n([ip], ip, ip, ["InternalIP=10.100.1.100"]), true],
     ["no Flannel overwrite", n([ip], undefined, ip), true],
     ["another Flannel overwrite", n([ip], "192.0.2.9", ip), true],
   ])("%s", (_what, state, listed) => {

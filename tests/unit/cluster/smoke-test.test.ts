@@ -1,16 +1,20 @@
 // `u7s smoke-test` against the fake node: the kubectl commands it runs and in which order, the
 // manifest it applies, what a failure stops, the cleanup; the client pod's script runs for real with
 // a stand-in wget.
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { clientScript, DEFAULT_SMOKE_IMAGES, SMOKE_REPLICAS, smokeManifest } from "../../../lib/cluster/smoke-test.ts";
+import { clientScript, DEFAULT_SMOKE_IMAGES, SMOKE_POLL, SMOKE_REPLICAS, smokeManifest, UNSCHEDULABLE_LOOKS } from "../../../lib/cluster/smoke-test.ts";
 import { FakeClusterNode } from "../../fixtures/fake-cluster-node.ts";
 import { runCli } from "../../fixtures/fakes.ts";
 
 const NS = "u7s-smoke-test";
+const PODS = `kubectl -n ${NS} get pods -l app=u7s-smoke -o json`;
+const POLL = { ...SMOKE_POLL };
+beforeAll(() => void Object.assign(SMOKE_POLL, { pauseMs: 1 }));
+afterAll(() => void Object.assign(SMOKE_POLL, POLL));
 let node: FakeClusterNode;
 const u7s = (argv: string[]) => runCli(argv, { runner: node.recorder, env: { CONTAINER_ENGINE: "docker", HOME: "/nonexistent" } });
 beforeEach(() => {
@@ -29,7 +33,7 @@ describe("u7s smoke-test", () => {
     expect(kubectls()).toEqual([
       { args: ["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=60s"], input: undefined },
       { args: ["apply", "-f", "-"], input: smokeManifest(images) },
-      { args: ["-n", NS, "rollout", "status", "statefulset/smoke", "--timeout=60s"], input: undefined },
+      { args: ["-n", NS, "rollout", "status", "statefulset/smoke", "--timeout=5s"], input: undefined },
       {
         args: ["-n", NS, "run", "smoke-client", "--image=registry.local/busybox:1", "--restart=Never", "--rm", "-i", "--quiet", "--command", "--", "sh", "-c", clientScript()],
         input: "", // -i with an empty stdin: the pod's output comes back and the command ends
@@ -51,10 +55,44 @@ describe("u7s smoke-test", () => {
 
   test("a failing step stops the test (exit 1) and the namespace is still deleted", async () => {
     node.state.fail.push("kubectl -n u7s-smoke-test rollout");
-    const r = await u7s(["smoke-test"]);
+    node.state.answers.push([PODS, { stdout: '{"items":[]}' }]);
+    const r = await u7s(["smoke-test", "--timeout", "0.05"]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: Waiting for the StatefulSet to roll out failed: command failed (exit code 1)");
+    // its last look waits only as long as is left (at least a second)
+    expect(kubectls().filter((k) => k.args[2] === "rollout").at(-1)!.args).toContain("--timeout=1s");
     expect(node.ran("kubectl", "-n", NS, "run")).toBe(false);
     expect(node.ran("kubectl", "delete", "namespace", NS)).toBe(true);
+  });
+
+  const unschedulable = (message: string) =>
+    JSON.stringify({ items: [{ metadata: { name: "smoke-0" }, status: { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message }] } }] });
+  const TAINTED = "0/1 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
+
+  test(`a pod no node can take (Unschedulable on ${UNSCHEDULABLE_LOOKS} looks in a row) fails at once with the scheduler's message; the control-plane taint gets its fix`, async () => {
+    node.state.fail.push("kubectl -n u7s-smoke-test rollout");
+    node.state.answers.push([PODS, { stdout: unschedulable(TAINTED) }]);
+    const r = await u7s(["smoke-test", "--timeout", "300"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: Waiting for the StatefulSet to roll out failed: no node can take pod smoke-0: ${TAINTED}\n`);
+    expect(r.stderr).toContain("hint: the control plane keeps its taint (made with --control-plane-taint): remove it with `u7s kubectl taint nodes --all node-role.kubernetes.io/control-plane-`");
+    expect(kubectls().filter((k) => k.args[2] === "rollout")).toHaveLength(UNSCHEDULABLE_LOOKS);
+    expect(node.ran("kubectl", "delete", "namespace", NS)).toBe(true);
+  });
+
+  test("another reason gets a pointer to the pod; a pod Unschedulable for a moment only (a lingering not-ready taint) does not fail", async () => {
+    node.state.fail.push("kubectl -n u7s-smoke-test rollout");
+    node.state.answers.push([PODS, { stdout: unschedulable("0/1 nodes are available: 1 Insufficient cpu.") }]);
+    let r = await u7s(["smoke-test"]);
+    expect(r.stderr).toContain("hint: see `u7s kubectl -n u7s-smoke-test describe pod smoke-0`");
+    node = new FakeClusterNode("u7s-node-a");
+    node.state.files.add("/etc/kubernetes/admin.conf");
+    let look = 0;
+    node.recorder.on((argv) => argv.includes("rollout"), () => (look++ < UNSCHEDULABLE_LOOKS - 1 ? { exitCode: 1, stderr: "error: timed out waiting for the condition" } : { stdout: "statefulset rolling update complete\n" }));
+    node.state.answers.push([PODS, { stdout: unschedulable("0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }.") }]);
+    node.state.answers.push(["kubectl -n u7s-smoke-test run", { stdout: "ok smoke-0.smoke\n" }]);
+    r = await u7s(["smoke-test"]);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   test("an image that is not a reference is refused before anything runs", async () => {
