@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { ENTRYPOINT_PATH, SAVED_HOSTS_FILE, UPSTREAM_HOSTS_FILE } from "../../../lib/assets.ts";
-import { bringUpControlPlane, initSteps, joinSteps, type ClusterOptions } from "../../../lib/cluster/bringup.ts";
+import { bringUpControlPlane, initSteps, joinSteps, waitStep, type ClusterOptions } from "../../../lib/cluster/bringup.ts";
 import type { JoinFile } from "../../../lib/cluster/join-file.ts";
 import { joinFileFor, saveControlPlaneHost } from "../../../lib/cluster/kubeadm.ts";
 import { writeNodeFile, type ClusterEnv } from "../../../lib/cluster/node.ts";
@@ -71,6 +71,7 @@ describe("bringUpControlPlane", () => {
     expect(e!.message).toStartWith(`node ${NODE} did not become Ready: node ${NODE} is not Ready after 1ms: waiting for node ${NODE}: no Ready condition yet`);
     expect(existsSync(kubeconfig)).toBe(true);
     expect(node.inNode.findLastIndex((c) => c.cmd.join(" ").startsWith(`kubectl get node ${NODE}`))).toBeGreaterThan(first("cat", ADMIN));
+    expect(node.inNode.findLast((c) => c.cmd.join(" ").startsWith(`kubectl get node ${NODE}`))!.env.KUBECONFIG).toBe(ADMIN);
   });
 
   test("an initialised node: no kubeadm init (it says so); sync service, Flannel and kubeconfig are brought up to date", async () => {
@@ -146,6 +147,25 @@ describe("a failed kubeadm init or join is undone with kubeadm reset", () => {
     node.recorder.on((argv) => argv.includes("kubeadm") && (argv.includes("init") || argv.includes("reset")), { exitCode: 1 });
     const e = await caught(() => runSteps(env.log, initSteps(env, false, false)));
     expect(e!.detail).toBe(`could not undo (kubeadm reset --force): command failed (exit code 1): docker exec ${NODE} kubeadm reset --force`);
+  });
+});
+
+describe("waitStep", () => {
+  const cni = { type: "Ready", status: "False", reason: "KubeletNotReady", message: "container runtime network not ready: NetworkReady=false" };
+  const opts: ClusterOptions = { keepTaint: false, waitSeconds: 0.001, waitText: "1ms" };
+  beforeEach(() => {
+    node.state.files.add(ADMIN).add("/etc/kubernetes/kubelet.conf");
+    node.state.nodesJson = JSON.stringify({ items: [{ metadata: { name: NODE }, status: { conditions: [cni] } }] });
+  });
+  test("a control plane looks with admin's kubeconfig, a worker with the kubelet's", async () => {
+    for (const [role, conf] of [["control-plane", ADMIN], ["worker", "/etc/kubernetes/kubelet.conf"]] as const) {
+      await runSteps(env.log, [waitStep(env, opts, role)]).catch(() => undefined);
+      expect(node.inNode.at(-1)!.env.KUBECONFIG).toBe(conf);
+    }
+  });
+  test("only networkLater (kubeadm-init) ends the wait for a node that lacks its network alone", async () => {
+    expect(await caught(() => runSteps(env.log, [waitStep(env, opts, "control-plane", true)]))).toBeUndefined();
+    expect((await caught(() => runSteps(env.log, [waitStep(env, opts, "control-plane")])))!.message).toContain("is not Ready after 1ms");
   });
 });
 
