@@ -402,6 +402,33 @@ export async function cleanupHostNodes(host: TestHost, nodeName?: string): Promi
   for (const n of networks) await hostEngineCli(host, ["network", "rm", n], quiet);
 }
 
+/**
+ * removeHostNode removes one node of a test host by name only (`down -v` with the given environment,
+ * then its container, volumes and network, ignoring what is absent): other tests' nodes there stay.
+ */
+export async function removeHostNode(host: TestHost, nodeName: string, env: Record<string, string> = {}): Promise<void> {
+  await runU7sOnHost(host, ["down", "-v"], { env, timeoutMs: 240_000 });
+  const quiet = { check: false, timeoutMs: 120_000 } as const;
+  await hostEngineCli(host, ["rm", "-f", nodeName], quiet);
+  await hostEngineCli(host, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
+  await hostEngineCli(host, ["network", "rm", nodeName], quiet);
+}
+
+/** hostNodeLeftovers lists a test host's containers, volumes and networks whose names start with nodeName. */
+export async function hostNodeLeftovers(host: TestHost, nodeName: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [kind, args] of [
+    ["container", ["ps", "-a", "--format", "{{.Names}}"]],
+    ["volume", ["volume", "ls", "--format", "{{.Name}}"]],
+    ["network", ["network", "ls", "--format", "{{.Name}}"]],
+  ] as const) {
+    for (const n of (await hostEngineCli(host, [...args])).stdout.split("\n").map((s) => s.trim())) {
+      if (n.startsWith(nodeName)) out.push(`${kind} ${n}`);
+    }
+  }
+  return out;
+}
+
 /** copyBetweenHosts copies a text file from one test host's user to another's (mode 0600), as scp between two machines would. */
 export async function copyBetweenHosts(from: TestHost, fromPath: string, to: TestHost, toPath: string): Promise<void> {
   const readArgv = onHost(from, ["cat", fromPath]);

@@ -15,8 +15,10 @@ import {
   eventually,
   FLANNEL_VXLAN_SCRIPT,
   hostEngineCli,
+  hostNodeLeftovers,
   inHostNetns,
   loadHostsEnv,
+  removeHostNode,
   repoRoot,
   runCommand,
   runOnHost,
@@ -27,6 +29,7 @@ import {
 } from "./harness.ts";
 import { join } from "node:path";
 import { PASTA_DROP_IN, pastaDropIn } from "../../lib/engine/podman.ts";
+import { CONTROL_PLANE_TAINT } from "../../lib/cluster/control-plane.ts";
 
 const TIMEOUT_MS = 300_000;
 
@@ -70,21 +73,6 @@ function inNode(argv: readonly string[]): Promise<CommandResult> {
   return runU7sOnHost(host!, ["exec", "--", ...argv], { timeoutMs: 60_000 });
 }
 
-/** leftovers lists host C's containers, volumes and networks u7s made or named for the node. */
-async function leftovers(nodeName: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const [kind, args] of [
-    ["container", ["ps", "-a", "--format", "{{.Names}}"]],
-    ["volume", ["volume", "ls", "--format", "{{.Name}}"]],
-    ["network", ["network", "ls", "--format", "{{.Name}}"]],
-  ] as const) {
-    for (const n of (await hostEngineCli(host!, [...args])).stdout.split("\n").map((s) => s.trim())) {
-      if (n.startsWith(nodeName)) out.push(`${kind} ${n}`);
-    }
-  }
-  return out;
-}
-
 describeOnC("host C: Debian 13's rootless Podman 5 with pasta", () => {
   let config: Record<string, string>;
   beforeAll(async () => {
@@ -126,7 +114,7 @@ describeOnC("host C: Debian 13's rootless Podman 5 with pasta", () => {
     const ss = await runCommand(inHostNetns(host!, ["ss", "-Hltn", `sport = :${config.PORT_KUBE_APISERVER}`]));
     expect(ss.stdout.trim(), `PORT_KUBE_APISERVER ${config.PORT_KUBE_APISERVER} not published on host C`).not.toBe("");
     await u7s(["down", "-v"]);
-    expect(await leftovers(nodeName)).toEqual([]);
+    expect(await hostNodeLeftovers(host!, nodeName)).toEqual([]);
   }, TIMEOUT_MS);
 });
 
@@ -208,14 +196,8 @@ const CROSS_TENANT = "16";
 
 describeOnC("VXLAN between host A (Debian 12 Docker 20.10, slirp4netns) and host C (Debian 13 Podman 5.4, pasta)", () => {
   const sides: VtepSide[] = [];
-  /** downSide removes one node of this suite (down -v, then its container, volumes and network by name only: other tests' nodes on host A stay). */
-  const downSide = async (h: TestHost, nodeName: string): Promise<void> => {
-    await runU7sOnHost(h, ["down", "-v"], { env: { U7S_TENANT: CROSS_TENANT }, timeoutMs: 240_000 });
-    const quiet = { check: false, timeoutMs: 120_000 } as const;
-    await hostEngineCli(h, ["rm", "-f", nodeName], quiet);
-    await hostEngineCli(h, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
-    await hostEngineCli(h, ["network", "rm", nodeName], quiet);
-  };
+  /** downSide removes one node of this suite by name only: other tests' nodes on host A stay. */
+  const downSide = (h: TestHost, nodeName: string) => removeHostNode(h, nodeName, { U7S_TENANT: CROSS_TENANT });
   afterAll(async () => {
     for (const s of sides) await downSide(s.host, s.nodeName);
     await runOnHost(host!, ["rm", "-f", `${host!.home}/${PASTA_DROP_IN}`]);
@@ -322,13 +304,7 @@ describeOnC("a cluster across generations: control plane on host C (Debian 13 Po
   const joinFile = (h: TestHost) => `${h.home}/u7s-join-t${CROSS_TENANT}.json`;
   const names: [TestHost, string][] = [];
   /** removeNode removes one node of this suite by name only (other tests' nodes on host A stay). */
-  const removeNode = async (h: TestHost, nodeName: string): Promise<void> => {
-    await runU7sOnHost(h, ["down", "-v"], { env, timeoutMs: 240_000 });
-    const quiet = { check: false, timeoutMs: 120_000 } as const;
-    await hostEngineCli(h, ["rm", "-f", nodeName], quiet);
-    await hostEngineCli(h, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
-    await hostEngineCli(h, ["network", "rm", nodeName], quiet);
-  };
+  const removeNode = (h: TestHost, nodeName: string) => removeHostNode(h, nodeName, env);
   afterAll(async () => {
     for (const [h, n] of names) {
       await removeNode(h, n);
@@ -373,3 +349,91 @@ describeOnC("a cluster across generations: control plane on host C (Debian 13 Po
     expect(seen).toEqual(want);
   }, TIMEOUT_MS);
 });
+
+// ------------------------------------------------------------------ the cluster suite's core (cluster.test.ts) on hosts C and D
+
+/** CLUSTER_TENANT: the tenant of this suite's nodes on hosts C and D (no other test's nodes use it). */
+const CLUSTER_TENANT = "17";
+
+interface ClusterNodeJson {
+  metadata: { name: string; resourceVersion: string };
+  spec?: { taints?: { key: string }[] };
+  status?: { addresses?: { type: string; address: string }[]; conditions?: { type: string; status: string }[] };
+}
+
+for (const [label, target] of [
+  ["host C (Debian 13 Podman 5.4, pasta after `u7s init-host`)", host],
+  ["host D (Debian 13 Docker 26.1, RootlessKit 2.0)", hostD],
+] as const) {
+  (target ? describe : describe.skip)(`cluster with the doubles on ${label}, tenant ${CLUSTER_TENANT}`, () => {
+    const h = target!;
+    const env = { U7S_TENANT: CLUSTER_TENANT };
+    let nodeName = "";
+    let settings: Record<string, string> = {};
+    const run = (args: readonly string[], input?: string) => runU7sOnHost(h, args, { env, input, timeoutMs: 240_000 });
+    const ok = async (args: readonly string[], input?: string): Promise<CommandResult> => {
+      const r = await run(args, input);
+      if (r.exitCode !== 0) throw new Error(`on host ${h.id}: ${describeResult(["u7s", ...args], r)}`);
+      return r;
+    };
+    const node = async (): Promise<ClusterNodeJson> => JSON.parse((await ok(["kubectl", "get", "node", nodeName, "-o", "json"])).stdout) as ClusterNodeJson;
+    const removeDropIn = async () => {
+      if (h.engine === "podman") await runOnHost(h, ["rm", "-f", `${h.home}/${PASTA_DROP_IN}`]);
+    };
+    beforeAll(async () => {
+      settings = JSON.parse((await ok(["config", "--json"])).stdout) as Record<string, string>;
+      nodeName = String(settings.NODE_NAME);
+      await removeHostNode(h, nodeName, env);
+      // pasta needs an address of its own (the earlier tests of this file remove u7s's drop-in when done)
+      if (h.engine === "podman") await ok(["init-host"]);
+    }, TIMEOUT_MS);
+    afterAll(async () => {
+      if (nodeName) await removeHostNode(h, nodeName, env);
+      await removeDropIn();
+    }, TIMEOUT_MS);
+
+    test("up brings the control plane to Ready with addresses exactly [ExternalIP = host IP], no control-plane taint, and a Deployment's pods Running", async () => {
+      const hosts = loadHostsEnv();
+      if (!hosts.clusterImage) throw new Error("tests/.work/hosts.env has no U7S_HOSTS_CLUSTER_IMAGE: run `npm run test:setup`");
+      expect(settings.HOST_IP).toBe(h.ip);
+      const up = await ok(["up", "--image", hosts.clusterImage]);
+      expect(up.stderr).toContain("✓ Initialising the control plane (kubeadm init)");
+      const n = await node();
+      expect(n.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+      expect(n.status?.addresses).toEqual([{ type: "ExternalIP", address: h.ip }]);
+      expect((n.spec?.taints ?? []).map((t) => t.key)).not.toContain(CONTROL_PLANE_TAINT);
+      await ok(["kubectl", "create", "deployment", "u7s-e2e-web", "--image=registry.k8s.io/pause:3.10", "--replicas=2"]);
+      const rollout = await ok(["kubectl", "rollout", "status", "deployment/u7s-e2e-web", "--timeout=120s"]);
+      expect(rollout.stdout).toContain("successfully rolled out");
+      const pods = JSON.parse((await ok(["kubectl", "get", "pods", "-l", "app=u7s-e2e-web", "-o", "json"])).stdout) as { items: { spec: { nodeName?: string }; status: { phase: string } }[] };
+      expect(pods.items.map((p) => [p.spec.nodeName, p.status.phase])).toEqual([[nodeName, "Running"], [nodeName, "Running"]]);
+    }, TIMEOUT_MS);
+
+    test("join-command writes a 0600 join file naming this host; kubeconfig works; u7s kubectl reaches the API", async () => {
+      const file = (await ok(["join-command", "--ttl", "1h"])).stdout.trim();
+      try {
+        expect(file).toEndWith(`/${nodeName}/join.json`);
+        expect((await runOnHost(h, ["stat", "-c", "%a", file])).stdout.trim()).toBe("600");
+        const join = JSON.parse((await runOnHost(h, ["cat", file])).stdout) as { controlPlane: { nodeName: string; hostIp: string } };
+        expect(join.controlPlane).toMatchObject({ nodeName, hostIp: h.ip });
+      } finally {
+        await runOnHost(h, ["rm", "-f", file]); // it holds a bootstrap token
+      }
+      const kc = await ok(["kubeconfig"]);
+      const path = (kc.stderr + kc.stdout).match(/KUBECONFIG=(\S+)/)?.[1];
+      expect(path, kc.stderr).toBeDefined();
+      expect((await runOnHost(h, ["stat", "-c", "%a", path!])).stdout.trim()).toBe("600");
+      expect((await ok(["kubectl", "get", "nodes", "-o", "name"])).stdout).toBe(`node/${nodeName}\n`);
+    }, TIMEOUT_MS);
+
+    test("a re-run of up changes nothing; down -v leaves nothing of the node", async () => {
+      const before = (await node()).metadata.resourceVersion;
+      const again = await ok(["up", "--image", loadHostsEnv().clusterImage!]);
+      expect(again.stderr).toContain("already initialised");
+      expect(again.stderr).not.toContain("kubeadm init)");
+      expect((await node()).metadata.resourceVersion).toBe(before);
+      await ok(["down", "-v"]);
+      expect(await hostNodeLeftovers(h, nodeName)).toEqual([]);
+    }, TIMEOUT_MS);
+  });
+}
