@@ -163,12 +163,15 @@ describe("VXLAN between node containers on two hosts", () => {
 
 const OVERWRITE = "flannel.alpha.coreos.com/public-ip-overwrite";
 const UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized";
+const CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane";
 
 interface NodeView {
   name: string;
   externalIp: string | undefined;
   overwrite: string | undefined;
   uninitialized: boolean;
+  /** controlPlaneTaint: kubeadm's node-role.kubernetes.io/control-plane taint is on the node. */
+  controlPlaneTaint: boolean;
 }
 
 /** clusterPrerequisites says what this suite needs that is not there yet (empty when it can run). */
@@ -197,6 +200,7 @@ async function nodesSeenFrom(host: TestHost): Promise<NodeView[]> {
     externalIp: n.status?.addresses?.find((a) => a.type === "ExternalIP")?.address,
     overwrite: n.metadata.annotations?.[OVERWRITE],
     uninitialized: (n.spec?.taints ?? []).some((t) => t.key === UNINITIALIZED),
+    controlPlaneTaint: (n.spec?.taints ?? []).some((t) => t.key === CONTROL_PLANE_TAINT),
   }));
 }
 
@@ -257,8 +261,9 @@ describe("a cluster across two hosts (API and kubeadm doubles)", () => {
 
     // The control plane's sync service gives each node its host's address, without a manual step.
     const want: NodeView[] = [
-      { name: String(cpConfig.NODE_NAME), externalIp: cp.ip, overwrite: cp.ip, uninitialized: false },
-      { name: String(workerConfig.NODE_NAME), externalIp: worker.ip, overwrite: worker.ip, uninitialized: false },
+      // the control plane stays schedulable with a worker joined (u7s up removed kubeadm's taint; nothing adds it back)
+      { name: String(cpConfig.NODE_NAME), externalIp: cp.ip, overwrite: cp.ip, uninitialized: false, controlPlaneTaint: false },
+      { name: String(workerConfig.NODE_NAME), externalIp: worker.ip, overwrite: worker.ip, uninitialized: false, controlPlaneTaint: false },
     ].sort((x, y) => x.name.localeCompare(y.name));
     let seen: NodeView[] = [];
     for (const deadline = Date.now() + 60_000; Date.now() < deadline; await Bun.sleep(2_000)) {
