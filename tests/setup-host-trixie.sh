@@ -20,6 +20,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib-hosts.sh
+. "$HERE/lib-hosts.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 WORK=$HERE/.work
 IMAGES=$WORK/images
@@ -80,18 +82,6 @@ status_host() {
   if is_mount "$MNT"; then echo "mount namespace: $MNT"; else echo "mount namespace: absent"; fi
   [ -x "$W" ] && is_mount "$MNT" && echo "${ENGINE[$H]}: $(as_h "${ENGINE[$H]}" version --format '{{.Server.Version}}' 2>/dev/null), $(as_h "${ENGINE[$H]}" ps -q 2>/dev/null | wc -l) containers running"
   return 0
-}
-kill_cgroup() { # kill_cgroup DIR: SIGKILL every process in DIR and below (only the host's user lives there), rmdir it
-  local d=$1 p
-  [ -d "$d" ] || return 0
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    local pids; pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
-    [ -n "$pids" ] || break
-    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    sleep 0.3
-  done
-  find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-  [ ! -d "$d" ] || log "WARNING: could not remove cgroup $d"
 }
 down() {
   local h; for h in c d; do select_host "$h"; down_host; done

@@ -24,6 +24,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib-hosts.sh
+. "$HERE/lib-hosts.sh"
 WORK=$HERE/.work
 ENGINES_ENV=$WORK/engines.env
 HOSTS_ENV=$WORK/hosts.env
@@ -158,18 +160,6 @@ status() {
 }
 
 # ------------------------------------------------------------------ down
-kill_cgroup() { # kill_cgroup DIR: SIGKILL every process in DIR and below (only this script's users live there), rmdir it
-  local d=$1 p
-  [ -d "$d" ] || return 0
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    local pids; pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
-    [ -n "$pids" ] || break
-    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    sleep 0.3
-  done
-  find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-  [ ! -d "$d" ] || log "WARNING: could not remove cgroup $d"
-}
 down() {
   local h d
   # hosts C and D first: their veths hang on this script's bridge

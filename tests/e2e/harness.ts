@@ -414,17 +414,21 @@ export async function removeHostNode(host: TestHost, nodeName: string, env: Reco
   await hostEngineCli(host, ["network", "rm", nodeName], quiet);
 }
 
-/** hostNodeLeftovers lists a test host's containers, volumes and networks whose names start with nodeName. */
-export async function hostNodeLeftovers(host: TestHost, nodeName: string): Promise<string[]> {
+/**
+ * hostNodeLeftovers lists a test host's containers, volumes and networks whose names start with nodeName,
+ * and with labelFilter (e.g. `io.u7s.node` or `io.u7s.node=NAME`) also those carrying that label.
+ */
+export async function hostNodeLeftovers(host: TestHost, nodeName: string, labelFilter?: string): Promise<string[]> {
   const out: string[] = [];
+  const lines = (text: string) => text.split("\n").map((s) => s.trim()).filter(Boolean);
   for (const [kind, args] of [
     ["container", ["ps", "-a", "--format", "{{.Names}}"]],
     ["volume", ["volume", "ls", "--format", "{{.Name}}"]],
     ["network", ["network", "ls", "--format", "{{.Name}}"]],
   ] as const) {
-    for (const n of (await hostEngineCli(host, [...args])).stdout.split("\n").map((s) => s.trim())) {
-      if (n.startsWith(nodeName)) out.push(`${kind} ${n}`);
-    }
+    const named = lines((await hostEngineCli(host, [...args])).stdout).filter((n) => n.startsWith(nodeName));
+    const labelled = labelFilter === undefined ? [] : lines((await hostEngineCli(host, [...args, "--filter", `label=${labelFilter}`])).stdout);
+    for (const n of new Set([...named, ...labelled])) out.push(`${kind} ${n}`);
   }
   return out;
 }

@@ -9,7 +9,7 @@
  * so these tests never touch the nodes of the other two-host tests (tenant 0) and clean up only their own.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { describeResult, eventually, hostEngineCli, loadHostsEnv, runOnHost, runU7sOnHost, type CommandResult, type HostsEnv, type TestHost } from "./harness.ts";
+import { describeResult, eventually, hostEngineCli, hostNodeLeftovers, loadHostsEnv, runOnHost, runU7sOnHost, type CommandResult, type HostsEnv, type TestHost } from "./harness.ts";
 import { upstreamJoinCommand } from "../fixtures/upstream-join-command.ts";
 
 const TIMEOUT_MS = 600_000;
@@ -38,21 +38,6 @@ async function removeNode(host: TestHost, nodeName: string): Promise<void> {
   await hostEngineCli(host, ["rm", "-f", nodeName], quiet);
   await hostEngineCli(host, ["volume", "rm", "-f", `${nodeName}-var`, `${nodeName}-opt`, `${nodeName}-etc`], quiet);
   await hostEngineCli(host, ["network", "rm", nodeName], quiet);
-}
-
-/** objectsOf lists a host's containers, volumes and networks of one node (by name, or by u7s's label naming it). */
-async function objectsOf(host: TestHost, nodeName: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const [kind, args] of [
-    ["container", ["ps", "-a", "--format", "{{.Names}}"]],
-    ["volume", ["volume", "ls", "--format", "{{.Name}}"]],
-    ["network", ["network", "ls", "--format", "{{.Name}}"]],
-  ] as const) {
-    const names = (await hostEngineCli(host, [...args])).stdout.split("\n").map((s) => s.trim());
-    const labelled = (await hostEngineCli(host, [...args, "--filter", `label=io.u7s.node=${nodeName}`])).stdout.split("\n").map((s) => s.trim());
-    for (const n of new Set([...names.filter((x) => x.startsWith(nodeName)), ...labelled.filter(Boolean)])) found.push(`${kind} ${n}`);
-  }
-  return found;
 }
 
 /** writeOnHost writes a file as the host's user with mode 0600 (as scp of a secret would). */
@@ -116,7 +101,7 @@ describe("mixed clusters: upstream's join-command across two hosts (tenant 5)", 
           expect(r.stderr).toContain(message);
           expect(r.stderr).not.toContain(token!); // a refusal shows no bootstrap token
         }
-        expect({ what, created: await objectsOf(worker, names.b) }).toEqual({ what, created: [] });
+        expect({ what, created: await hostNodeLeftovers(worker, names.b, `io.u7s.node=${names.b}`) }).toEqual({ what, created: [] });
       }
 
       // The real one joins. Tenant 5's Flannel port is not upstream's default: said, not refused.

@@ -16,7 +16,7 @@ import {
   copyBetweenHosts,
   describeResult,
   downOverlayPair,
-  hostEngineCli,
+  hostNodeLeftovers,
   inHostNetns,
   loadHostsEnv,
   runCommand,
@@ -204,21 +204,6 @@ async function nodesSeenFrom(host: TestHost): Promise<NodeView[]> {
   }));
 }
 
-/** engineObjects lists a host's containers, volumes and networks named for nodeName or labelled by u7s. */
-async function engineObjects(host: TestHost, nodeName: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const [kind, args] of [
-    ["container", ["ps", "-a", "--format", "{{.Names}}"]],
-    ["volume", ["volume", "ls", "--format", "{{.Name}}"]],
-    ["network", ["network", "ls", "--format", "{{.Name}}"]],
-  ] as const) {
-    const names = (await hostEngineCli(host, [...args])).stdout.split("\n").map((s) => s.trim());
-    const labelled = (await hostEngineCli(host, [...args, "--filter", "label=io.u7s.node"])).stdout.split("\n").map((s) => s.trim());
-    for (const n of new Set([...names.filter((x) => x.startsWith(nodeName)), ...labelled.filter(Boolean)])) found.push(`${kind} ${n}`);
-  }
-  return found;
-}
-
 describe("a cluster across two hosts (API and kubeadm doubles)", () => {
   const joinFile = (host: TestHost) => `${host.home}/u7s-join.json`;
   afterAll(async () => {
@@ -251,7 +236,7 @@ describe("a cluster across two hosts (API and kubeadm doubles)", () => {
       const r = await runU7sOnHost(worker, ["up", "--image", image, "--join", workerJoinFile], { env: refusedEnv, timeoutMs: 240_000 });
       expect({ what, exitCode: r.exitCode }).toEqual({ what, exitCode: 2 });
       expect(r.stderr).toMatch(hint);
-      expect({ what, created: await engineObjects(worker, String(workerConfig.NODE_NAME)) }).toEqual({ what, created: [] });
+      expect({ what, created: await hostNodeLeftovers(worker, String(workerConfig.NODE_NAME), "io.u7s.node") }).toEqual({ what, created: [] });
     }
 
     await u7s(worker, ["up", "--image", image, "--join", workerJoinFile]);

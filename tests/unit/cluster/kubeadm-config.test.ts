@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { parseAllDocuments } from "yaml";
 import { resolveNodeConfig, type NodeConfig } from "../../../lib/config/resolve.ts";
 import type { HostProbe } from "../../../lib/host/probe.ts";
+import { settingsOnlyHost } from "../../fixtures/fakes.ts";
 import { kubeadmConfig } from "../../../lib/cluster/kubeadm-config.ts";
 import { wrongRows } from "../../fixtures/table.ts";
 
@@ -19,19 +20,7 @@ const ENV = {
   PORT_KUBE_APISERVER: "16443",
 };
 
-/** fakeHost answers the probes settings resolution may make; the others are left out, so calling one fails. */
-function fakeHost(): HostProbe {
-  const probes: Partial<HostProbe> = {
-    hostname: () => "not-this-host",
-    which: () => undefined,
-    routeSourceIp: async () => "192.0.2.250",
-    interfaceIp: async () => undefined,
-    exists: () => false,
-    readFile: () => undefined,
-    user: () => ({ name: "alice", uid: 1000 }),
-  };
-  return probes as HostProbe;
-}
+const fakeHost = (): HostProbe => settingsOnlyHost("not-this-host");
 
 const config: NodeConfig = await resolveNodeConfig({ flags: {}, env: ENV, host: fakeHost() });
 const text = kubeadmConfig(config);

@@ -3,21 +3,11 @@
 import { describe, expect, test } from "bun:test";
 import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
 import type { HostProbe } from "../../../lib/host/probe.ts";
+import { settingsOnlyHost } from "../../fixtures/fakes.ts";
 import { kubeadmConfig } from "../../../lib/cluster/kubeadm-config.ts";
 import { KubeadmConfigError, kubeadmConfigLines, parseKubeadmConfig } from "../../doubles/kube-api/kubeadm-config.ts";
 
-function fakeHost(): HostProbe {
-  const probes: Partial<HostProbe> = {
-    hostname: () => "login-1",
-    which: () => undefined,
-    routeSourceIp: async () => "192.0.2.250",
-    interfaceIp: async () => undefined,
-    exists: () => false,
-    readFile: () => undefined,
-    user: () => ({ name: "alice", uid: 1000 }),
-  };
-  return probes as HostProbe;
-}
+const fakeHost = (): HostProbe => settingsOnlyHost("login-1");
 
 const u7sConfig = async (env: Record<string, string>) => kubeadmConfig(await resolveNodeConfig({ flags: {}, env, host: fakeHost() }));
 
