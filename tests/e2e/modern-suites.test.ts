@@ -35,6 +35,7 @@ import {
   runCommand,
   runOnHost,
   runU7sOnHost,
+  transferOverPods,
   type CommandResult,
   type HostsEnv,
   type TestHost,
@@ -415,7 +416,8 @@ interface ClusterNode {
     await cp.ok(["up", "--image", image]);
     await cp.ok(["join-command", "-o", joinFile(a())]);
     await copyBetweenHosts(a(), joinFile(a()), c(), joinFile(c()));
-    await worker.ok(["up", "--image", image, "--join", joinFile(c())]);
+    // --debug: kubeadm's own output in the log when the join fails
+    await worker.ok(["up", "--debug", "--image", image, "--join", joinFile(c())]);
     const resolved = await worker.ok(["exec", "--", "getent", "ahostsv4", cp.name]);
     expect(resolved.stdout.split(/\s+/)[0]).toBe(a().ip);
 
@@ -446,14 +448,10 @@ interface ClusterNode {
       await self.n.ok(["exec", "--", "sh", "-c", FLANNEL_VXLAN_SCRIPT, "flannel-vxlan", self.nodeIp, self.port, self.pod, self.mac, peer.pod, peer.mac, peer.publicIp]);
     }
     for (const [from, to] of [[sa, sc], [sc, sa]] as const) {
-      const port = 5024;
-      const receiver = to.n.run(["exec", "--", "sh", "-c", `timeout 60 socat -u TCP-LISTEN:${port},bind=${to.pod},reuseaddr - | sha256sum`]);
-      const sender = from.n.run(["exec", "--", "sh", "-c",
-        `set -e; head -c 2097152 /dev/urandom > /tmp/u7s-payload; sha256sum < /tmp/u7s-payload; timeout 50 socat -u OPEN:/tmp/u7s-payload TCP:${to.pod}:${port},bind=${from.pod},connect-timeout=5,retry=20,interval=0.5; rm -f /tmp/u7s-payload`]);
-      const [sent, received] = await Promise.all([sender, receiver]);
-      const sum = (r: CommandResult) => r.stdout.trim().split(/\s+/)[0];
-      expect(sum(sent)).toMatch(/^[0-9a-f]{64}$/);
-      expect({ from: from.n.host.id, sum: sum(received) }).toEqual({ from: from.n.host.id, sum: sum(sent) });
+      const end = (x: typeof sa) => ({ host: x.n.host, env: x.n.env, podAddr: x.pod });
+      const { sent, received } = await transferOverPods(end(from), end(to), 5024, 2097152);
+      expect(sent).toMatch(/^[0-9a-f]{64}$/);
+      expect({ from: from.n.host.id, sum: received }).toEqual({ from: from.n.host.id, sum: sent });
     }
 
     await worker.ok(["down", "-v"]);
