@@ -16,7 +16,7 @@
  * when the hosts are not set up.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PASTA_DROP_IN } from "../../lib/engine/podman.ts";
 import { FLANNEL_IMAGES } from "../../lib/versions.ts";
@@ -312,6 +312,77 @@ for (const { label, host } of TARGETS) {
         expect(await hostNodeLeftovers(h, n.name, `io.u7s.node=${n.name}`)).toEqual([]);
       }
       expect(await closed(fromHostNetns(hostA()), h.ip, P + 3)).toBe(true);
+    }, TIMEOUT_MS);
+  });
+
+  (host ? describe : describe.skip)(`lifecycle faults on ${label}`, () => {
+    const h = host!;
+    let n: Node;
+    /** BROKEN: the test image with an init that does not exist: the engine creates the container, then cannot start it. */
+    const BROKEN = "localhost/u7s-e2e-ms-broken:1";
+    const exists = async (kind: "volume" | "network", name: string) => (await hostEngineCli(h, [kind, "ls", "--format", "{{.Name}}"])).stdout.split("\n").includes(name);
+    /** volumeFile reads a file from a volume with a throwaway container (the node need not run). */
+    const volumeFile = async (volume: string, file: string) => {
+      const r = await hostEngineCli(h, ["run", "--rm", "--entrypoint", "cat", "-v", `${volume}:/data:ro`, loadHostsEnv().testImage, `/data/${file}`], { check: false });
+      return r.exitCode === 0 ? r.stdout.trim() : `(unreadable: ${r.stderr.trim()})`;
+    };
+    const cleanup = async () => {
+      await n?.remove();
+      await hostEngineCli(h, ["volume", "rm", "-f", `${n.name}-var-backup`], { check: false });
+    };
+    beforeAll(async () => {
+      n = await Node.of(h, { U7S_TENANT: "19" });
+      await cleanup();
+      const dir = mkdtempSync("/tmp/u7s-e2e-ms-fault-");
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, "Dockerfile"), `FROM ${loadHostsEnv().testImage}\nENTRYPOINT ["/nonexistent-init"]\n`, { mode: 0o644 });
+      try {
+        await hostEngineCli(h, ["build", "-t", BROKEN, dir], { timeoutMs: 180_000, env: { DOCKER_BUILDKIT: "0" } });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, TIMEOUT_MS);
+    afterAll(async () => {
+      await cleanup();
+      await hostEngineCli(h, ["rmi", BROKEN], { check: false });
+    }, TIMEOUT_MS);
+
+    test("a recreate whose new container cannot start restores the old node with its /var; a network removed while the node was stopped is made again by up", async () => {
+      await n.ok(["up", "--no-init", "--image", loadHostsEnv().testImage]);
+      await n.ok(["exec", "--", "sh", "-c", "echo before-fault > /var/u7s-ms-fault"]);
+      const status = async () => (JSON.parse((await n.ok(["status", "--json"])).stdout) as { node: { state: string; ip: string; image: string; ports: unknown[] } }).node;
+      const before = await status();
+      const r = await n.run(["up", "--no-init", "--image", BROKEN, "--recreate"], { PORT_KUBELET: "41899" });
+      expect(r.exitCode, describeResult(["u7s", "up", "--recreate"], r)).toBe(1);
+      expect(r.stderr).toContain("nonexistent-init");
+      expect(r.stderr).toContain("the node was restored with its previous settings");
+      expect(await status()).toMatchObject({ state: "running", ip: before.ip, image: before.image, ports: before.ports });
+      expect((await n.exec(["cat", "/var/u7s-ms-fault"])).stdout.trim()).toBe("before-fault");
+
+      await hostEngineCli(h, ["stop", n.name], { timeoutMs: 120_000 });
+      // Docker removes a network its stopped containers still name; Podman only with -f, which removes them too
+      await hostEngineCli(h, ["network", "rm", ...(h.engine === "podman" ? ["-f"] : []), n.name]);
+      await n.ok(["up", "--no-init", "--image", loadHostsEnv().testImage]);
+      expect((await n.exec(["cat", "/var/u7s-ms-fault"])).stdout.trim()).toBe("before-fault");
+      const labels = await hostEngineCli(h, ["network", "inspect", "--format", "{{json .Labels}}", n.name]);
+      expect(JSON.parse(labels.stdout)).toMatchObject({ "io.u7s.node": n.name });
+    }, TIMEOUT_MS);
+
+    test("down -v keeps a volume and a network u7s did not create, with their data, and names the command that would remove each", async () => {
+      await n.ok(["down", "-v"]);
+      for (const v of [`${n.name}-var`, `${n.name}-var-backup`]) {
+        await hostEngineCli(h, ["volume", "create", v]);
+        await hostEngineCli(h, ["run", "--rm", "--entrypoint", "sh", "-v", `${v}:/data`, loadHostsEnv().testImage, "-c", "echo precious > /data/f"]);
+      }
+      await hostEngineCli(h, ["network", "create", "--subnet", "10.219.99.0/24", n.name]);
+      const r = await n.ok(["down", "-v"]);
+      expect(r.stderr).toContain(`kept volume ${n.name}-var`);
+      expect(r.stderr).toContain(`${h.engine} volume rm ${n.name}-var`);
+      expect(r.stderr).toContain(`${h.engine} network rm ${n.name}`);
+      expect(await volumeFile(`${n.name}-var`, "f")).toBe("precious");
+      // Podman resolves volume names by prefix: NODE-var-backup must never stand for NODE-var
+      expect(await volumeFile(`${n.name}-var-backup`, "f")).toBe("precious");
+      expect(await exists("network", n.name)).toBe(true);
     }, TIMEOUT_MS);
   });
 
