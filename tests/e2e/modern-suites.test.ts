@@ -7,6 +7,8 @@
  *     while the node runs; down/up and --recreate keep /var; the node, /var and a forwarder come back
  *     after an engine restart (D: dockerd; C: Podman has no daemon, so a stop as at a reboot);
  *   - tenants (tenants.test.ts): a second tenant beside the first, own ports, subnet, network;
+ *   - lifecycle faults (lifecycle-faults.test.ts): a recreate that cannot start restores the node, a
+ *     network removed behind u7s's back, volumes and networks u7s did not create kept by `down -v`;
  *   - airgap (airgap.test.ts): `image save` / `image load` / `up` on a host with no route out;
  *   - across generations (two-hosts.test.ts): a control plane on host A (Debian 12 Docker 20.10,
  *     tenant 24), a worker on host C (Podman 5.4, pasta, tenant 23): both ExternalIPs, Flannel's
