@@ -90,16 +90,19 @@ class Node {
     return new Node(host, env, String((JSON.parse(r.stdout) as Record<string, unknown>).NODE_NAME));
   }
 
+  /** run runs u7s for this node on its host (extra settings on top of its own); it never throws on a non-zero exit. */
   run(args: readonly string[], extra: Record<string, string> = {}, input?: string): Promise<CommandResult> {
     return runU7sOnHost(this.host, args, { env: { ...this.env, ...extra }, input, timeoutMs: 240_000 });
   }
 
+  /** ok is run, throwing with the command and its output unless it exits 0. */
   async ok(args: readonly string[], extra: Record<string, string> = {}, input?: string): Promise<CommandResult> {
     const r = await this.run(args, extra, input);
     if (r.exitCode !== 0) throw new Error(`on host ${this.host.id} (${this.host.engine}): ${describeResult(["u7s", ...args], r)}`);
     return r;
   }
 
+  /** config is `u7s config --json` for this node, every value as a string. */
   async config(extra: Record<string, string> = {}): Promise<Record<string, string>> {
     const c = JSON.parse((await this.ok(["config", "--json"], extra)).stdout) as Record<string, unknown>;
     return Object.fromEntries(Object.entries(c).map(([k, v]) => [k, String(v)]));
@@ -118,6 +121,7 @@ class Node {
     await eventually(`${proto} listener on ${port} in ${this.name}`, async () => ((await this.exec(["ss", ss, `sport = :${port}`])).stdout.trim() ? true : undefined), 30);
   }
 
+  /** systemdUp waits until systemd in the node is running (or degraded) and returns which. */
   async systemdUp(): Promise<string> {
     return eventually(`systemd running in ${this.name}`, async () => {
       const s = (await this.exec(["systemctl", "is-system-running"])).stdout.trim();
@@ -125,10 +129,12 @@ class Node {
     }, 90);
   }
 
+  /** startedAt is when the engine last started the node container (a restart changes it). */
   async startedAt(): Promise<string> {
     return (await hostEngineCli(this.host, ["inspect", "--format", "{{.State.StartedAt}}", this.name])).stdout.trim();
   }
 
+  /** forwarders lists the node's port forwarder containers, sorted. */
   async forwarders(): Promise<string[]> {
     const r = await hostEngineCli(this.host, ["ps", "-a", "--filter", `label=io.u7s.node=${this.name}`, "--filter", "label=io.u7s.component=port-forwarder", "--format", "{{.Names}}"]);
     return r.stdout.split("\n").map((l) => l.trim()).filter(Boolean).sort();
@@ -162,9 +168,8 @@ async function closed(from: Observer, addr: string, port: number | string): Prom
   return (await from(greetArgv(addr, port))).stdout.trim() === "";
 }
 
-/** restartEngineOf restarts a test host's engine as a reboot or an upgrade would, see the test. */
-async function restartEngineOf(h: TestHost): Promise<void> {
-  if (h.engine === "podman") return; // no daemon: the test stops the node instead
+/** restartDockerdOf restarts host D's rootless dockerd (tests/setup-host-trixie.sh's), as an upgrade or a reboot of the daemon would. */
+async function restartDockerdOf(h: TestHost): Promise<void> {
   // SIGTERM to rootless dockerd (it stops its containers and exits; RootlessKit follows), then
   // tests/setup-host-trixie.sh starts it again on the network it ran on.
   const xdg = loadHostsEnv().raw[`U7S_HOST_${h.id.toUpperCase()}_XDG_RUNTIME_DIR`];
@@ -272,7 +277,7 @@ for (const { label, host } of TARGETS) {
       await first.listen(31013, "before");
       await greets("host A", fromHostNetns(hostA()), h.ip, P + 3, "before");
       if (h.engine === "docker") {
-        await restartEngineOf(h);
+        await restartDockerdOf(h);
         // restart policy "always": dockerd starts the node and its forwarders by itself
         await eventually("node running again", async () => {
           const s = JSON.parse((await first.run(["status", "--json"])).stdout || "{}") as { node?: { running?: boolean; systemd?: string } };
