@@ -33,6 +33,8 @@ const SUN_PATH_MAX = 107;
 /** ProcessInfo is what stop needs of one process (from /proc/PID/stat and status; userns only where readable). */
 export interface ProcessInfo {
   pid: number;
+  /** ppid: the parent (a container's processes descend from the engine's). */
+  ppid?: number;
   pgid: number;
   uid: number;
   /** startTime: field 22 of /proc/PID/stat (clock ticks since boot): a pid and its start time name one process. */
@@ -414,14 +416,20 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
     const procs = host.processes();
     const ours = engineProcesses(state, procs, host.uid);
     const inside = ours.find((p) => p.userns === state.userns && state.userns !== "");
-    const subIds = inside ? await subIdProcesses(procs, inside, host) : [];
+    const subIds = inside ? subIdProcesses(procs, ours, inside, host) : [];
     if (ours.length === 0 && dying(procs).length === 0) break;
-    for (const p of ours) killed.set(p.pid, p.startTime);
+    for (const p of [...ours, ...procs.filter((q) => subIds.includes(q.pid))]) killed.set(p.pid, p.startTime);
     if (subIds.length > 0 && inside) {
       await runner(["nsenter", "--user", "--preserve-credentials", "--target", String(inside.pid), "--", "kill", "-KILL", ...subIds.map(String)], { timeoutMs: 5_000 });
+      log.debug(`stopping private ${state.engine}: killed ${subIds.length} processes of its sub-IDs`);
+      // ours stay until the sub-IDs' are gone: without a process of ours in the namespace, nothing could signal them
+      if (round < 20) {
+        await host.sleep(100);
+        continue;
+      }
     }
     for (const p of ours) host.kill(p.pid, "SIGKILL");
-    log.debug(`stopping private ${state.engine}: killed ${ours.length} processes${subIds.length ? ` and ${subIds.length} of its sub-IDs` : ""}`);
+    log.debug(`stopping private ${state.engine}: killed ${ours.length} processes`);
     await host.sleep(100);
   }
   const now = host.processes();
@@ -432,10 +440,20 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
   log.info(`stopped the private ${state.engine} and removed ${scratch}`);
 }
 
-/** subIdProcesses are the pids of processes whose uid is one of the sub-IDs mapped into inside's user namespace (its uid_map). */
-async function subIdProcesses(procs: readonly ProcessInfo[], inside: ProcessInfo, host: PrivateEngineHost): Promise<number[]> {
+/**
+ * subIdProcesses are the pids of the engine's processes of other users (sub-IDs, mapped by inside's
+ * uid_map): those that descend from one of ours. A second job of the same user has the same sub-IDs
+ * in a namespace of its own; its processes descend from its own engine, so they are not among them.
+ */
+function subIdProcesses(procs: readonly ProcessInfo[], ours: readonly ProcessInfo[], inside: ProcessInfo, host: PrivateEngineHost): number[] {
   const ranges = parseIdMap(host.readFile(`/proc/${inside.pid}/uid_map`) ?? "").filter((r) => r.outside !== host.uid);
-  return procs.filter((p) => p.uid !== host.uid && ranges.some((r) => p.uid >= r.outside && p.uid < r.outside + r.count)).map((p) => p.pid);
+  const parent = new Map(procs.map((p) => [p.pid, p.ppid]));
+  const engine = new Set(ours.map((p) => p.pid));
+  const descends = (pid: number) => {
+    for (let at = parent.get(pid), hops = 0; at !== undefined && at > 1 && hops < 64; at = parent.get(at), hops++) if (engine.has(at)) return true;
+    return false;
+  };
+  return procs.filter((p) => p.uid !== host.uid && ranges.some((r) => p.uid >= r.outside && p.uid < r.outside + r.count) && descends(p.pid)).map((p) => p.pid);
 }
 
 /** parseIdMap reads /proc/PID/uid_map: "inside outside count" per line. */
@@ -506,7 +524,7 @@ function readProcess(pid: number): ProcessInfo | undefined {
     }
     // f[0] is field 3 (state): pgrp is field 5, starttime field 22. A zombie is dead already (its parent reaps it).
     if (f[0] === "Z" || f[0] === "X") return undefined;
-    return { pid, pgid: Number(f[2]), uid, startTime: f[19] ?? "", comm, userns };
+    return { pid, ppid: Number(f[1]), pgid: Number(f[2]), uid, startTime: f[19] ?? "", comm, userns };
   } catch {
     return undefined;
   }

@@ -286,24 +286,35 @@ describe("stop and findPrivateEngine", () => {
     // a node container: its init (the user's uid) and a process of a sub-ID; a second job's engine; the user's shell
     h.procs.push(
       { pid: 610, pgid: 610, uid: UID, startTime: "970", comm: "systemd", userns: ENGINE_NS },
-      { pid: 611, pgid: 611, uid: 296707, startTime: "971", comm: "dbus-daemon" },
+      { pid: 611, ppid: 610, pgid: 611, uid: 296707, startTime: "971", comm: "dbus-daemon" },
       { pid: 700, pgid: 700, uid: UID, startTime: "980", comm: "dockerd", userns: OTHER_NS },
+      { pid: 710, ppid: 700, pgid: 710, uid: 296707, startTime: "982", comm: "dbus-daemon" }, // the second job's: same sub-IDs
       { pid: 701, pgid: 701, uid: UID, startTime: "981", comm: "bash", userns: HOST_NS },
     );
     h.writeFile("/proc/501/uid_map", "0 1004 1\n1 296608 65536\n", 0o444);
     h.writeFile("/proc/503/uid_map", "0 1004 1\n1 296608 65536\n", 0o444);
     h.writeFile("/proc/610/uid_map", "0 1004 1\n1 296608 65536\n", 0o444);
+    // kill inside the namespace, as root there: what nsenter ... kill -KILL does
+    runner.on(["nsenter"], (argv) => {
+      for (const pid of argv.slice(argv.indexOf("-KILL") + 1)) h.procs = h.procs.filter((p) => p.pid !== Number(pid));
+      return {};
+    });
     return { h, runner, e };
   }
 
   test("stop kills the engine's processes (sub-IDs from inside its user namespace), nothing else, then removes scratch", async () => {
     const { h, runner, e } = await started();
+    // the first kill inside misses (the process lived on a moment): ours must still be there for the second
+    const killedAtEach: number[][] = [];
     runner.on(["nsenter"], (argv) => {
+      killedAtEach.push([...h.killed]);
+      if (killedAtEach.length === 1) return { exitCode: 1 };
       for (const pid of argv.slice(argv.indexOf("-KILL") + 1)) h.procs = h.procs.filter((p) => p.pid !== Number(pid));
       return {};
     });
     await e.stop();
-    expect(new Set(h.procs.map((p) => p.pid))).toEqual(new Set([process.pid, 700, 701]));
+    expect(killedAtEach).toEqual([[], []]);
+    expect(new Set(h.procs.map((p) => p.pid))).toEqual(new Set([process.pid, 700, 701, 710]));
     expect(new Set(h.killed)).toEqual(new Set([500, 501, 502, 503, 504, 610]));
     const ns = runner.calls.find((c) => c.argv[0] === "nsenter")!;
     expect(ns.argv.slice(0, 6)).toEqual(["nsenter", "--user", "--preserve-credentials", "--target", ns.argv[4]!, "--"]);
