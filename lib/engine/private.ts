@@ -56,6 +56,10 @@ export interface PrivateEngineHost {
   readFile(path: string): string | undefined;
   /** removeIfEmpty removes an empty regular file or an empty directory; false when path is anything else. */
   removeIfEmpty(path: string): boolean;
+  /** unlink removes a file (u7s's marker); nothing when it is not there. */
+  unlink(path: string): void;
+  /** list names a directory's entries ([] when it is not there). */
+  list(dir: string): string[];
   /** spawnDetached starts argv in a session of its own (it outlives u7s's foreground process), output appended to logFile; returns its pid. */
   spawnDetached(argv: readonly string[], opts: { env: Record<string, string>; logFile: string; cwd: string }): number;
   processes(): ProcessInfo[];
@@ -179,11 +183,11 @@ export function dockerdArgv(script: string, scratch: string, daemonJson?: string
   ];
 }
 
-/** storageConf is the private Podman's storage.conf: its graph and run roots in scratch. */
-export function storageConf(scratch: string): string {
+/** storageConf is the private Podman's storage.conf: its graph and run roots in scratch; driver vfs for a Podman that only removes files (overlay mounts its graph root). */
+export function storageConf(scratch: string, driver: "overlay" | "vfs" = "overlay"): string {
   const l = privateLayout(scratch);
   // rootless_storage_path: a rootless podman takes its graph root from it, not from graphroot (measured: Podman 4.3)
-  return `# written by u7s for a batch job's private podman (removed with ${scratch})\n[storage]\ndriver = "overlay"\ngraphroot = "${l.podmanGraph}"\nrootless_storage_path = "${l.podmanGraph}"\nrunroot = "${l.podmanRun}"\n`;
+  return `# written by u7s for a batch job's private podman (removed with ${scratch})\n[storage]\ndriver = "${driver}"\ngraphroot = "${l.podmanGraph}"\nrootless_storage_path = "${l.podmanGraph}"\nrunroot = "${l.podmanRun}"\n`;
 }
 
 /** findDockerdRootless is dockerd-rootless.sh: on PATH, else where Debian's docker.io keeps it. */
@@ -411,6 +415,7 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
   if (state.userns === "") state = { ...state, userns: pidFileUserns(state.engine, scratch, host) ?? "" };
   // A killed process keeps its /proc entry (without namespaces) until it has exited: wait for those too.
   const killed = new Map<number, string>();
+  let insideFailed: string | undefined;
   const dying = (procs: readonly ProcessInfo[]) => procs.filter((p) => killed.get(p.pid) === p.startTime);
   for (let round = 0; round < 50; round++) {
     const procs = host.processes();
@@ -420,7 +425,8 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
     if (ours.length === 0 && dying(procs).length === 0) break;
     for (const p of [...ours, ...procs.filter((q) => subIds.includes(q.pid))]) killed.set(p.pid, p.startTime);
     if (subIds.length > 0 && inside) {
-      await runner(["nsenter", "--user", "--preserve-credentials", "--target", String(inside.pid), "--", "kill", "-KILL", ...subIds.map(String)], { timeoutMs: 5_000 });
+      const r = await runner(["nsenter", "--user", "--preserve-credentials", "--target", String(inside.pid), "--", "kill", "-KILL", ...subIds.map(String)], { timeoutMs: 5_000 }).catch((e: unknown) => ({ exitCode: -1, stdout: "", stderr: String(e) }));
+      if (r.exitCode !== 0) insideFailed = `nsenter ... kill: exit ${r.exitCode}${r.stderr ? `: ${lastLines(r.stderr, 2)}` : ""}`;
       log.debug(`stopping private ${state.engine}: killed ${subIds.length} processes of its sub-IDs`);
       // ours stay until the sub-IDs' are gone: without a process of ours in the namespace, nothing could signal them
       if (round < 20) {
@@ -434,7 +440,12 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
   }
   const now = host.processes();
   const left = [...engineProcesses(state, now, host.uid), ...dying(now)];
-  if (left.length > 0) throw new U7sError(`cannot stop private ${state.engine}: processes ${left.map((p) => p.pid).join(", ")} still run`);
+  if (left.length > 0) {
+    throw new U7sError(`cannot stop private ${state.engine}: processes ${left.map((p) => p.pid).join(", ")} still run`, {
+      ...(insideFailed ? { detail: insideFailed } : {}),
+      hint: "a process of one of your sub-IDs can only be signalled from inside the engine's user namespace (nsenter and kill from util-linux); root can kill it",
+    });
+  }
   await removeScratch(scratch, state.engine, deps);
   for (const p of state.homeLeftovers ?? []) host.removeIfEmpty(p);
   log.info(`stopped the private ${state.engine} and removed ${scratch}`);
@@ -466,30 +477,51 @@ export function parseIdMap(text: string): { inside: number; outside: number; cou
 }
 
 /**
- * removeCommands are the ways to remove a directory with files of the user's sub-IDs, in order: a new
- * user namespace mapping the user's own and sub-IDs (util-linux >= 2.38's unshare --map-auto), RootlessKit
- * (dockerd-rootless.sh's), `podman unshare` (joins or makes the pause process: tried last).
+ * removeCommands are the ways to remove paths with files of the user's sub-IDs, in order: a new user
+ * namespace mapping the user's own and sub-IDs (util-linux >= 2.38's unshare --map-auto), RootlessKit
+ * (dockerd-rootless.sh's), `podman unshare` (it starts a pause process: tried last).
  */
-export function removeCommands(dir: string, engine: PrivateEngineName): string[][] {
-  const rm = ["rm", "-rf", "--one-file-system", "--", dir];
+export function removeCommands(paths: readonly string[], engine: PrivateEngineName): string[][] {
+  const rm = ["rm", "-rf", "--one-file-system", "--", ...paths];
   const kit = ["rootlesskit", "--net=host", ...rm];
   const unshare = ["unshare", "--map-auto", "--map-root-user", ...rm];
   return engine === "docker" ? [unshare, kit, ["podman", "unshare", ...rm]] : [unshare, ["podman", "unshare", ...rm], kit];
 }
 
-/** removeScratch removes scratch (u7s's: refuseForeign checked the marker), files of sub-IDs included. */
+/**
+ * removeScratch removes scratch (u7s's: refuseForeign checked the marker), files of sub-IDs included:
+ * its entries first, the marker and the directory last, so a removal cut short leaves a directory u7s
+ * still knows as its own.
+ */
 async function removeScratch(scratch: string, engine: PrivateEngineName, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
   const { host, runner } = deps;
+  const entries = () => host.list(scratch).filter((n) => n !== SCRATCH_MARKER).map((n) => join(scratch, n));
+  const finish = () => {
+    host.unlink(join(scratch, SCRATCH_MARKER));
+    host.removeIfEmpty(scratch);
+  };
+  if (entries().length === 0) return finish();
   const tried: string[] = [];
-  for (const argv of removeCommands(scratch, engine)) {
-    if (host.which(argv[0]!) === undefined) continue;
-    // podman unshare with the private engine's env: its pause process goes into the scratch run directory
-    const r = await runner(argv, { timeoutMs: 60_000, env: { TMPDIR: dirname(scratch), ...(argv[0] === "podman" ? privateEnv("podman", scratch) : {}) } }).catch((e: unknown) => ({ exitCode: -1, stdout: "", stderr: String(e) }));
-    if (host.lstat(scratch) === undefined) {
-      if (argv[0] === "podman") killPodmanPauseOf(scratch, host);
-      return;
+  for (const kind of removeCommands([], engine).map((a) => a[0]!)) {
+    if (host.which(kind) === undefined) continue;
+    // podman unshare in a Podman of its own, inside scratch: the engine's own would try to join its dead
+    // containers' namespace ("invalid internal status"), and overlay would mount its graph root; the
+    // pause process it starts is ended afterwards
+    const fresh = join(scratch, ".rm");
+    if (kind === "podman") {
+      host.mkdir(privateLayout(fresh).run, 0o700);
+      host.writeFile(privateLayout(fresh).storageConf, storageConf(fresh, "vfs"), 0o600);
     }
-    tried.push(`${formatCommand(argv)}: exit ${r.exitCode}${r.stderr ? `: ${lastLines(r.stderr, 1)}` : ""}`);
+    const argv = removeCommands(entries(), engine).find((a) => a[0] === kind)!;
+    const env = { TMPDIR: dirname(scratch), ...(kind === "podman" ? privateEnv("podman", fresh) : {}) };
+    const r = await runner(argv, { timeoutMs: 60_000, env }).catch((e: unknown) => ({ exitCode: -1, stdout: "", stderr: String(e) }));
+    if (kind === "podman") {
+      // that Podman writes its own state again on its way out: files of ours only (vfs, no image), so a plain rm
+      killPodmanPauseOf(fresh, host);
+      await runner(["rm", "-rf", "--one-file-system", "--", fresh]).catch(() => undefined);
+    }
+    if (entries().length === 0) return finish();
+    tried.push(`${formatCommand(argv.slice(0, argv.indexOf("--") + 1))} ...: exit ${r.exitCode}${r.stderr ? `: ${lastLines(r.stderr, 1)}` : ""}`);
   }
   throw new U7sError(`cannot remove the scratch directory ${scratch}`, {
     detail: tried.join("\n") || "no way found to enter a user namespace with this user's sub-IDs (unshare --map-auto, rootlesskit, podman unshare)",
@@ -497,10 +529,11 @@ async function removeScratch(scratch: string, engine: PrivateEngineName, deps: R
   });
 }
 
-/** killPodmanPauseOf ends a pause process `podman unshare` left for scratch (its pid file went with the directory, so by its command line). */
+/** killPodmanPauseOf ends the pause process `podman unshare` left for scratch (its pid file went with the directory: found by its environment). */
 function killPodmanPauseOf(scratch: string, host: PrivateEngineHost): void {
   for (const p of host.processes()) {
-    if (p.uid !== host.uid || p.comm !== "podman") continue;
+    // Podman 4 and 5 pause with catatonit -P; older ones re-exec podman itself
+    if (p.uid !== host.uid || !["catatonit", "podman", "pause"].includes(p.comm)) continue;
     const env = host.readFile(`/proc/${p.pid}/environ`) ?? "";
     if (env.split("\0").includes(`XDG_RUNTIME_DIR=${privateLayout(scratch).run}`)) host.kill(p.pid, "SIGKILL");
   }
@@ -567,6 +600,20 @@ export function nodeHost(): PrivateEngineHost {
         return true;
       } catch {
         return false;
+      }
+    },
+    unlink: (path) => {
+      try {
+        unlinkSync(path);
+      } catch {
+        // not there
+      }
+    },
+    list: (dir) => {
+      try {
+        return readdirSync(dir);
+      } catch {
+        return [];
       }
     },
     spawnDetached: (argv, opts) => {

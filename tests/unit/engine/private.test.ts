@@ -48,7 +48,15 @@ class FakeHost implements PrivateEngineHost {
     this.files.set(path, { dir: false, uid: UID, text, mode });
   };
   readFile = (path: string) => this.files.get(path)?.text;
-  removeIfEmpty = (path: string) => this.files.delete(path);
+  removeIfEmpty = (path: string) => {
+    const f = this.files.get(path);
+    if (!f || (f.dir ? [...this.files.keys()].some((k) => k.startsWith(`${path}/`)) : f.text !== "")) return false;
+    return this.files.delete(path);
+  };
+  unlink = (path: string) => {
+    this.files.delete(path);
+  };
+  list = (dir: string) => [...new Set([...this.files.keys()].filter((k) => k.startsWith(`${dir}/`)).map((k) => k.slice(dir.length + 1).split("/")[0]!))];
   spawnDetached = (argv: readonly string[], opts: { env: Record<string, string> }) => {
     this.spawned.push({ argv, env: opts.env });
     return this.onSpawn(this);
@@ -88,7 +96,7 @@ function dockerStarts(h: FakeHost): number {
 /** removing answers the scratch removal commands by removing the tree, as rm -rf in a user namespace does. */
 function removing(h: FakeHost, runner: RecordingRunner) {
   runner.on((argv) => argv.includes("rm"), (argv) => {
-    h.rmTree(argv[argv.length - 1]!);
+    for (const p of argv.slice(argv.indexOf("--") + 1)) h.rmTree(p);
     return {};
   });
 }
@@ -141,9 +149,10 @@ describe("private engine layout", () => {
     ]);
   });
   test("removeCommands: a fresh user namespace first, the engine's own tool next", () => {
-    expect(removeCommands(S, "docker").map((a) => a[0])).toEqual(["unshare", "rootlesskit", "podman"]);
-    expect(removeCommands(S, "podman").map((a) => a[0])).toEqual(["unshare", "podman", "rootlesskit"]);
-    for (const argv of removeCommands(S, "docker")) expect(argv.slice(-5)).toEqual(["rm", "-rf", "--one-file-system", "--", S]);
+    const paths = [`${S}/docker`, `${S}/run`];
+    expect(removeCommands(paths, "docker").map((a) => a[0])).toEqual(["unshare", "rootlesskit", "podman"]);
+    expect(removeCommands(paths, "podman").map((a) => a[0])).toEqual(["unshare", "podman", "rootlesskit"]);
+    for (const argv of removeCommands(paths, "docker")) expect(argv.slice(-6)).toEqual(["rm", "-rf", "--one-file-system", "--", ...paths]);
   });
 });
 
@@ -235,7 +244,10 @@ describe("startPrivateEngine", () => {
     expect(err.detail).toContain("failed to setup UID/GID map");
     expect(err.hint).toContain("u7s doctor --job");
     expect(h.lstat(S)).toBeUndefined();
-    expect(runner.calls.at(-1)!.argv).toEqual(["unshare", "--map-auto", "--map-root-user", "rm", "-rf", "--one-file-system", "--", S]);
+    // its entries in a user namespace with the sub-IDs, the marker and the directory itself last
+    const rm = runner.calls.at(-1)!.argv;
+    expect(rm.slice(0, 7)).toEqual(["unshare", "--map-auto", "--map-root-user", "rm", "-rf", "--one-file-system", "--"]);
+    expect(new Set(rm.slice(7))).toEqual(new Set([`${S}/run`, `${S}/tmp`, `${S}/config`, `${S}/engine.log`, `${S}/engine.json`]));
   });
 
   test("a private engine already running in scratch is not started twice", async () => {
@@ -372,7 +384,7 @@ describe("stop and findPrivateEngine", () => {
     const { h, runner, e } = await started();
     runner.on((argv) => argv.includes("rm"), { exitCode: 1, stderr: "unshare: unrecognized option '--map-auto'" });
     runner.on((argv) => argv[0] === "rootlesskit", (argv) => {
-      h.rmTree(argv[argv.length - 1]!);
+      for (const p of argv.slice(argv.indexOf("--") + 1)) h.rmTree(p);
       return {};
     });
     await e.stop();
@@ -383,7 +395,9 @@ describe("stop and findPrivateEngine", () => {
     again.runner.on((argv) => argv.includes("rm"), { exitCode: 1, stderr: "permission denied" });
     const err = (await again.e.stop().catch((x: unknown) => x)) as U7sError;
     expect(err.message).toBe(`cannot remove the scratch directory ${S}`);
-    expect(err.detail).toContain("unshare --map-auto --map-root-user rm -rf --one-file-system -- /tmp/u7s-1004-host-e: exit 1: permission denied");
+    // cut short, but the marker is still there: a later `down --job` may try again
+    expect(findPrivateEngine(S, { runner: again.runner.run, log, host: again.h })).toBeDefined();
+    expect(err.detail).toContain("unshare --map-auto --map-root-user rm -rf --one-file-system -- ...: exit 1: permission denied");
   });
 
   test("Podman's leftovers in the home go with it, only if still empty", async () => {
@@ -398,9 +412,10 @@ describe("stop and findPrivateEngine", () => {
     removing(h, runner);
     h.mkdir("/home/u7sjob/.config/cni", 0o755); // there before: the user's
     const removed: string[] = [];
+    const removeIfEmpty = h.removeIfEmpty;
     h.removeIfEmpty = (p) => {
-      removed.push(p);
-      return h.files.delete(p);
+      if (p.startsWith("/home/")) removed.push(p);
+      return removeIfEmpty(p);
     };
     const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h, home: "/home/u7sjob" });
     await e.stop();
