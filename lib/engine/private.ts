@@ -220,8 +220,10 @@ export async function startPrivateEngine(opts: PrivateEngineOptions): Promise<Pr
   const { scratch, engine, runner, log } = opts;
   if (!scratch.startsWith("/")) throw new U7sError(`scratch directory ${scratch}: not an absolute path`, { exitCode: 2 });
   const l = privateLayout(scratch);
-  if (engine === "docker" && l.dockerSock.length > SUN_PATH_MAX) {
-    throw new U7sError(`scratch directory ${scratch}: the engine's socket path would be ${l.dockerSock.length} bytes, more than a unix socket takes (${SUN_PATH_MAX})`, {
+  // the longest socket path of a private Docker: containerd's ttrpc socket under the exec root
+  const longest = `${l.dockerExec}/containerd/containerd.sock.ttrpc`;
+  if (engine === "docker" && longest.length > SUN_PATH_MAX) {
+    throw new U7sError(`scratch directory ${scratch}: the engine's socket paths would be up to ${longest.length} bytes, more than a unix socket takes (${SUN_PATH_MAX})`, {
       exitCode: 2,
       hint: "pass a shorter --scratch (e.g. /tmp)",
     });
