@@ -81,7 +81,7 @@ class FakeHost implements PrivateEngineHost {
 const log = { info: (_: string) => {}, debug: (_: string) => {} };
 
 /** dockerStarts makes spawnDetached start a fake rootless Docker: RootlessKit (leader), its child, slirp4netns, dockerd, containerd. */
-function dockerStarts(h: FakeHost): number {
+function dockerStarts(h: FakeHost, scratch = S): number {
   h.procs.push(
     { pid: 500, pgid: 500, uid: UID, startTime: "900", comm: "rootlesskit", userns: HOST_NS },
     { pid: 501, pgid: 500, uid: UID, startTime: "901", comm: "exe", userns: ENGINE_NS },
@@ -89,7 +89,7 @@ function dockerStarts(h: FakeHost): number {
     { pid: 503, pgid: 500, uid: UID, startTime: "903", comm: "dockerd", userns: ENGINE_NS },
     { pid: 504, pgid: 504, uid: UID, startTime: "904", comm: "containerd", userns: ENGINE_NS },
   );
-  h.writeFile(`${S}/run/docker.pid`, "503\n", 0o644);
+  h.writeFile(`${scratch}/run/docker.pid`, "503\n", 0o644);
   return 500;
 }
 
@@ -230,7 +230,7 @@ describe("startPrivateEngine", () => {
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain("socket paths would be up to 108 bytes, more than a unix socket takes (107)");
     const h = new FakeHost();
-    h.onSpawn = dockerStarts;
+    h.onSpawn = (fh) => dockerStarts(fh, `/${"x".repeat(62)}`);
     expect(await startPrivateEngine({ engine: "docker", scratch: `/${"x".repeat(62)}`, log, runner: new RecordingRunner().run, host: h }).then(() => "started")).toBe("started");
   });
 
