@@ -203,7 +203,7 @@ export function choosePrivateEngine(host: Pick<PrivateEngineHost, "which" | "lst
   return host.which("podman") !== undefined ? "podman" : undefined;
 }
 
-/** checkScratchFree says why scratch cannot be used for a new engine: undefined when nothing is there. */
+/** refuseForeign throws unless scratch is absent or a directory of this user with u7s's marker: u7s never uses (nor removes) one it did not make. */
 function refuseForeign(host: PrivateEngineHost, scratch: string): void {
   const st = host.lstat(scratch);
   if (st === undefined) return;
@@ -352,7 +352,9 @@ export function findPrivateEngine(scratch: string, deps: PrivateEngineDeps): Pri
     state = undefined;
   }
   if (!state || (state.engine !== "docker" && state.engine !== "podman") || state.scratch !== scratch) {
-    return partialEngine(scratch, state?.engine === "podman" ? "podman" : "docker", { ...deps, host });
+    // which engine: Podman's storage.conf says so, else Docker
+    const kind = state?.engine === "podman" || host.lstat(privateLayout(scratch).storageConf) !== undefined ? "podman" : "docker";
+    return partialEngine(scratch, kind, { ...deps, host });
   }
   return engineFromState(state, { ...deps, host });
 }
@@ -404,17 +406,29 @@ export function engineProcesses(state: Pick<PrivateEngineState, "pid" | "startTi
 
 /** stopPrivateEngine kills the engine's processes and removes its scratch directory, in a few seconds. */
 async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
-  const { host, runner, log } = deps;
-  let state = given;
-  const scratch = state.scratch;
-  const st = host.lstat(scratch);
-  if (st === undefined) return; // stopped before
+  const { host } = deps;
+  const scratch = given.scratch;
+  if (host.lstat(scratch) === undefined) return; // stopped before
   refuseForeign(host, scratch);
-  // Processes of the container's other users (sub-IDs) cannot be signalled from outside the user
-  // namespace; from inside it (as its root, through a process of ours there) they can. All of the
-  // engine's processes die at once: containers first (SIGKILL: a node's systemd waits 10 s on SIGRTMIN+3
-  // otherwise, and dockerd waits for it), no daemon shutdown to wait for (its state is about to go).
-  if (state.userns === "") state = { ...state, userns: pidFileUserns(state.engine, scratch, host) ?? "" };
+  // The namespace the state names, and the one the pid file names now (Podman makes a new pause
+  // process, and with it a new namespace, when the old one died; a start cut short has no state).
+  const now = pidFileUserns(given.engine, scratch, host);
+  const namespaces = [given.userns, ...(now !== undefined && now !== given.userns ? [now] : [])].filter((ns, i) => ns !== "" || i === 0);
+  for (const userns of namespaces) await killEngine({ ...given, userns }, deps);
+  await removeScratch(scratch, given.engine, deps);
+  for (const p of given.homeLeftovers ?? []) host.removeIfEmpty(p);
+  deps.log.info(`stopped the private ${given.engine} and removed ${scratch}`);
+}
+
+/**
+ * killEngine kills the engine's processes: every one in its user namespace and its leader's process
+ * group. Processes of the containers' other users (sub-IDs) cannot be signalled from outside the user
+ * namespace; from inside it (as its root, through a process of ours there) they can. All die at once:
+ * containers too (SIGKILL: a node's systemd stops only 10 s after SIGRTMIN+3, and dockerd waits for
+ * it), no daemon shutdown to wait for (its state is about to go).
+ */
+async function killEngine(state: PrivateEngineState, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
+  const { host, runner, log } = deps;
   // A killed process keeps its /proc entry (without namespaces) until it has exited: wait for those too.
   const killed = new Map<number, string>();
   let insideFailed: string | undefined;
@@ -448,9 +462,6 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
       hint: "a process of one of your sub-IDs can only be signalled from inside the engine's user namespace (nsenter and kill from util-linux); root can kill it",
     });
   }
-  await removeScratch(scratch, state.engine, deps);
-  for (const p of state.homeLeftovers ?? []) host.removeIfEmpty(p);
-  log.info(`stopped the private ${state.engine} and removed ${scratch}`);
 }
 
 /**

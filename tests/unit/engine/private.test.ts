@@ -281,6 +281,26 @@ describe("startPrivateEngine", () => {
     ]);
   });
 
+  test("Podman whose pause process died and came back (a new namespace): stop kills the new namespace's processes too", async () => {
+    const h = new FakeHost();
+    const runner = new RecordingRunner().on(["podman", "info"], () => {
+      h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
+      h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
+      return { stdout: `${S}/containers/storage ${S}/run/containers\n` };
+    });
+    removing(h, runner);
+    const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h });
+    h.procs = h.procs.filter((p) => p.pid !== 900);
+    h.procs.push(
+      { pid: 950, pgid: 950, uid: UID, startTime: "1990", comm: "catatonit", userns: "user:[4026534000]" },
+      { pid: 951, pgid: 951, uid: UID, startTime: "1991", comm: "conmon", userns: "user:[4026534000]" },
+    );
+    h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "950", 0o644);
+    await e.stop();
+    expect(h.killed.sort()).toEqual([950, 951]);
+    expect(h.lstat(S)).toBeUndefined();
+  });
+
   test("Podman that keeps its storage elsewhere (a shared home) is refused", async () => {
     const h = new FakeHost();
     const runner = new RecordingRunner().on(["podman", "info"], { stdout: `/home/u7sjob/.local/share/containers/storage ${S}/run/containers\n` });
