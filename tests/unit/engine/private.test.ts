@@ -270,7 +270,7 @@ describe("startPrivateEngine", () => {
       h.mkdir("/home/u7sjob/.config/cni", 0o755);
       h.mkdir("/home/u7sjob/.config/cni/net.d", 0o755);
       h.writeFile("/home/u7sjob/.config/cni/net.d/cni.lock", "", 0o644);
-      return { stdout: `${S}/containers/storage ${S}/run/containers\n` };
+      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
     });
     const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h, home: "/home/u7sjob" });
     expect(h.readFile(`${S}/storage.conf`)).toBe(storageConf(S));
@@ -286,7 +286,7 @@ describe("startPrivateEngine", () => {
     const runner = new RecordingRunner().on(["podman", "info"], () => {
       h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
       h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
-      return { stdout: `${S}/containers/storage ${S}/run/containers\n` };
+      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
     });
     removing(h, runner);
     const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h });
@@ -299,6 +299,20 @@ describe("startPrivateEngine", () => {
     await e.stop();
     expect(h.killed.sort()).toEqual([950, 951]);
     expect(h.lstat(S)).toBeUndefined();
+  });
+
+  test("Podman on CNI says where its network configurations go (the home), on netavark nothing", async () => {
+    for (const backend of ["cni", "netavark"]) {
+      const h = new FakeHost();
+      const said: string[] = [];
+      const runner = new RecordingRunner().on(["podman", "info"], () => {
+        h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
+        h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
+        return { stdout: `${S}/containers/storage ${S}/run/containers ${backend}\n` };
+      });
+      await startPrivateEngine({ engine: "podman", scratch: S, log: { info: (t) => said.push(t), debug: () => {} }, runner: runner.run, host: h });
+      expect(said.some((t) => t.includes("~/.config/cni/net.d"))).toBe(backend === "cni");
+    }
   });
 
   test("Podman that keeps its storage elsewhere (a shared home) is refused", async () => {
@@ -430,7 +444,7 @@ describe("stop and findPrivateEngine", () => {
       h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
       h.mkdir("/home/u7sjob/.config/cni/net.d", 0o755);
       h.writeFile("/home/u7sjob/.config/cni/net.d/cni.lock", "", 0o644);
-      return { stdout: `${S}/containers/storage ${S}/run/containers\n` };
+      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
     });
     removing(h, runner);
     h.mkdir("/home/u7sjob/.config/cni", 0o755); // there before: the user's
