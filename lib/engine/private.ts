@@ -416,11 +416,31 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
   // process, and with it a new namespace, when the old one died; a start cut short has no state).
   const now = pidFileUserns(given.engine, scratch, host);
   const namespaces = [given.userns, ...(now !== undefined && now !== given.userns ? [now] : [])].filter((ns, i) => ns !== "" || i === 0);
+  if (given.engine === "docker") await terminateDaemon({ ...given, userns: namespaces.at(-1)! }, deps);
   for (const userns of namespaces) await killEngine({ ...given, userns }, deps);
   await removeScratch(scratch, given.engine, deps);
   for (const p of given.homeLeftovers ?? []) host.removeIfEmpty(p);
   deps.log.info(`stopped the private ${given.engine} and removed ${scratch}`);
 }
+
+/**
+ * terminateDaemon asks dockerd to stop (SIGTERM) and waits up to DAEMON_STOP_MS for it: without
+ * containers it exits in well under a second, unmounting what it mounted; with a node still running it
+ * would wait for the node's systemd (10 s and more), so killEngine follows whatever is left.
+ */
+async function terminateDaemon(state: PrivateEngineState, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
+  const { host } = deps;
+  const pid = Number((host.readFile(privateLayout(state.scratch).dockerPid) ?? "").trim());
+  const daemon = host.processes().find((p) => p.pid === pid && p.uid === host.uid && state.userns !== "" && p.userns === state.userns);
+  if (!daemon || !host.kill(daemon.pid, "SIGTERM")) return;
+  for (let waited = 0; waited < DAEMON_STOP_MS; waited += 100) {
+    if (!host.processes().some((p) => p.pid === daemon.pid && p.startTime === daemon.startTime)) return;
+    await host.sleep(100);
+  }
+}
+
+/** DAEMON_STOP_MS bounds the wait for dockerd's own shutdown in stop (a batch job has 30 s in all before SIGKILL). */
+const DAEMON_STOP_MS = 2_000;
 
 /**
  * killEngine kills the engine's processes: every one in its user namespace and its leader's process

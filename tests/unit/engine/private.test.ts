@@ -62,7 +62,9 @@ class FakeHost implements PrivateEngineHost {
     return this.onSpawn(this);
   };
   processes = () => this.procs.map((p) => ({ ...p }));
-  kill = (pid: number) => {
+  signals: [number, string][] = [];
+  kill = (pid: number, sig: NodeJS.Signals) => {
+    this.signals.push([pid, sig]);
     this.killed.push(pid);
     const before = this.procs.length;
     this.procs = this.procs.filter((p) => p.pid !== pid);
@@ -362,7 +364,10 @@ describe("stop and findPrivateEngine", () => {
       return {};
     });
     await e.stop();
-    expect(killedAtEach).toEqual([[], []]);
+    // dockerd is asked first (it unmounts what it mounted), the rest killed
+    expect(h.signals[0]).toEqual([503, "SIGTERM"]);
+    expect(h.signals.slice(1).every(([, sig]) => sig === "SIGKILL")).toBe(true);
+    expect(killedAtEach).toEqual([[503], [503]]);
     expect(new Set(h.procs.map((p) => p.pid))).toEqual(new Set([process.pid, 700, 701, 710]));
     expect(new Set(h.killed)).toEqual(new Set([500, 501, 502, 503, 504, 610]));
     const ns = runner.calls.find((c) => c.argv[0] === "nsenter")!;
