@@ -9,7 +9,7 @@ import { formatCommand, lastLines, type Runner } from "../exec.ts";
  * data, run directory and sockets live in the job's scratch directory on node-local disk (never in a
  * shared home: container storage on NFS fails, podman #7091 #9416), and it goes with the scratch
  * directory when the job ends (issue 18). Docker runs through dockerd-rootless.sh (RootlessKit);
- * Podman needs no daemon, only its storage, run root and temporary files pointed into the scratch.
+ * Podman needs no daemon, only its storage, run root and XDG directories pointed into the scratch.
  */
 
 /** PRIVATE_ENGINES are the engines u7s can start privately (nerdctl needs containerd's own rootless setup). */
@@ -101,7 +101,7 @@ export const PODMAN_USER_CONFIG = ["containers.conf", "containers.conf.d", "regi
 export interface PrivateEngine {
   engine: PrivateEngineName;
   scratch: string;
-  /** env: variables for u7s's runner and detection: CONTAINER_ENGINE, XDG_RUNTIME_DIR, DOCKER_HOST or CONTAINERS_STORAGE_CONF. */
+  /** env: variables for u7s's runner and detection: CONTAINER_ENGINE, XDG_RUNTIME_DIR, and DOCKER_HOST, or CONTAINERS_STORAGE_CONF and Podman's XDG directories (privateEnv). */
   env: Record<string, string>;
   /** pid: the engine's leading process (0 when a start was cut short before it had one). */
   pid: number;
@@ -121,7 +121,7 @@ export interface PrivateEngineOptions {
   host?: PrivateEngineHost;
   /** timeoutMs: how long the engine may take to answer (default 60 s). */
   timeoutMs?: number;
-  /** home: the user's home (default $HOME): Docker's daemon.json is read from it, Podman 4's leftovers are removed from it. */
+  /** home: the user's home (default $HOME): Docker's daemon.json and Podman's settings are read from it. */
   home?: string;
 }
 
