@@ -308,7 +308,7 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
   const userConfig = process.env.XDG_CONFIG_HOME?.startsWith("/") ? process.env.XDG_CONFIG_HOME : home ? join(home, ".config") : undefined;
   if (userConfig) copyUserConfig(join(userConfig, "containers"), join(l.config, "containers"), host);
   for (const d of [l.data, l.cache]) host.mkdir(d, 0o700);
-  const argv = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}} {{.Host.NetworkBackend}}"];
+  const argv = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}}"];
   const r = await opts.runner(argv, { env, timeoutMs: opts.timeoutMs ?? 60_000 });
   if (r.exitCode !== 0) {
     throw new U7sError(`private Podman does not work: ${formatCommand(argv)} exited ${r.exitCode}`, {
@@ -317,7 +317,7 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
     });
   }
   // A system-wide or user configuration that pins its own roots would put the job's storage elsewhere (a shared home).
-  const [graph, run, network] = r.stdout.trim().split(/\s+/);
+  const [graph, run] = r.stdout.trim().split(/\s+/);
   if (graph !== l.podmanGraph || run !== l.podmanRun) {
     throw new U7sError(`private Podman ignores its storage configuration: graph root ${graph}, run root ${run}, expected ${l.podmanGraph} and ${l.podmanRun}`, {
       hint: "check CONTAINERS_STORAGE_CONF handling in this Podman (rootless_storage_path in /etc/containers/storage.conf overrides it)",
@@ -327,8 +327,6 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
   const proc = host.processes().find((p) => p.pid === pause);
   if (!proc?.userns) throw new U7sError(`private Podman: no pause process found (${l.podmanPause})`);
   opts.log.info(`using a private rootless Podman in ${scratch}`);
-  // netavark keeps its networks under the graph root; CNI in its configuration directory, the home's unless containers.conf says otherwise
-  if (network === "cni") opts.log.info("Podman's CNI network backend keeps the node networks' configurations in ~/.config/cni/net.d (removed with the networks); netavark keeps them in the scratch directory");
   return { pid: pause, startTime: proc.startTime, userns: proc.userns };
 }
 

@@ -314,20 +314,6 @@ describe("startPrivateEngine", () => {
     expect(h.lstat(S)).toBeUndefined();
   });
 
-  test("Podman on CNI says where its network configurations go (the home), on netavark nothing", async () => {
-    for (const backend of ["cni", "netavark"]) {
-      const h = new FakeHost();
-      const said: string[] = [];
-      const runner = new RecordingRunner().on(["podman", "info"], () => {
-        h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
-        h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
-        return { stdout: `${S}/containers/storage ${S}/run/containers ${backend}\n` };
-      });
-      await startPrivateEngine({ engine: "podman", scratch: S, log: { info: (t) => said.push(t), debug: () => {} }, runner: runner.run, host: h });
-      expect(said.some((t) => t.includes("~/.config/cni/net.d"))).toBe(backend === "cni");
-    }
-  });
-
   test("Podman that keeps its storage elsewhere (a shared home) is refused", async () => {
     const h = new FakeHost();
     const runner = new RecordingRunner().on(["podman", "info"], { stdout: `/home/u7sjob/.local/share/containers/storage ${S}/run/containers\n` });
