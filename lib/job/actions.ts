@@ -117,7 +117,7 @@ export function realActions(s: JobSetup): JobActions {
 
   return {
     async startEngine() {
-      await ensurePrivateDir(s.scratch);
+      // The scratch directory is the private engine's to make (it refuses one it did not make): made here only without one.
       let n = await resolveNode({});
       const kind = n.config.containerEngineType;
       let answers = false;
@@ -134,6 +134,7 @@ export function realActions(s: JobSetup): JobActions {
         privateEngine = await s.log.step(`Starting a private ${kind} for the job in ${s.scratch}`, () => startPrivateEngine({ engine: kind, scratch: s.scratch, log: s.log, runner: baseCtx.runner }));
         n = await resolveNode(privateEngine.env);
       } else {
+        await ensurePrivateDir(s.scratch);
         s.log.info(`using the ${kind} engine that answers here (it keeps its data where it always does)`);
       }
       node = n;

@@ -13,7 +13,7 @@ import { jobIdFrom, jobPaths, readJobState, removeJobDir, sameHost, scratchBase,
 import { controlPlaneHost } from "./nodelist.ts";
 import { processStopSignals } from "./signals.ts";
 import { jobRole, jobUp, teardown, type JobPlan } from "./run.ts";
-import { realClock, type Clock } from "./wait.ts";
+import { realClock, waitForCluster, type Clock } from "./wait.ts";
 import { findPrivateEngine } from "../engine/private.ts";
 
 /** jobPlan reads the job's flags and environment into a plan (every problem a UsageError, before anything is created). */
@@ -125,4 +125,22 @@ export async function runJobDown(ctx: Ctx, args: Args, clock: Clock = realClock)
     if (!had && !engine) log.info(`nothing of job ${jobId} is left on this host`);
   }
   return ok ? 0 : 1;
+}
+
+/**
+ * runJobKubeconfig is `u7s kubeconfig --job`: it waits until the job's control plane wrote the
+ * kubeconfig and --nodes hosts marked their node Ready (default 1: the control plane), at most
+ * --timeout, and prints `export KUBECONFIG=...` (the file points at the control plane's HOST_IP:
+ * it works on every host of the job). A failed control plane fails it with its reason.
+ */
+export async function runJobKubeconfig(ctx: Ctx, args: Args, clock: Clock = realClock): Promise<number> {
+  const jobId = jobIdFrom(stringFlag(args, "job-id"), ctx.env);
+  const nodesText = stringFlag(args, "nodes") ?? "1";
+  const nodes = Number(nodesText);
+  if (!/^[0-9]+$/.test(nodesText) || nodes < 1) throw new UsageError(`--nodes=${JSON.stringify(nodesText)}: not a number of nodes (valid: 1 or more, e.g. $SLURM_JOB_NUM_NODES)`);
+  const paths = jobPaths(stateHomeOf(ctx.env), jobId);
+  const cp = controlPlaneHost(ctx.env, stringFlag(args, "control-plane")) ?? "the control plane";
+  const file = await waitForCluster({ paths, controlPlane: cp, timeoutSeconds: positiveSeconds(args, "timeout", DEFAULT_JOIN_WAIT), clock, log: ctx.log, nodes });
+  ctx.out.write(`export KUBECONFIG=${file}\n`);
+  return 0;
 }
