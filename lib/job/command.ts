@@ -9,7 +9,7 @@ import { isImageRef } from "../node/image.ts";
 import { pidAlive } from "../state/lock.ts";
 import { downActions, realActions, removeScratch } from "./actions.ts";
 import { ENGINE_STARTS, type EngineStart } from "./flags.ts";
-import { jobIdFrom, jobPaths, readJobState, removeJobDir, sameHost, scratchBase, scratchDir, shortHost, stateHomeOf } from "./files.ts";
+import { jobIdFrom, jobPaths, makeJobDir, readJobState, writeFailure, removeJobDir, sameHost, scratchBase, scratchDir, shortHost, stateHomeOf } from "./files.ts";
 import { controlPlaneHost } from "./nodelist.ts";
 import { processStopSignals } from "./signals.ts";
 import { jobRole, jobUp, teardown, type JobPlan } from "./run.ts";
@@ -36,18 +36,17 @@ export async function runJobUp(ctx: Ctx, args: Args, clock: Clock = realClock): 
   for (const f of ["join", "join-from", "no-init", "recreate", "dry-run"]) {
     if (args.values[f] !== undefined) throw new UsageError(`u7s up: --job and --${f} do not go together (--job brings up or joins the job's cluster by itself)`);
   }
-  const engineStart = (stringFlag(args, "engine-start") ?? "auto") as EngineStart;
-  if (!(ENGINE_STARTS as readonly string[]).includes(engineStart)) throw new UsageError(`--engine-start=${JSON.stringify(engineStart)}: not a choice (valid: ${ENGINE_STARTS.join(", ")})`);
-  const image = stringFlag(args, "image");
-  if (image !== undefined && !isImageRef(image)) throw new UsageError(`--image=${JSON.stringify(image)}: not an image reference (valid: [REGISTRY/]NAME[:TAG][@DIGEST] in lowercase, e.g. localhost/u7s-node:v1)`);
-  const imageArchive = stringFlag(args, "image-archive");
-  if (imageArchive !== undefined) {
-    const st = await stat(imageArchive).catch(() => undefined);
-    if (!st?.isFile()) throw new UsageError(`--image-archive ${imageArchive}: ${st ? "not a regular file" : "no such file"}`, { hint: "give an image archive every host can read (the shared home, or node-local disk)" });
-  }
   const plan = jobPlan(ctx, args);
-  const cluster = clusterOptions(args, ctx.env);
   const log = hostLog(ctx);
+  let checked;
+  try {
+    checked = await checkUpFlags(ctx, args);
+  } catch (err) {
+    // A control plane that cannot start still tells the workers why, rather than leaving them to time out.
+    if (plan.role === "control-plane") await failEarly(plan, err);
+    throw err;
+  }
+  const { engineStart, image, imageArchive, cluster } = checked;
   const signals = processStopSignals();
   const stop = new AbortController();
   void signals.stopped.then((name) => stop.abort(name));
@@ -73,6 +72,27 @@ export async function runJobUp(ctx: Ctx, args: Args, clock: Clock = realClock): 
   } finally {
     signals.dispose();
   }
+}
+
+/** checkUpFlags reads and checks the flags of `up --job` that the plan does not need (a UsageError names the bad one). */
+async function checkUpFlags(ctx: Ctx, args: Args) {
+  const engineStart = (stringFlag(args, "engine-start") ?? "auto") as EngineStart;
+  if (!(ENGINE_STARTS as readonly string[]).includes(engineStart)) throw new UsageError(`--engine-start=${JSON.stringify(engineStart)}: not a choice (valid: ${ENGINE_STARTS.join(", ")})`);
+  const image = stringFlag(args, "image");
+  if (image !== undefined && !isImageRef(image)) throw new UsageError(`--image=${JSON.stringify(image)}: not an image reference (valid: [REGISTRY/]NAME[:TAG][@DIGEST] in lowercase, e.g. localhost/u7s-node:v1)`);
+  const imageArchive = stringFlag(args, "image-archive");
+  if (imageArchive !== undefined) {
+    const st = await stat(imageArchive).catch(() => undefined);
+    if (!st?.isFile()) throw new UsageError(`--image-archive ${imageArchive}: ${st ? "not a regular file" : "no such file"}`, { hint: "give an image archive every host can read (the shared home, or node-local disk)" });
+  }
+  return { engineStart, image, imageArchive, cluster: clusterOptions(args, ctx.env) };
+}
+
+/** failEarly writes the control plane's failure marker for an error before its bring-up began. */
+async function failEarly(plan: JobPlan, err: unknown): Promise<void> {
+  await makeJobDir(plan.paths, plan.jobId, plan.controlPlane).catch(() => undefined);
+  const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+  await writeFailure(plan.paths, { host: plan.host, reason, time: new Date().toISOString() }).catch(() => undefined);
 }
 
 /** FOREGROUND_WAIT_MS: how long `down --job` gives a running `up --job` to tear down after SIGTERM before it does it itself. */
