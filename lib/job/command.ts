@@ -4,7 +4,7 @@ import { clusterOptions } from "../commands/_cluster-flags.ts";
 import { boolFlag, positiveSeconds, stringFlag } from "../commands/_shared.ts";
 import type { Args, Ctx } from "../commands/_types.ts";
 import { DEFAULT_JOIN_WAIT } from "./flags.ts";
-import { UsageError } from "../errors.ts";
+import { U7sError, UsageError } from "../errors.ts";
 import { isImageRef } from "../node/image.ts";
 import { pidAlive } from "../state/lock.ts";
 import { downActions, realActions, removeScratch } from "./actions.ts";
@@ -69,6 +69,13 @@ export async function runJobUp(ctx: Ctx, args: Args, clock: Clock = realClock): 
   });
   try {
     return await jobUp(plan, act, { out: ctx.out, log, clock }, signals);
+  } catch (err) {
+    // The error too starts with [HOST]: in a job's output every host's lines meet.
+    if (!(err instanceof U7sError)) throw err;
+    if (err instanceof UsageError) for (const p of err.problems) log.error(p);
+    else log.error(err.message, err.detail);
+    if (err.hint) log.hint(err.hint);
+    return err.exitCode;
   } finally {
     signals.dispose();
   }

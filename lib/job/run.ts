@@ -9,7 +9,7 @@
 import { U7sError, UsageError } from "../errors.ts";
 import type { Log, Writer } from "../log.ts";
 import { makeJobDir, markReady, removeJobDir, unmarkReady, writeFailure, type JobPaths } from "./files.ts";
-import { aborted, waitForJoinFile, type Clock } from "./wait.ts";
+import { aborted, waitForJoinFile, within, type Clock } from "./wait.ts";
 
 /** JobRole is what this host is in the job's cluster. */
 export type JobRole = "control-plane" | "worker";
@@ -126,7 +126,7 @@ export async function teardown(plan: Pick<JobPlan, "role" | "paths" | "host">, a
       return "failed" as const;
     },
   );
-  const outcome = await Promise.race([down, io.clock.sleep(TEARDOWN_BUDGET_MS).then(() => "late" as const)]);
+  const outcome = await within(down, TEARDOWN_BUDGET_MS, io.clock);
   if (outcome === "late") io.log.warn(`removing the node takes over ${TEARDOWN_BUDGET_MS / 1000}s: stopping the engine anyway`);
   try {
     await act.stopEngine();
@@ -165,7 +165,7 @@ export async function jobUp(plan: JobPlan, act: JobActions, io: JobIo, signals: 
   const first = await Promise.race([up.then(() => "ready" as const, (err: unknown) => ({ err })), aborted(stop.signal).then(() => "stopped" as const)]);
   if (first === "stopped") {
     // What the bring-up runs now fails at once (its runner is gated on the same signal): let it let go.
-    await Promise.race([up.catch(() => undefined), io.clock.sleep(BRINGUP_SETTLE_MS)]);
+    await within(up.catch(() => undefined), BRINGUP_SETTLE_MS, io.clock);
     await teardown(plan, act, io);
     return EXIT_STOPPED;
   }

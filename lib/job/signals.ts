@@ -11,6 +11,9 @@ export const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 export function processStopSignals(): StopSignals & { dispose(): void } {
   let resolve!: (name: string) => void;
   const stopped = new Promise<string>((r) => (resolve = r));
+  // A signal handler does not keep the process alive: with nothing else pending, the foreground wait
+  // would end the process at once (exit 0, the node left running). This timer keeps it until disposed.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   const handlers = STOP_SIGNALS.map((name) => {
     const h = () => resolve(name);
     process.on(name, h);
@@ -19,6 +22,7 @@ export function processStopSignals(): StopSignals & { dispose(): void } {
   return {
     stopped,
     dispose: () => {
+      clearInterval(keepAlive);
       for (const [name, h] of handlers) process.off(name, h);
     },
   };

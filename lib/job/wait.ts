@@ -10,11 +10,30 @@ import { parseFailure, readyHosts, type JobPaths } from "./files.ts";
 /** Clock is time as the job's waits see it (tests use a fake one). */
 export interface Clock {
   now(): number;
-  sleep(ms: number): Promise<void>;
+  /** sleep resolves after ms, or at once when cancel aborts (a pending timer keeps the process from exiting). */
+  sleep(ms: number, cancel?: AbortSignal): Promise<void>;
 }
 
 /** realClock is the wall clock. */
-export const realClock: Clock = { now: () => Date.now(), sleep: (ms) => Bun.sleep(ms) };
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, cancel) =>
+    new Promise((resolve) => {
+      if (cancel?.aborted) return resolve();
+      const t = setTimeout(resolve, ms);
+      cancel?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    }),
+};
+
+/** within is p, or "late" when it has not settled after ms; the timer goes as soon as either is there. */
+export async function within<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T | "late"> {
+  const done = new AbortController();
+  try {
+    return await Promise.race([p, clock.sleep(ms, done.signal).then(() => "late" as const)]);
+  } finally {
+    done.abort();
+  }
+}
 
 /** JOB_POLL_MS is the pause between two looks at the job directory. */
 export const JOB_POLL_MS = 1000;
@@ -60,7 +79,7 @@ export async function waitForJoinFile(o: WaitJoinOptions): Promise<string | unde
         hint: `check that \`u7s up --job\` runs on ${o.controlPlane} with the same job id, and that ${o.paths.dir} is on the home directory all hosts share; a longer --timeout gives a slow control plane more time`,
       });
     }
-    await Promise.race([o.clock.sleep(JOB_POLL_MS), aborted(o.signal)]);
+    await o.clock.sleep(JOB_POLL_MS, o.signal);
   }
 }
 
