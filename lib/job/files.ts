@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { errnoText, U7sError, UsageError } from "../errors.ts";
 import { MAX_TENANT } from "../config/tenant.ts";
 import { writeFileAtomic } from "../state/files.ts";
+import { defaultScratchParent, scratchDir as privateScratchDir } from "../engine/private.ts";
 
 /** JOB_ID_VARS are the variables a job id is read from, first set wins (after --job-id). */
 export const JOB_ID_VARS = ["U7S_JOB_ID", "SLURM_JOB_ID", "FLUX_JOB_ID"] as const;
@@ -100,19 +101,19 @@ export function sameHost(a: string, b: string): boolean {
 }
 
 /**
- * scratchDir is this job's directory on node-local disk: BASE/u7s-UID-HOST-JOBID (BASE: --scratch,
- * else $TMPDIR, else /tmp). The uid and host keep users and hosts apart should BASE be shared after
- * all; the job id keeps two jobs of one user on one host apart.
+ * scratchDir is this job's directory on node-local disk: BASE/u7s-UID-HOST-JOBID (the private
+ * engine's scratchDir, with the host's short name). The uid and host keep users and hosts apart
+ * should BASE be shared after all; the job id keeps two jobs of one user on one host apart.
  */
 export function scratchDir(base: string, uid: number, host: string, jobId: string): string {
-  return join(base.replace(/(.)\/+$/, "$1"), `u7s-${uid}-${shortHost(host)}-${jobId}`);
+  return privateScratchDir(base.replace(/(.)\/+$/, "$1"), uid, shortHost(host), jobId);
 }
 
-/** scratchBase is --scratch, else $TMPDIR, else /tmp; it must be an absolute path. */
+/** scratchBase is --scratch (an absolute path), else $TMPDIR (a batch system's per-job node-local directory), else /tmp. */
 export function scratchBase(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
-  const base = flag ?? (env.TMPDIR || "/tmp");
-  if (!base.startsWith("/")) throw new UsageError(`${flag !== undefined ? "--scratch" : "TMPDIR"}=${JSON.stringify(base)}: not an absolute path (valid: a directory on node-local disk, e.g. /tmp or /local/scratch)`);
-  return base;
+  if (flag === undefined) return defaultScratchParent(env);
+  if (!flag.startsWith("/")) throw new UsageError(`--scratch=${JSON.stringify(flag)}: not an absolute path (valid: a directory on node-local disk, e.g. /tmp or /local/scratch)`);
+  return flag;
 }
 
 /** JobState is what a host records in its scratch directory for a later `u7s down --job` (after SIGKILL, from an epilog). */

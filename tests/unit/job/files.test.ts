@@ -60,6 +60,7 @@ describe("hosts and places", () => {
     expect(scratchDir(scratchBase(undefined, { TMPDIR: "/local/" }), 1001, "n1", "42")).toBe("/local/u7s-1001-n1-42");
     expect(scratchDir(scratchBase("/scratch", { TMPDIR: "/local" }), 1001, "n1", "42")).toBe("/scratch/u7s-1001-n1-42");
     expect(() => scratchBase("rel", {})).toThrow("--scratch");
+    expect(scratchBase(undefined, { TMPDIR: "relative" })).toBe("/tmp");
   });
 
   test("the job's environment keeps u7s's state in scratch and picks the job's tenant unless one is set", () => {
