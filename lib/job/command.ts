@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { clusterOptions } from "../commands/_cluster-flags.ts";
 import { boolFlag, positiveSeconds, stringFlag } from "../commands/_shared.ts";
 import type { Args, Ctx } from "../commands/_types.ts";
+import type { Log } from "../log.ts";
 import { DEFAULT_JOIN_WAIT } from "./flags.ts";
 import { U7sError, UsageError } from "../errors.ts";
 import { isImageRef } from "../node/image.ts";
@@ -44,7 +45,7 @@ export async function runJobUp(ctx: Ctx, args: Args, clock: Clock = realClock): 
   } catch (err) {
     // A control plane that cannot start still tells the workers why, rather than leaving them to time out.
     if (plan.role === "control-plane") await failEarly(plan, err);
-    throw err;
+    return printed(log, err);
   }
   const { engineStart, image, imageArchive, cluster } = checked;
   const signals = processStopSignals();
@@ -70,15 +71,19 @@ export async function runJobUp(ctx: Ctx, args: Args, clock: Clock = realClock): 
   try {
     return await jobUp(plan, act, { out: ctx.out, log, clock }, signals);
   } catch (err) {
-    // The error too starts with [HOST]: in a job's output every host's lines meet.
-    if (!(err instanceof U7sError)) throw err;
-    if (err instanceof UsageError) for (const p of err.problems) log.error(p);
-    else log.error(err.message, err.detail);
-    if (err.hint) log.hint(err.hint);
-    return err.exitCode;
+    return printed(log, err);
   } finally {
     signals.dispose();
   }
+}
+
+/** printed prints a U7sError as the CLI would, but every line starting with [HOST] (in a job's output every host's lines meet), and returns its exit code. */
+function printed(log: Log, err: unknown): number {
+  if (!(err instanceof U7sError)) throw err;
+  if (err instanceof UsageError) for (const p of err.problems) log.error(p);
+  else log.error(err.message, err.detail);
+  if (err.hint) log.hint(err.hint);
+  return err.exitCode;
 }
 
 /** checkUpFlags reads and checks the flags of `up --job` that the plan does not need (a UsageError names the bad one). */
