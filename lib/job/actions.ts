@@ -26,7 +26,7 @@ import { clusterAfterUp, loadJoinFile } from "../commands/_cluster.ts";
 import { nodeLock } from "../commands/_node.ts";
 import { settingFlags } from "../commands/_shared.ts";
 import type { Args, Ctx } from "../commands/_types.ts";
-import { jobTenant, writeJobState, type JobState } from "./files.ts";
+import { jobNodeSubnet, jobTenant, writeJobState, type JobState } from "./files.ts";
 import type { JobActions, JobRole } from "./run.ts";
 import type { EngineStart } from "./flags.ts";
 
@@ -60,14 +60,19 @@ export interface JobSetup {
  * jobEnv is the environment the job's u7s works with: u7s's state in scratch, no merged kubeconfig
  * touched (KUBECONFIG in scratch), the tenant of the job unless one is set, and the engine's.
  */
-export function jobEnv(env: Readonly<Record<string, string | undefined>>, scratch: string, jobId: string, engineEnv: Readonly<Record<string, string>> = {}): Record<string, string | undefined> {
+export function jobEnv(env: Readonly<Record<string, string | undefined>>, scratch: string, jobId: string, host: string, engineEnv: Readonly<Record<string, string>> = {}): Record<string, string | undefined> {
+  const given = env[TENANT_ENV] !== undefined && env[TENANT_ENV] !== "" ? env[TENANT_ENV] : undefined;
+  const tenant = given ?? String(jobTenant(jobId));
+  // a NODE_SUBNET of the host's place in the job's node list, unless one is set (a bad tenant is resolve's to report)
+  const subnet = env.NODE_SUBNET ? undefined : /^[0-9]{1,2}$/.test(tenant) ? jobNodeSubnet(env, host, Number(tenant)) : undefined;
   return {
     ...env,
     XDG_CONFIG_HOME: join(scratch, "config"),
     XDG_STATE_HOME: join(scratch, "state"),
     XDG_DATA_HOME: join(scratch, "data"),
     KUBECONFIG: join(scratch, "kube", "config"),
-    [TENANT_ENV]: env[TENANT_ENV] !== undefined && env[TENANT_ENV] !== "" ? env[TENANT_ENV] : String(jobTenant(jobId)),
+    [TENANT_ENV]: tenant,
+    ...(subnet ? { NODE_SUBNET: subnet } : {}),
     ...engineEnv,
   };
 }
@@ -106,7 +111,7 @@ export function realActions(s: JobSetup): JobActions {
   const baseCtx = s.ctx;
 
   const resolveNode = async (engineEnv: Record<string, string>): Promise<JobNode> => {
-    const env = jobEnv(baseCtx.env, s.scratch, s.jobId, engineEnv);
+    const env = jobEnv(baseCtx.env, s.scratch, s.jobId, baseCtx.host.hostname(), engineEnv);
     const runner = gated(withEnv(baseCtx.runner, engineEnv), s.stop);
     const teardownRunner = withEnv(baseCtx.runner, engineEnv);
     const config = await resolveNodeConfig({ flags: settingFlags(s.args), env, host: baseCtx.host });
@@ -250,7 +255,7 @@ async function loadImageArchive(n: JobNode, file: string, image: string | undefi
 export async function downActions(ctx: Ctx, args: Args, state: JobState, scratch: string, log: Log): Promise<Pick<JobActions, "downNode" | "stopEngine">> {
   const engine = state.privateEngine ? await findPrivateEngine(scratch, { log, runner: ctx.runner }) : undefined;
   const engineEnv = engine?.env ?? {};
-  const env = { ...jobEnv(ctx.env, scratch, state.jobId, engineEnv), [TENANT_ENV]: String(state.tenant) };
+  const env = { ...jobEnv(ctx.env, scratch, state.jobId, ctx.host.hostname(), engineEnv), [TENANT_ENV]: String(state.tenant) };
   const runner = withEnv(ctx.runner, engineEnv);
   return {
     async downNode() {

@@ -9,6 +9,7 @@ import { errnoText, U7sError, UsageError } from "../errors.ts";
 import { MAX_TENANT } from "../config/tenant.ts";
 import { writeFileAtomic } from "../state/files.ts";
 import { defaultScratchParent, scratchDir as privateScratchDir } from "../engine/private.ts";
+import { expandHostlist, NODELIST_ENV } from "./nodelist.ts";
 
 /** JOB_ID_VARS are the variables a job id is read from, first set wins (after --job-id). */
 export const JOB_ID_VARS = ["U7S_JOB_ID", "SLURM_JOB_ID", "FLUX_JOB_ID"] as const;
@@ -51,6 +52,28 @@ export function jobTenant(jobId: string): number {
   if (digits !== undefined && digits === jobId) return Number(BigInt(digits) % BigInt(MAX_TENANT)) + 1;
   const h = new Bun.CryptoHasher("sha256").update(jobId).digest();
   return (h.readUInt32BE(0) % MAX_TENANT) + 1;
+}
+
+/**
+ * jobNodeSubnet is NODE_SUBNET for this host in a job: 10.(100+tenant).I.0/24, I its place in the job's
+ * node list (0..255). The host-name hash gives only 256 subnets, so in a job of 64 nodes a worker
+ * would share the control plane's (and be refused) about one time in five; the place in the list
+ * never repeats. Undefined (the hash's subnet then) when this host is not in the list, or past 256.
+ */
+export function jobNodeSubnet(env: Readonly<Record<string, string | undefined>>, host: string, tenant: number): string | undefined {
+  for (const name of NODELIST_ENV) {
+    const v = env[name];
+    if (v === undefined || v.trim() === "") continue;
+    let hosts: string[];
+    try {
+      hosts = expandHostlist(v);
+    } catch {
+      return undefined; // a list u7s cannot read names no control plane either: that error comes from there
+    }
+    const i = hosts.findIndex((h) => sameHost(h, host));
+    return i >= 0 && i <= 255 ? `10.${100 + tenant}.${i}.0/24` : undefined;
+  }
+  return undefined;
 }
 
 /** JobPaths are the job's files in the shared home (the control plane writes them; workers read them). */

@@ -5,7 +5,7 @@ export const DEFAULT_JOIN_WAIT = 600;
 
 /** jobOptions are the flags `up --job` and `down --job` share. */
 export const jobOptions: Record<string, OptionDef> = {
-  job: { type: "boolean", description: "a cluster for the length of a batch job (Slurm, Flux): see \"Batch jobs\" below" },
+  job: { type: "boolean", description: "a cluster for the length of a batch job (Slurm, Flux): see \"Batch jobs (--job)\" above" },
   "job-id": { type: "string", value: "ID", description: "the job's id, the same on every host (overrides U7S_JOB_ID, SLURM_JOB_ID, FLUX_JOB_ID)" },
   "control-plane": { type: "string", value: "HOST", description: "--job: the host that runs the control plane (default: the first host of SLURM_JOB_NODELIST or FLUX_JOB_NODELIST)" },
   scratch: { type: "string", value: "DIR", description: "--job: node-local directory for the node, the private engine and u7s's state (default $TMPDIR or /tmp)" },
@@ -27,7 +27,8 @@ export const JOB_HELP =
   "starting with [HOST]; the exit status is 0 only once this host's node is Ready. The node, its engine's\n" +
   "data and u7s's state live in SCRATCH/u7s-UID-HOST-JOBID on node-local disk (--scratch); with no engine\n" +
   "answering, u7s starts a private one there (Podman: always its own storage there). The job's tenant is\n" +
-  "1 + job id mod 99 unless --tenant / U7S_TENANT says otherwise. Then `up --job` prints\n" +
+  "1 + job id mod 99 unless --tenant / U7S_TENANT says otherwise, its NODE_SUBNET 10.(100+tenant).I.0/24\n" +
+  "with I the host's place in the node list (unless NODE_SUBNET is set). Then `up --job` prints\n" +
   "`export KUBECONFIG=...` and stays in the foreground: SIGTERM, SIGINT or SIGHUP removes this host's node\n" +
   "with its volumes, stops the private engine, removes the scratch directory and, on the control plane's\n" +
   "host, the job's files in the home. `u7s down --job` does the same from an epilog or after a SIGKILL.";

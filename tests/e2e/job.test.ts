@@ -213,11 +213,15 @@ describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped 
       ]);
 
       // The VXLAN path between the two nodes through each host's published PORT_FLANNEL (the private engines' port forwarding).
-      const config = async (h: JobHost, t: number) => JSON.parse((await onHost(h, ["env", `U7S_TENANT=${t}`, "CONTAINER_ENGINE=docker", bin, "config", "--json"])).stdout) as Record<string, string>;
+      const config = async (h: JobHost, t: number): Promise<Record<string, string>> => JSON.parse((await onHost(h, ["env", `U7S_TENANT=${t}`, "CONTAINER_ENGINE=docker", bin, "config", "--json"])).stdout) as Record<string, string>;
+      // NODE_IP: the node's own address (the job derives NODE_SUBNET from the host's place in the node list)
+      const nodeIp = async (h: JobHost, node: string) => (await inNode(h, jobId, node, ["sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"])).stdout.trim();
       const sides = [
-        { h: hosts.e, node: e.nodeName, c: await config(hosts.e, e.tenant), pod: "10.244.0.0", mac: "02:75:37:00:00:01" },
-        { h: hosts.f, node: f.nodeName, c: await config(hosts.f, f.tenant), pod: "10.244.1.0", mac: "02:75:37:00:00:02" },
+        { h: hosts.e, node: e.nodeName, c: { ...(await config(hosts.e, e.tenant)), NODE_IP: await nodeIp(hosts.e, e.nodeName) } as Record<string, string>, pod: "10.244.0.0", mac: "02:75:37:00:00:01" },
+        { h: hosts.f, node: f.nodeName, c: { ...(await config(hosts.f, f.tenant)), NODE_IP: await nodeIp(hosts.f, f.nodeName) } as Record<string, string>, pod: "10.244.1.0", mac: "02:75:37:00:00:02" },
       ];
+      // the hosts' places in SLURM_JOB_NODELIST: host E 0, host F 1
+      expect(sides.map((x) => x.c.NODE_IP)).toEqual([`10.${100 + e.tenant}.0.100`, `10.${100 + f.tenant}.1.100`]);
       for (const [self, peer] of [[sides[0]!, sides[1]!], [sides[1]!, sides[0]!]] as const) {
         await inNode(self.h, jobId, self.node, ["env", "NOFIX=0", "sh", "-c", FLANNEL_VXLAN_SCRIPT, "flannel-vxlan", self.c.NODE_IP!, self.c.PORT_FLANNEL!, self.pod, self.mac, peer.pod, peer.mac, peer.h.ip]);
       }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gated, jobEnv, loadedRef, withEnv } from "../../../lib/job/actions.ts";
-import { jobIdFrom, jobPaths, jobTenant, markReady, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
+import { jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, markReady, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
 import { jobRole } from "../../../lib/job/run.ts";
 import { UsageError } from "../../../lib/errors.ts";
 import type { Runner, RunOptions } from "../../../lib/exec.ts";
@@ -64,7 +64,7 @@ describe("hosts and places", () => {
   });
 
   test("the job's environment keeps u7s's state in scratch and picks the job's tenant unless one is set", () => {
-    const env = jobEnv({ HOME: "/home/u", U7S_TENANT: "" }, "/tmp/s", "12345", { DOCKER_HOST: "unix:///tmp/s/run/docker.sock" });
+    const env = jobEnv({ HOME: "/home/u", U7S_TENANT: "" }, "/tmp/s", "12345", "n1", { DOCKER_HOST: "unix:///tmp/s/run/docker.sock" });
     expect(env).toMatchObject({
       HOME: "/home/u",
       XDG_CONFIG_HOME: "/tmp/s/config",
@@ -74,7 +74,21 @@ describe("hosts and places", () => {
       U7S_TENANT: String(jobTenant("12345")),
       DOCKER_HOST: "unix:///tmp/s/run/docker.sock",
     });
-    expect(jobEnv({ U7S_TENANT: "5" }, "/tmp/s", "12345").U7S_TENANT).toBe("5");
+    expect(jobEnv({ U7S_TENANT: "5" }, "/tmp/s", "12345", "n1").U7S_TENANT).toBe("5");
+    expect(env.NODE_SUBNET).toBeUndefined(); // no node list: the host name's hash
+  });
+
+  test("NODE_SUBNET from the host's place in the job's node list: never the same for two hosts of a job", () => {
+    const list = { SLURM_JOB_NODELIST: "cn[001-300]" };
+    const subnets = Array.from({ length: 256 }, (_, i) => jobEnv(list, "/s", "7", `cn${String(i + 1).padStart(3, "0")}.example`).NODE_SUBNET);
+    expect(subnets[0]).toBe(`10.${100 + jobTenant("7")}.0.0/24`);
+    expect(subnets[255]).toBe(`10.${100 + jobTenant("7")}.255.0/24`);
+    expect(new Set(subnets).size).toBe(256);
+    expect(jobEnv(list, "/s", "7", "cn257").NODE_SUBNET).toBeUndefined(); // past 256: the hash
+    expect(jobEnv(list, "/s", "7", "login1").NODE_SUBNET).toBeUndefined(); // not in the list
+    expect(jobEnv({ ...list, NODE_SUBNET: "10.9.9.0/24" }, "/s", "7", "cn001").NODE_SUBNET).toBe("10.9.9.0/24");
+    expect(jobEnv({ ...list, U7S_TENANT: "0" }, "/s", "7", "cn002").NODE_SUBNET).toBe("10.100.1.0/24");
+    expect(jobNodeSubnet({ FLUX_JOB_NODELIST: "a,b" }, "b", 3)).toBe("10.103.1.0/24");
   });
 
   test("the job's state round-trips; none, or a foreign file, reads as none", async () => {
