@@ -4,8 +4,7 @@ import { removeCredentials } from "./_credentials.ts";
 import { boolFlag, dryRunFlag } from "./_shared.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { Args, CommandDef, Ctx } from "./_types.ts";
-import { jobOptions } from "../job/flags.ts";
-import { refuseJobFlags } from "./up.ts";
+import { jobOptions, refuseJobFlags } from "../job/flags.ts";
 
 async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
   const { config, engine } = await nodeContext(ctx);

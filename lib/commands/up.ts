@@ -9,8 +9,8 @@ import { boolFlag, dryRunFlag, positiveSeconds, publishMountOptions, stringFlag 
 import { clusterAfterUp, loadJoinFile } from "./_cluster.ts";
 import { clusterOptions, controlPlaneTaintOption, waitOption } from "./_cluster-flags.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
-import type { Args, CommandDef } from "./_types.ts";
-import { JOB_HELP, jobOptions, jobUpOptions } from "../job/flags.ts";
+import type { CommandDef } from "./_types.ts";
+import { JOB_HELP, jobOptions, jobUpOptions, refuseJobFlags } from "../job/flags.ts";
 
 /** up creates and starts this host's node (network, volumes, image, container) and waits for systemd. */
 export const up: CommandDef = {
@@ -95,9 +95,3 @@ export const up: CommandDef = {
     await (applier.dryRun ? go() : nodeLock(ctx, config, "u7s up", go));
   },
 };
-
-/** refuseJobFlags refuses --job's own flags without --job (they would do nothing). */
-export function refuseJobFlags(args: Args, names: readonly string[]): void {
-  const given = names.find((n) => n !== "job" && args.values[n] !== undefined);
-  if (given !== undefined) throw new UsageError(`--${given} goes with --job (a cluster for a batch job); without --job it does nothing`, { hint: "add --job, or leave it out" });
-}

@@ -5,7 +5,8 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { realApplier } from "../apply.ts";
-import { readLocalKubeconfig, type ClusterOptions } from "../cluster/bringup.ts";
+import { bringUpControlPlane, readLocalKubeconfig, type ClusterOptions } from "../cluster/bringup.ts";
+import { nodeRole } from "../cluster/node.ts";
 import { joinFileFor } from "../cluster/kubeadm.ts";
 import { renderJoinFile } from "../cluster/join-file.ts";
 import { resolveNodeConfig, type NodeConfig } from "../config/resolve.ts";
@@ -22,7 +23,7 @@ import type { Log } from "../log.ts";
 import { downNode, upNode } from "../node/lifecycle.ts";
 import { ensurePrivateDir, writeFileAtomic } from "../state/files.ts";
 import { hostDataPaths } from "../state/paths.ts";
-import { clusterAfterUp, loadJoinFile } from "../commands/_cluster.ts";
+import { clusterAfterUp, clusterContextFor, loadJoinFile } from "../commands/_cluster.ts";
 import { nodeLock } from "../commands/_node.ts";
 import { settingFlags } from "../commands/_shared.ts";
 import type { Args, Ctx } from "../commands/_types.ts";
@@ -174,7 +175,13 @@ export function realActions(s: JobSetup): JobActions {
 
     async initControlPlane() {
       const { config, engine, ctx } = need(node);
-      await nodeLock(ctx, config, "u7s up --job", () => clusterAfterUp(ctx, config, engine, undefined, s.cluster));
+      // As `u7s up` does after the node (clusterAfterUp), without its "use it with" line: the job's kubeconfig is the one to use.
+      const { env, paths } = clusterContextFor(ctx, config, engine);
+      await nodeLock(ctx, config, "u7s up --job", async () => {
+        const role = await nodeRole(env);
+        if (role === "worker") throw new U7sError(`node ${config.nodeName} is a worker of another cluster`, { hint: `\`u7s down --job\` removes it` });
+        await bringUpControlPlane(env, role, paths.kubeconfig, ctx.debug, s.log, s.cluster);
+      });
     },
 
     async writeKubeconfig(path) {

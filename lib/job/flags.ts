@@ -1,4 +1,5 @@
-import type { OptionDef } from "../commands/_types.ts";
+import type { Args, OptionDef } from "../commands/_types.ts";
+import { UsageError } from "../errors.ts";
 
 /** DEFAULT_JOIN_WAIT is how long a worker waits for the control plane's join file (--timeout with --job). */
 export const DEFAULT_JOIN_WAIT = 600;
@@ -31,9 +32,16 @@ export const JOB_HELP =
   "with I the host's place in the node list (unless NODE_SUBNET is set). Then `up --job` prints\n" +
   "`export KUBECONFIG=...` and stays in the foreground: SIGTERM, SIGINT or SIGHUP removes this host's node\n" +
   "with its volumes, stops the private engine, removes the scratch directory and, on the control plane's\n" +
-  "host, the job's files in the home. `u7s down --job` does the same from an epilog or after a SIGKILL.";
+  "host, the job's files in the home. `u7s down --job` does the same (as the job's user: the script's last\n" +
+  "step, a TaskEpilog), also after a SIGKILL.";
 
 /** ENGINE_STARTS are the values of --engine-start. */
 export const ENGINE_STARTS = ["auto", "never"] as const;
 /** EngineStart: auto starts a private engine when none answers (Podman: always its own storage in scratch); never uses the user's engine as it is. */
 export type EngineStart = (typeof ENGINE_STARTS)[number];
+
+/** refuseJobFlags refuses --job's own flags without --job (they would do nothing). */
+export function refuseJobFlags(args: Args, names: readonly string[]): void {
+  const given = names.find((n) => n !== "job" && args.values[n] !== undefined);
+  if (given !== undefined) throw new UsageError(`--${given} goes with --job (a cluster for a batch job); without --job it does nothing`, { hint: "add --job, or leave it out" });
+}
