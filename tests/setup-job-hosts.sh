@@ -216,6 +216,7 @@ per_host() {
   [ -n "${UID_:-}" ] || user_env
   host_link "$NS" "veth-$H" "$IP"
   host_uts "$UTS" "$HOSTNAME_"
+  mkdir -p /run/user   # the mount point of the hosts' empty /run/user (a machine without systemd may have none)
   mount_ns; cgroups; wrapper; host_check
 }
 phase prereqs prereqs

@@ -56,6 +56,10 @@ export interface PrivateEngineHost {
   readFile(path: string): string | undefined;
   /** removeIfEmpty removes an empty regular file or an empty directory; false when path is anything else. */
   removeIfEmpty(path: string): boolean;
+  /** unlink removes a file (u7s's marker); nothing when it is not there. */
+  unlink(path: string): void;
+  /** list names a directory's entries ([] when it is not there). */
+  list(dir: string): string[];
   /** spawnDetached starts argv in a session of its own (it outlives u7s's foreground process), output appended to logFile; returns its pid. */
   spawnDetached(argv: readonly string[], opts: { env: Record<string, string>; logFile: string; cwd: string }): number;
   processes(): ProcessInfo[];
@@ -179,11 +183,11 @@ export function dockerdArgv(script: string, scratch: string, daemonJson?: string
   ];
 }
 
-/** storageConf is the private Podman's storage.conf: its graph and run roots in scratch. */
-export function storageConf(scratch: string): string {
+/** storageConf is the private Podman's storage.conf: its graph and run roots in scratch; driver vfs for a Podman that only removes files (overlay mounts its graph root). */
+export function storageConf(scratch: string, driver: "overlay" | "vfs" = "overlay"): string {
   const l = privateLayout(scratch);
   // rootless_storage_path: a rootless podman takes its graph root from it, not from graphroot (measured: Podman 4.3)
-  return `# written by u7s for a batch job's private podman (removed with ${scratch})\n[storage]\ndriver = "overlay"\ngraphroot = "${l.podmanGraph}"\nrootless_storage_path = "${l.podmanGraph}"\nrunroot = "${l.podmanRun}"\n`;
+  return `# written by u7s for a batch job's private podman (removed with ${scratch})\n[storage]\ndriver = "${driver}"\ngraphroot = "${l.podmanGraph}"\nrootless_storage_path = "${l.podmanGraph}"\nrunroot = "${l.podmanRun}"\n`;
 }
 
 /** findDockerdRootless is dockerd-rootless.sh: on PATH, else where Debian's docker.io keeps it. */
@@ -199,7 +203,7 @@ export function choosePrivateEngine(host: Pick<PrivateEngineHost, "which" | "lst
   return host.which("podman") !== undefined ? "podman" : undefined;
 }
 
-/** checkScratchFree says why scratch cannot be used for a new engine: undefined when nothing is there. */
+/** refuseForeign throws unless scratch is absent or a directory of this user with u7s's marker: u7s never uses (nor removes) one it did not make. */
 function refuseForeign(host: PrivateEngineHost, scratch: string): void {
   const st = host.lstat(scratch);
   if (st === undefined) return;
@@ -216,8 +220,10 @@ export async function startPrivateEngine(opts: PrivateEngineOptions): Promise<Pr
   const { scratch, engine, runner, log } = opts;
   if (!scratch.startsWith("/")) throw new U7sError(`scratch directory ${scratch}: not an absolute path`, { exitCode: 2 });
   const l = privateLayout(scratch);
-  if (engine === "docker" && l.dockerSock.length > SUN_PATH_MAX) {
-    throw new U7sError(`scratch directory ${scratch}: the engine's socket path would be ${l.dockerSock.length} bytes, more than a unix socket takes (${SUN_PATH_MAX})`, {
+  // the longest socket path of a private Docker: containerd's ttrpc socket under the exec root
+  const longest = `${l.dockerExec}/containerd/containerd.sock.ttrpc`;
+  if (engine === "docker" && longest.length > SUN_PATH_MAX) {
+    throw new U7sError(`scratch directory ${scratch}: the engine's socket paths would be up to ${longest.length} bytes, more than a unix socket takes (${SUN_PATH_MAX})`, {
       exitCode: 2,
       hint: "pass a shorter --scratch (e.g. /tmp)",
     });
@@ -298,7 +304,7 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
   host.writeFile(l.storageConf, storageConf(scratch), 0o600);
   const home = opts.home ?? process.env.HOME;
   const absent = home ? PODMAN_HOME_LEFTOVERS.map((p) => join(home, p)).filter((p) => host.lstat(p) === undefined) : [];
-  const argv = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}}"];
+  const argv = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}} {{.Host.NetworkBackend}}"];
   const r = await opts.runner(argv, { env, timeoutMs: opts.timeoutMs ?? 60_000 });
   if (r.exitCode !== 0) {
     throw new U7sError(`private Podman does not work: ${formatCommand(argv)} exited ${r.exitCode}`, {
@@ -307,7 +313,7 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
     });
   }
   // A system-wide or user configuration that pins its own roots would put the job's storage elsewhere (a shared home).
-  const [graph, run] = r.stdout.trim().split(/\s+/);
+  const [graph, run, network] = r.stdout.trim().split(/\s+/);
   if (graph !== l.podmanGraph || run !== l.podmanRun) {
     throw new U7sError(`private Podman ignores its storage configuration: graph root ${graph}, run root ${run}, expected ${l.podmanGraph} and ${l.podmanRun}`, {
       hint: "check CONTAINERS_STORAGE_CONF handling in this Podman (rootless_storage_path in /etc/containers/storage.conf overrides it)",
@@ -317,6 +323,8 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
   const proc = host.processes().find((p) => p.pid === pause);
   if (!proc?.userns) throw new U7sError(`private Podman: no pause process found (${l.podmanPause})`);
   opts.log.info(`using a private rootless Podman in ${scratch}`);
+  // netavark keeps its networks under the graph root; CNI in its configuration directory, the home's unless containers.conf says otherwise
+  if (network === "cni") opts.log.info("Podman's CNI network backend keeps the node networks' configurations in ~/.config/cni/net.d (removed with the networks); netavark keeps them in the scratch directory");
   const homeLeftovers = absent.filter((p) => host.lstat(p) !== undefined);
   return { pid: pause, startTime: proc.startTime, userns: proc.userns, ...(homeLeftovers.length ? { homeLeftovers } : {}) };
 }
@@ -346,7 +354,9 @@ export function findPrivateEngine(scratch: string, deps: PrivateEngineDeps): Pri
     state = undefined;
   }
   if (!state || (state.engine !== "docker" && state.engine !== "podman") || state.scratch !== scratch) {
-    return partialEngine(scratch, state?.engine === "podman" ? "podman" : "docker", { ...deps, host });
+    // which engine: Podman's storage.conf says so, else Docker
+    const kind = state?.engine === "podman" || host.lstat(privateLayout(scratch).storageConf) !== undefined ? "podman" : "docker";
+    return partialEngine(scratch, kind, { ...deps, host });
   }
   return engineFromState(state, { ...deps, host });
 }
@@ -398,19 +408,52 @@ export function engineProcesses(state: Pick<PrivateEngineState, "pid" | "startTi
 
 /** stopPrivateEngine kills the engine's processes and removes its scratch directory, in a few seconds. */
 async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
-  const { host, runner, log } = deps;
-  let state = given;
-  const scratch = state.scratch;
-  const st = host.lstat(scratch);
-  if (st === undefined) return; // stopped before
+  const { host } = deps;
+  const scratch = given.scratch;
+  if (host.lstat(scratch) === undefined) return; // stopped before
   refuseForeign(host, scratch);
-  // Processes of the container's other users (sub-IDs) cannot be signalled from outside the user
-  // namespace; from inside it (as its root, through a process of ours there) they can. All of the
-  // engine's processes die at once: containers first (SIGKILL: a node's systemd waits 10 s on SIGRTMIN+3
-  // otherwise, and dockerd waits for it), no daemon shutdown to wait for (its state is about to go).
-  if (state.userns === "") state = { ...state, userns: pidFileUserns(state.engine, scratch, host) ?? "" };
+  // The namespace the state names, and the one the pid file names now (Podman makes a new pause
+  // process, and with it a new namespace, when the old one died; a start cut short has no state).
+  const now = pidFileUserns(given.engine, scratch, host);
+  const namespaces = [given.userns, ...(now !== undefined && now !== given.userns ? [now] : [])].filter((ns, i) => ns !== "" || i === 0);
+  if (given.engine === "docker") await terminateDaemon({ ...given, userns: namespaces.at(-1)! }, deps);
+  for (const userns of namespaces) await killEngine({ ...given, userns }, deps);
+  await removeScratch(scratch, given.engine, deps);
+  for (const p of given.homeLeftovers ?? []) host.removeIfEmpty(p);
+  deps.log.info(`stopped the private ${given.engine} and removed ${scratch}`);
+}
+
+/**
+ * terminateDaemon asks dockerd to stop (SIGTERM) and waits up to DAEMON_STOP_MS for it: without
+ * containers it exits in well under a second, unmounting what it mounted; with a node still running it
+ * would wait for the node's systemd (10 s and more), so killEngine follows whatever is left.
+ */
+async function terminateDaemon(state: PrivateEngineState, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
+  const { host } = deps;
+  const pid = Number((host.readFile(privateLayout(state.scratch).dockerPid) ?? "").trim());
+  const daemon = host.processes().find((p) => p.pid === pid && p.uid === host.uid && state.userns !== "" && p.userns === state.userns);
+  if (!daemon || !host.kill(daemon.pid, "SIGTERM")) return;
+  for (let waited = 0; waited < DAEMON_STOP_MS; waited += 100) {
+    if (!host.processes().some((p) => p.pid === daemon.pid && p.startTime === daemon.startTime)) return;
+    await host.sleep(100);
+  }
+}
+
+/** DAEMON_STOP_MS bounds the wait for dockerd's own shutdown in stop (a batch job has 30 s in all before SIGKILL). */
+const DAEMON_STOP_MS = 2_000;
+
+/**
+ * killEngine kills the engine's processes: every one in its user namespace and its leader's process
+ * group. Processes of the containers' other users (sub-IDs) cannot be signalled from outside the user
+ * namespace; from inside it (as its root, through a process of ours there) they can. All die at once:
+ * containers too (SIGKILL: a node's systemd stops only 10 s after SIGRTMIN+3, and dockerd waits for
+ * it), no daemon shutdown to wait for (its state is about to go).
+ */
+async function killEngine(state: PrivateEngineState, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
+  const { host, runner, log } = deps;
   // A killed process keeps its /proc entry (without namespaces) until it has exited: wait for those too.
   const killed = new Map<number, string>();
+  let insideFailed: string | undefined;
   const dying = (procs: readonly ProcessInfo[]) => procs.filter((p) => killed.get(p.pid) === p.startTime);
   for (let round = 0; round < 50; round++) {
     const procs = host.processes();
@@ -420,7 +463,8 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
     if (ours.length === 0 && dying(procs).length === 0) break;
     for (const p of [...ours, ...procs.filter((q) => subIds.includes(q.pid))]) killed.set(p.pid, p.startTime);
     if (subIds.length > 0 && inside) {
-      await runner(["nsenter", "--user", "--preserve-credentials", "--target", String(inside.pid), "--", "kill", "-KILL", ...subIds.map(String)], { timeoutMs: 5_000 });
+      const r = await runner(["nsenter", "--user", "--preserve-credentials", "--target", String(inside.pid), "--", "kill", "-KILL", ...subIds.map(String)], { timeoutMs: 5_000 }).catch((e: unknown) => ({ exitCode: -1, stdout: "", stderr: String(e) }));
+      if (r.exitCode !== 0) insideFailed = `nsenter ... kill: exit ${r.exitCode}${r.stderr ? `: ${lastLines(r.stderr, 2)}` : ""}`;
       log.debug(`stopping private ${state.engine}: killed ${subIds.length} processes of its sub-IDs`);
       // ours stay until the sub-IDs' are gone: without a process of ours in the namespace, nothing could signal them
       if (round < 20) {
@@ -434,10 +478,12 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
   }
   const now = host.processes();
   const left = [...engineProcesses(state, now, host.uid), ...dying(now)];
-  if (left.length > 0) throw new U7sError(`cannot stop private ${state.engine}: processes ${left.map((p) => p.pid).join(", ")} still run`);
-  await removeScratch(scratch, state.engine, deps);
-  for (const p of state.homeLeftovers ?? []) host.removeIfEmpty(p);
-  log.info(`stopped the private ${state.engine} and removed ${scratch}`);
+  if (left.length > 0) {
+    throw new U7sError(`cannot stop private ${state.engine}: processes ${left.map((p) => p.pid).join(", ")} still run`, {
+      ...(insideFailed ? { detail: insideFailed } : {}),
+      hint: "a process of one of your sub-IDs can only be signalled from inside the engine's user namespace (nsenter and kill from util-linux); root can kill it",
+    });
+  }
 }
 
 /**
@@ -466,30 +512,51 @@ export function parseIdMap(text: string): { inside: number; outside: number; cou
 }
 
 /**
- * removeCommands are the ways to remove a directory with files of the user's sub-IDs, in order: a new
- * user namespace mapping the user's own and sub-IDs (util-linux >= 2.38's unshare --map-auto), RootlessKit
- * (dockerd-rootless.sh's), `podman unshare` (joins or makes the pause process: tried last).
+ * removeCommands are the ways to remove paths with files of the user's sub-IDs, in order: a new user
+ * namespace mapping the user's own and sub-IDs (util-linux >= 2.38's unshare --map-auto), RootlessKit
+ * (dockerd-rootless.sh's), `podman unshare` (it starts a pause process: tried last).
  */
-export function removeCommands(dir: string, engine: PrivateEngineName): string[][] {
-  const rm = ["rm", "-rf", "--one-file-system", "--", dir];
+export function removeCommands(paths: readonly string[], engine: PrivateEngineName): string[][] {
+  const rm = ["rm", "-rf", "--one-file-system", "--", ...paths];
   const kit = ["rootlesskit", "--net=host", ...rm];
   const unshare = ["unshare", "--map-auto", "--map-root-user", ...rm];
   return engine === "docker" ? [unshare, kit, ["podman", "unshare", ...rm]] : [unshare, ["podman", "unshare", ...rm], kit];
 }
 
-/** removeScratch removes scratch (u7s's: refuseForeign checked the marker), files of sub-IDs included. */
+/**
+ * removeScratch removes scratch (u7s's: refuseForeign checked the marker), files of sub-IDs included:
+ * its entries first, the marker and the directory last, so a removal cut short leaves a directory u7s
+ * still knows as its own.
+ */
 async function removeScratch(scratch: string, engine: PrivateEngineName, deps: Required<Pick<PrivateEngineDeps, "host">> & PrivateEngineDeps): Promise<void> {
   const { host, runner } = deps;
+  const entries = () => host.list(scratch).filter((n) => n !== SCRATCH_MARKER).map((n) => join(scratch, n));
+  const finish = () => {
+    host.unlink(join(scratch, SCRATCH_MARKER));
+    host.removeIfEmpty(scratch);
+  };
+  if (entries().length === 0) return finish();
   const tried: string[] = [];
-  for (const argv of removeCommands(scratch, engine)) {
-    if (host.which(argv[0]!) === undefined) continue;
-    // podman unshare with the private engine's env: its pause process goes into the scratch run directory
-    const r = await runner(argv, { timeoutMs: 60_000, env: { TMPDIR: dirname(scratch), ...(argv[0] === "podman" ? privateEnv("podman", scratch) : {}) } }).catch((e: unknown) => ({ exitCode: -1, stdout: "", stderr: String(e) }));
-    if (host.lstat(scratch) === undefined) {
-      if (argv[0] === "podman") killPodmanPauseOf(scratch, host);
-      return;
+  for (const kind of removeCommands([], engine).map((a) => a[0]!)) {
+    if (host.which(kind) === undefined) continue;
+    // podman unshare in a Podman of its own, inside scratch: the engine's own would try to join its dead
+    // containers' namespace ("invalid internal status"), and overlay would mount its graph root; the
+    // pause process it starts is ended afterwards
+    const fresh = join(scratch, ".rm");
+    if (kind === "podman") {
+      host.mkdir(privateLayout(fresh).run, 0o700);
+      host.writeFile(privateLayout(fresh).storageConf, storageConf(fresh, "vfs"), 0o600);
     }
-    tried.push(`${formatCommand(argv)}: exit ${r.exitCode}${r.stderr ? `: ${lastLines(r.stderr, 1)}` : ""}`);
+    const argv = removeCommands(entries(), engine).find((a) => a[0] === kind)!;
+    const env = { TMPDIR: dirname(scratch), ...(kind === "podman" ? privateEnv("podman", fresh) : {}) };
+    const r = await runner(argv, { timeoutMs: 60_000, env }).catch((e: unknown) => ({ exitCode: -1, stdout: "", stderr: String(e) }));
+    if (kind === "podman") {
+      // that Podman writes its own state again on its way out: files of ours only (vfs, no image), so a plain rm
+      killPodmanPauseOf(fresh, host);
+      await runner(["rm", "-rf", "--one-file-system", "--", fresh]).catch(() => undefined);
+    }
+    if (entries().length === 0) return finish();
+    tried.push(`${formatCommand(argv.slice(0, argv.indexOf("--") + 1))} ...: exit ${r.exitCode}${r.stderr ? `: ${lastLines(r.stderr, 1)}` : ""}`);
   }
   throw new U7sError(`cannot remove the scratch directory ${scratch}`, {
     detail: tried.join("\n") || "no way found to enter a user namespace with this user's sub-IDs (unshare --map-auto, rootlesskit, podman unshare)",
@@ -497,10 +564,11 @@ async function removeScratch(scratch: string, engine: PrivateEngineName, deps: R
   });
 }
 
-/** killPodmanPauseOf ends a pause process `podman unshare` left for scratch (its pid file went with the directory, so by its command line). */
+/** killPodmanPauseOf ends the pause process `podman unshare` left for scratch (its pid file went with the directory: found by its environment). */
 function killPodmanPauseOf(scratch: string, host: PrivateEngineHost): void {
   for (const p of host.processes()) {
-    if (p.uid !== host.uid || p.comm !== "podman") continue;
+    // Podman 4 and 5 pause with catatonit -P; older ones re-exec podman itself
+    if (p.uid !== host.uid || !["catatonit", "podman", "pause"].includes(p.comm)) continue;
     const env = host.readFile(`/proc/${p.pid}/environ`) ?? "";
     if (env.split("\0").includes(`XDG_RUNTIME_DIR=${privateLayout(scratch).run}`)) host.kill(p.pid, "SIGKILL");
   }
@@ -567,6 +635,20 @@ export function nodeHost(): PrivateEngineHost {
         return true;
       } catch {
         return false;
+      }
+    },
+    unlink: (path) => {
+      try {
+        unlinkSync(path);
+      } catch {
+        // not there
+      }
+    },
+    list: (dir) => {
+      try {
+        return readdirSync(dir);
+      } catch {
+        return [];
       }
     },
     spawnDetached: (argv, opts) => {

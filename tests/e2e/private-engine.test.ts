@@ -102,6 +102,30 @@ describe.skipIf(!W || !MNT || !DRIVER || !ARCHIVE)("private engine on test host 
     }, 600_000);
   }
 
+  test("two jobs of the same user on host E: stopping one leaves the other's engine and containers (same sub-IDs) running", async () => {
+    const other = `${SCRATCH}-second`;
+    await onE([DRIVER, "stop", SCRATCH]);
+    await onE([DRIVER, "stop", other]);
+    const envOf = (r: CommandResult) => Object.entries((JSON.parse(r.stdout) as { env: Record<string, string> }).env).map(([k, v]) => `${k}=${v}`);
+    const first = envOf(ok(await onE([DRIVER, "start", "docker", SCRATCH])));
+    const second = envOf(ok(await onE([DRIVER, "start", "docker", other])));
+    try {
+      for (const env of [first, second]) {
+        ok(await onE(["env", ...env, "docker", "load", "-q", "-i", ARCHIVE!], 300_000));
+        ok(await onE(["env", ...env, "docker", "run", "-d", "--name", "e2e-sub", "--user", "1000", IMAGE!, "sleep", "600"]));
+      }
+      ok(await onE([DRIVER, "stop", SCRATCH]));
+      const running = ok(await onE(["env", ...second, "docker", "inspect", "--format", "{{.State.Running}} {{.State.Pid}}", "e2e-sub"])).stdout.trim().split(" ");
+      expect(running[0]).toBe("true");
+      expect(existsSync(`/proc/${running[1]}`)).toBe(true); // its process of a sub-ID lives on
+      ok(await onE(["test", "-d", other]));
+    } finally {
+      await onE([DRIVER, "stop", SCRATCH]);
+      ok(await onE([DRIVER, "stop", other]));
+    }
+    expect((await onE(["test", "-e", other])).exitCode).not.toBe(0);
+  }, 600_000);
+
   test("a scratch directory u7s did not make is neither used nor removed", async () => {
     await onE(["rm", "-rf", "--", NOT_OURS]);
     ok(await onE(["mkdir", "-p", NOT_OURS]));

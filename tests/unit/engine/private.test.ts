@@ -48,13 +48,23 @@ class FakeHost implements PrivateEngineHost {
     this.files.set(path, { dir: false, uid: UID, text, mode });
   };
   readFile = (path: string) => this.files.get(path)?.text;
-  removeIfEmpty = (path: string) => this.files.delete(path);
+  removeIfEmpty = (path: string) => {
+    const f = this.files.get(path);
+    if (!f || (f.dir ? [...this.files.keys()].some((k) => k.startsWith(`${path}/`)) : f.text !== "")) return false;
+    return this.files.delete(path);
+  };
+  unlink = (path: string) => {
+    this.files.delete(path);
+  };
+  list = (dir: string) => [...new Set([...this.files.keys()].filter((k) => k.startsWith(`${dir}/`)).map((k) => k.slice(dir.length + 1).split("/")[0]!))];
   spawnDetached = (argv: readonly string[], opts: { env: Record<string, string> }) => {
     this.spawned.push({ argv, env: opts.env });
     return this.onSpawn(this);
   };
   processes = () => this.procs.map((p) => ({ ...p }));
-  kill = (pid: number) => {
+  signals: [number, string][] = [];
+  kill = (pid: number, sig: NodeJS.Signals) => {
+    this.signals.push([pid, sig]);
     this.killed.push(pid);
     const before = this.procs.length;
     this.procs = this.procs.filter((p) => p.pid !== pid);
@@ -73,7 +83,7 @@ class FakeHost implements PrivateEngineHost {
 const log = { info: (_: string) => {}, debug: (_: string) => {} };
 
 /** dockerStarts makes spawnDetached start a fake rootless Docker: RootlessKit (leader), its child, slirp4netns, dockerd, containerd. */
-function dockerStarts(h: FakeHost): number {
+function dockerStarts(h: FakeHost, scratch = S): number {
   h.procs.push(
     { pid: 500, pgid: 500, uid: UID, startTime: "900", comm: "rootlesskit", userns: HOST_NS },
     { pid: 501, pgid: 500, uid: UID, startTime: "901", comm: "exe", userns: ENGINE_NS },
@@ -81,14 +91,14 @@ function dockerStarts(h: FakeHost): number {
     { pid: 503, pgid: 500, uid: UID, startTime: "903", comm: "dockerd", userns: ENGINE_NS },
     { pid: 504, pgid: 504, uid: UID, startTime: "904", comm: "containerd", userns: ENGINE_NS },
   );
-  h.writeFile(`${S}/run/docker.pid`, "503\n", 0o644);
+  h.writeFile(`${scratch}/run/docker.pid`, "503\n", 0o644);
   return 500;
 }
 
 /** removing answers the scratch removal commands by removing the tree, as rm -rf in a user namespace does. */
 function removing(h: FakeHost, runner: RecordingRunner) {
   runner.on((argv) => argv.includes("rm"), (argv) => {
-    h.rmTree(argv[argv.length - 1]!);
+    for (const p of argv.slice(argv.indexOf("--") + 1)) h.rmTree(p);
     return {};
   });
 }
@@ -141,9 +151,10 @@ describe("private engine layout", () => {
     ]);
   });
   test("removeCommands: a fresh user namespace first, the engine's own tool next", () => {
-    expect(removeCommands(S, "docker").map((a) => a[0])).toEqual(["unshare", "rootlesskit", "podman"]);
-    expect(removeCommands(S, "podman").map((a) => a[0])).toEqual(["unshare", "podman", "rootlesskit"]);
-    for (const argv of removeCommands(S, "docker")) expect(argv.slice(-5)).toEqual(["rm", "-rf", "--one-file-system", "--", S]);
+    const paths = [`${S}/docker`, `${S}/run`];
+    expect(removeCommands(paths, "docker").map((a) => a[0])).toEqual(["unshare", "rootlesskit", "podman"]);
+    expect(removeCommands(paths, "podman").map((a) => a[0])).toEqual(["unshare", "podman", "rootlesskit"]);
+    for (const argv of removeCommands(paths, "docker")) expect(argv.slice(-6)).toEqual(["rm", "-rf", "--one-file-system", "--", ...paths]);
   });
 });
 
@@ -215,11 +226,14 @@ describe("startPrivateEngine", () => {
     }
   });
 
-  test("a socket path longer than a unix socket takes is bad input (exit 2) naming the length", async () => {
-    const long = `/${"x".repeat(100)}`;
-    const err = (await startPrivateEngine({ engine: "docker", scratch: long, log, runner: new RecordingRunner().run, host: new FakeHost() }).catch((e: unknown) => e)) as U7sError;
+  test("a socket path longer than a unix socket takes is bad input (exit 2) naming the length; one byte less is fine", async () => {
+    // /x...x/run/docker/containerd/containerd.sock.ttrpc is the longest: 1 + n + 44 bytes
+    const err = (await startPrivateEngine({ engine: "docker", scratch: `/${"x".repeat(63)}`, log, runner: new RecordingRunner().run, host: new FakeHost() }).catch((e: unknown) => e)) as U7sError;
     expect(err.exitCode).toBe(2);
-    expect(err.message).toContain("bytes, more than a unix socket takes (107)");
+    expect(err.message).toContain("socket paths would be up to 108 bytes, more than a unix socket takes (107)");
+    const h = new FakeHost();
+    h.onSpawn = (fh) => dockerStarts(fh, `/${"x".repeat(62)}`);
+    expect(await startPrivateEngine({ engine: "docker", scratch: `/${"x".repeat(62)}`, log, runner: new RecordingRunner().run, host: h }).then(() => "started")).toBe("started");
   });
 
   test("Docker that exits: the error shows its log, and what the start made is gone again", async () => {
@@ -235,7 +249,10 @@ describe("startPrivateEngine", () => {
     expect(err.detail).toContain("failed to setup UID/GID map");
     expect(err.hint).toContain("u7s doctor --job");
     expect(h.lstat(S)).toBeUndefined();
-    expect(runner.calls.at(-1)!.argv).toEqual(["unshare", "--map-auto", "--map-root-user", "rm", "-rf", "--one-file-system", "--", S]);
+    // its entries in a user namespace with the sub-IDs, the marker and the directory itself last
+    const rm = runner.calls.at(-1)!.argv;
+    expect(rm.slice(0, 7)).toEqual(["unshare", "--map-auto", "--map-root-user", "rm", "-rf", "--one-file-system", "--"]);
+    expect(new Set(rm.slice(7))).toEqual(new Set([`${S}/run`, `${S}/tmp`, `${S}/config`, `${S}/engine.log`, `${S}/engine.json`]));
   });
 
   test("a private engine already running in scratch is not started twice", async () => {
@@ -255,7 +272,7 @@ describe("startPrivateEngine", () => {
       h.mkdir("/home/u7sjob/.config/cni", 0o755);
       h.mkdir("/home/u7sjob/.config/cni/net.d", 0o755);
       h.writeFile("/home/u7sjob/.config/cni/net.d/cni.lock", "", 0o644);
-      return { stdout: `${S}/containers/storage ${S}/run/containers\n` };
+      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
     });
     const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h, home: "/home/u7sjob" });
     expect(h.readFile(`${S}/storage.conf`)).toBe(storageConf(S));
@@ -264,6 +281,40 @@ describe("startPrivateEngine", () => {
     expect(JSON.parse(h.readFile(`${S}/engine.json`)!).homeLeftovers).toEqual([
       "/home/u7sjob/.config/cni/net.d/cni.lock", "/home/u7sjob/.config/cni/net.d", "/home/u7sjob/.config/cni",
     ]);
+  });
+
+  test("Podman whose pause process died and came back (a new namespace): stop kills the new namespace's processes too", async () => {
+    const h = new FakeHost();
+    const runner = new RecordingRunner().on(["podman", "info"], () => {
+      h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
+      h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
+      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
+    });
+    removing(h, runner);
+    const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h });
+    h.procs = h.procs.filter((p) => p.pid !== 900);
+    h.procs.push(
+      { pid: 950, pgid: 950, uid: UID, startTime: "1990", comm: "catatonit", userns: "user:[4026534000]" },
+      { pid: 951, pgid: 951, uid: UID, startTime: "1991", comm: "conmon", userns: "user:[4026534000]" },
+    );
+    h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "950", 0o644);
+    await e.stop();
+    expect(h.killed.sort()).toEqual([950, 951]);
+    expect(h.lstat(S)).toBeUndefined();
+  });
+
+  test("Podman on CNI says where its network configurations go (the home), on netavark nothing", async () => {
+    for (const backend of ["cni", "netavark"]) {
+      const h = new FakeHost();
+      const said: string[] = [];
+      const runner = new RecordingRunner().on(["podman", "info"], () => {
+        h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
+        h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
+        return { stdout: `${S}/containers/storage ${S}/run/containers ${backend}\n` };
+      });
+      await startPrivateEngine({ engine: "podman", scratch: S, log: { info: (t) => said.push(t), debug: () => {} }, runner: runner.run, host: h });
+      expect(said.some((t) => t.includes("~/.config/cni/net.d"))).toBe(backend === "cni");
+    }
   });
 
   test("Podman that keeps its storage elsewhere (a shared home) is refused", async () => {
@@ -313,7 +364,10 @@ describe("stop and findPrivateEngine", () => {
       return {};
     });
     await e.stop();
-    expect(killedAtEach).toEqual([[], []]);
+    // dockerd is asked first (it unmounts what it mounted), the rest killed
+    expect(h.signals[0]).toEqual([503, "SIGTERM"]);
+    expect(h.signals.slice(1).every(([, sig]) => sig === "SIGKILL")).toBe(true);
+    expect(killedAtEach).toEqual([[503], [503]]);
     expect(new Set(h.procs.map((p) => p.pid))).toEqual(new Set([process.pid, 700, 701, 710]));
     expect(new Set(h.killed)).toEqual(new Set([500, 501, 502, 503, 504, 610]));
     const ns = runner.calls.find((c) => c.argv[0] === "nsenter")!;
@@ -372,7 +426,7 @@ describe("stop and findPrivateEngine", () => {
     const { h, runner, e } = await started();
     runner.on((argv) => argv.includes("rm"), { exitCode: 1, stderr: "unshare: unrecognized option '--map-auto'" });
     runner.on((argv) => argv[0] === "rootlesskit", (argv) => {
-      h.rmTree(argv[argv.length - 1]!);
+      for (const p of argv.slice(argv.indexOf("--") + 1)) h.rmTree(p);
       return {};
     });
     await e.stop();
@@ -383,7 +437,9 @@ describe("stop and findPrivateEngine", () => {
     again.runner.on((argv) => argv.includes("rm"), { exitCode: 1, stderr: "permission denied" });
     const err = (await again.e.stop().catch((x: unknown) => x)) as U7sError;
     expect(err.message).toBe(`cannot remove the scratch directory ${S}`);
-    expect(err.detail).toContain("unshare --map-auto --map-root-user rm -rf --one-file-system -- /tmp/u7s-1004-host-e: exit 1: permission denied");
+    // cut short, but the marker is still there: a later `down --job` may try again
+    expect(findPrivateEngine(S, { runner: again.runner.run, log, host: again.h })).toBeDefined();
+    expect(err.detail).toContain("unshare --map-auto --map-root-user rm -rf --one-file-system -- ...: exit 1: permission denied");
   });
 
   test("Podman's leftovers in the home go with it, only if still empty", async () => {
@@ -393,14 +449,15 @@ describe("stop and findPrivateEngine", () => {
       h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
       h.mkdir("/home/u7sjob/.config/cni/net.d", 0o755);
       h.writeFile("/home/u7sjob/.config/cni/net.d/cni.lock", "", 0o644);
-      return { stdout: `${S}/containers/storage ${S}/run/containers\n` };
+      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
     });
     removing(h, runner);
     h.mkdir("/home/u7sjob/.config/cni", 0o755); // there before: the user's
     const removed: string[] = [];
+    const removeIfEmpty = h.removeIfEmpty;
     h.removeIfEmpty = (p) => {
-      removed.push(p);
-      return h.files.delete(p);
+      if (p.startsWith("/home/")) removed.push(p);
+      return removeIfEmpty(p);
     };
     const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h, home: "/home/u7sjob" });
     await e.stop();
