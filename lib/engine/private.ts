@@ -9,7 +9,7 @@ import { formatCommand, lastLines, type Runner } from "../exec.ts";
  * data, run directory and sockets live in the job's scratch directory on node-local disk (never in a
  * shared home: container storage on NFS fails, podman #7091 #9416), and it goes with the scratch
  * directory when the job ends (issue 18). Docker runs through dockerd-rootless.sh (RootlessKit);
- * Podman needs no daemon, only its storage, run root and temporary files pointed into the scratch.
+ * Podman needs no daemon, only its storage, run root and XDG directories pointed into the scratch.
  */
 
 /** PRIVATE_ENGINES are the engines u7s can start privately (nerdctl needs containerd's own rootless setup). */
@@ -82,27 +82,26 @@ export interface PrivateEngineState {
   socket?: string;
   /** env: what points u7s's engine driver (and the user's CLI) at this engine. */
   env: Record<string, string>;
-  /** homeLeftovers: empty files and directories the engine made in the (shared) home, removed by stop (PODMAN_HOME_LEFTOVERS). */
-  homeLeftovers?: string[];
 }
 
 /** EngineLeader is the part of the state that names the engine's processes. */
-type EngineLeader = Pick<PrivateEngineState, "pid" | "startTime" | "userns" | "socket" | "homeLeftovers">;
+type EngineLeader = Pick<PrivateEngineState, "pid" | "startTime" | "userns" | "socket">;
 
 /**
- * PODMAN_HOME_LEFTOVERS (relative to HOME, deepest first): Podman 4 creates CNI's lock file in its
- * network configuration directory on every start, netavark or not, and that directory is
- * ~/.config/cni/net.d unless containers.conf says otherwise; CONTAINERS_CONF would replace the
- * user's containers.conf whole (the runtime a site set there too). What a job's Podman made there
- * (absent before it started) is removed again with it, if still empty.
+ * PODMAN_USER_CONFIG are the user's Podman settings (under XDG_CONFIG_HOME/containers) a private
+ * Podman gets copies of: it runs with its own XDG_CONFIG_HOME, XDG_DATA_HOME and XDG_CACHE_HOME in
+ * scratch, because Podman 4 writes into them whatever the storage configuration says (measured, 4.3:
+ * CNI's lock in ~/.config/cni/net.d even with netavark, the blob info cache in
+ * ~/.local/share/containers/cache, a short-name alias lock in ~/.cache/containers), and a shared home
+ * is no place for locks and databases of several hosts at once. storage.conf is the job's own.
  */
-export const PODMAN_HOME_LEFTOVERS = [".config/cni/net.d/cni.lock", ".config/cni/net.d", ".config/cni"] as const;
+export const PODMAN_USER_CONFIG = ["containers.conf", "containers.conf.d", "registries.conf", "registries.conf.d", "policy.json", "mounts.conf"] as const;
 
 /** PrivateEngine is a started (or found) private engine. */
 export interface PrivateEngine {
   engine: PrivateEngineName;
   scratch: string;
-  /** env: variables for u7s's runner and detection: CONTAINER_ENGINE, XDG_RUNTIME_DIR, DOCKER_HOST or CONTAINERS_STORAGE_CONF. */
+  /** env: variables for u7s's runner and detection: CONTAINER_ENGINE, XDG_RUNTIME_DIR, and DOCKER_HOST, or CONTAINERS_STORAGE_CONF and Podman's XDG directories (privateEnv). */
   env: Record<string, string>;
   /** pid: the engine's leading process (0 when a start was cut short before it had one). */
   pid: number;
@@ -122,7 +121,7 @@ export interface PrivateEngineOptions {
   host?: PrivateEngineHost;
   /** timeoutMs: how long the engine may take to answer (default 60 s). */
   timeoutMs?: number;
-  /** home: the user's home (default $HOME): Docker's daemon.json is read from it, Podman 4's leftovers are removed from it. */
+  /** home: the user's home (default $HOME): Docker's daemon.json and Podman's settings are read from it. */
   home?: string;
 }
 
@@ -144,6 +143,8 @@ export function privateLayout(scratch: string) {
     run,
     tmp: join(scratch, "tmp"),
     config: join(scratch, "config"),
+    data: join(scratch, "data"),
+    cache: join(scratch, "cache"),
     dockerData: join(scratch, "docker"),
     dockerExec: join(run, "docker"),
     dockerPid: join(run, "docker.pid"),
@@ -164,8 +165,9 @@ export function privateEnv(engine: PrivateEngineName, scratch: string): Record<s
   const common = { CONTAINER_ENGINE: engine, XDG_RUNTIME_DIR: l.run };
   if (engine === "docker") return { ...common, DOCKER_HOST: `unix://${l.dockerSock}` };
   // CONTAINERS_STORAGE_CONF replaces the user's storage.conf (graphroot, runroot); volumes and netavark's
-  // networks live under the graphroot by default. Never CONTAINER_HOST: podman 4.3 then runs remote.
-  return { ...common, CONTAINERS_STORAGE_CONF: l.storageConf };
+  // networks live under the graphroot by default; the XDG directories keep Podman's other files out of
+  // the home (PODMAN_USER_CONFIG). Never CONTAINER_HOST: podman 4.3 then runs remote.
+  return { ...common, CONTAINERS_STORAGE_CONF: l.storageConf, XDG_CONFIG_HOME: l.config, XDG_DATA_HOME: l.data, XDG_CACHE_HOME: l.cache };
 }
 
 /** dockerdArgv is the command that starts the private Docker: every path of the daemon in scratch; daemonJson: the user's daemon.json, when there is one. */
@@ -303,7 +305,9 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
   const l = privateLayout(scratch);
   host.writeFile(l.storageConf, storageConf(scratch), 0o600);
   const home = opts.home ?? process.env.HOME;
-  const absent = home ? PODMAN_HOME_LEFTOVERS.map((p) => join(home, p)).filter((p) => host.lstat(p) === undefined) : [];
+  const userConfig = process.env.XDG_CONFIG_HOME?.startsWith("/") ? process.env.XDG_CONFIG_HOME : home ? join(home, ".config") : undefined;
+  if (userConfig) copyUserConfig(join(userConfig, "containers"), join(l.config, "containers"), host);
+  for (const d of [l.data, l.cache]) host.mkdir(d, 0o700);
   const argv = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}} {{.Host.NetworkBackend}}"];
   const r = await opts.runner(argv, { env, timeoutMs: opts.timeoutMs ?? 60_000 });
   if (r.exitCode !== 0) {
@@ -325,8 +329,27 @@ async function startPodman(scratch: string, env: Record<string, string>, opts: P
   opts.log.info(`using a private rootless Podman in ${scratch}`);
   // netavark keeps its networks under the graph root; CNI in its configuration directory, the home's unless containers.conf says otherwise
   if (network === "cni") opts.log.info("Podman's CNI network backend keeps the node networks' configurations in ~/.config/cni/net.d (removed with the networks); netavark keeps them in the scratch directory");
-  const homeLeftovers = absent.filter((p) => host.lstat(p) !== undefined);
-  return { pid: pause, startTime: proc.startTime, userns: proc.userns, ...(homeLeftovers.length ? { homeLeftovers } : {}) };
+  return { pid: pause, startTime: proc.startTime, userns: proc.userns };
+}
+
+/** copyUserConfig copies the user's Podman settings (PODMAN_USER_CONFIG: files, and the files of .d directories) into the private configuration directory. */
+function copyUserConfig(from: string, to: string, host: PrivateEngineHost): void {
+  host.mkdir(to, 0o700);
+  for (const name of PODMAN_USER_CONFIG) {
+    const src = join(from, name);
+    const st = host.lstat(src);
+    if (!st) continue;
+    if (!st.dir) {
+      const text = host.readFile(src);
+      if (text !== undefined) host.writeFile(join(to, name), text, 0o600);
+      continue;
+    }
+    host.mkdir(join(to, name), 0o700);
+    for (const entry of host.list(src)) {
+      const text = host.readFile(join(src, entry));
+      if (text !== undefined && !host.lstat(join(src, entry))?.dir) host.writeFile(join(to, name, entry), text, 0o600);
+    }
+  }
 }
 
 /** PrivateEngineDeps are findPrivateEngine's: the runner (for the removal in the engine's user namespace), a log and the host. */
@@ -419,7 +442,6 @@ async function stopPrivateEngine(given: PrivateEngineState, deps: Required<Pick<
   if (given.engine === "docker") await terminateDaemon({ ...given, userns: namespaces.at(-1)! }, deps);
   for (const userns of namespaces) await killEngine({ ...given, userns }, deps);
   await removeScratch(scratch, given.engine, deps);
-  for (const p of given.homeLeftovers ?? []) host.removeIfEmpty(p);
   deps.log.info(`stopped the private ${given.engine} and removed ${scratch}`);
 }
 

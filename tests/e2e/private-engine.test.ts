@@ -19,6 +19,9 @@ const DRIVER = raw.U7S_JOB_BIN_DIR ? join(raw.U7S_JOB_BIN_DIR, `private-engine-d
 // host E's own /tmp; a name of its own, apart from job-flow's u7s-UID-host-e-JOBID
 const SCRATCH = `/tmp/u7s-${UID}-host-e-e2e`;
 const NOT_OURS = `/tmp/u7s-${UID}-host-e-e2e-not-ours`;
+const HOME = raw.U7S_JOB_HOME;
+// where rootless engines write in a home unless told otherwise (Podman 4.3 and Docker 20.10, measured)
+const ENGINE_HOME_PATHS = [".local/share/containers", ".local/share/docker", ".config/cni", ".cache/containers", ".config/docker", ".docker"];
 
 const onE = (argv: readonly string[], timeoutMs = 120_000) => runCommand([W!, ...argv], { timeoutMs });
 const ok = (r: CommandResult) => {
@@ -65,6 +68,8 @@ describe.skipIf(!W || !MNT || !DRIVER || !ARCHIVE)("private engine on test host 
   for (const engine of ["docker", "podman"] as const) {
     test(`${engine}: starts in scratch without systemd, runs containers of sub-IDs, and another process stops it leaving nothing`, async () => {
       await onE([DRIVER, "stop", SCRATCH]); // an earlier run's, if any
+      const inHome = async () => (await Promise.all(ENGINE_HOME_PATHS.map(async (p) => ((await onE(["test", "-e", `${HOME}/${p}`])).exitCode === 0 ? p : undefined)))).filter(Boolean);
+      const homeBefore = await inHome();
       const started = ok(await onE([DRIVER, "start", engine, SCRATCH]));
       const { env } = JSON.parse(started.stdout) as { pid: number; env: Record<string, string> };
       expect(env.CONTAINER_ENGINE).toBe(engine);
@@ -97,6 +102,8 @@ describe.skipIf(!W || !MNT || !DRIVER || !ARCHIVE)("private engine on test host 
       expect((await onE(["test", "-e", SCRATCH])).exitCode).not.toBe(0);
       const mounts = ok(await runCommand(["nsenter", `--mount=${MNT}`, "cat", "/proc/self/mountinfo"])).stdout;
       expect(mounts.split("\n").filter((l) => l.includes(SCRATCH))).toEqual([]);
+      // nothing of the engine's in the shared home: no storage, no caches, locks or keys (checked where engines write)
+      expect(await inHome()).toEqual(homeBefore);
       // stopped is stopped: a second stop finds nothing
       expect((await onE([DRIVER, "stop", SCRATCH])).exitCode).toBe(3);
     }, 600_000);

@@ -104,9 +104,16 @@ function removing(h: FakeHost, runner: RecordingRunner) {
 }
 
 describe("private engine layout", () => {
-  test("privateEnv points the driver at the engine in scratch, never with CONTAINER_HOST (podman 4.3 would go remote) or XDG_CONFIG_HOME (u7s's join files stay in the home)", () => {
+  test("privateEnv points the driver at the engine in scratch (Podman's XDG directories too: it writes there), never with CONTAINER_HOST (podman 4.3 would go remote)", () => {
     expect(privateEnv("docker", S)).toEqual({ CONTAINER_ENGINE: "docker", XDG_RUNTIME_DIR: `${S}/run`, DOCKER_HOST: `unix://${S}/run/docker.sock` });
-    expect(privateEnv("podman", S)).toEqual({ CONTAINER_ENGINE: "podman", XDG_RUNTIME_DIR: `${S}/run`, CONTAINERS_STORAGE_CONF: `${S}/storage.conf` });
+    expect(privateEnv("podman", S)).toEqual({
+      CONTAINER_ENGINE: "podman",
+      XDG_RUNTIME_DIR: `${S}/run`,
+      CONTAINERS_STORAGE_CONF: `${S}/storage.conf`,
+      XDG_CONFIG_HOME: `${S}/config`,
+      XDG_DATA_HOME: `${S}/data`,
+      XDG_CACHE_HOME: `${S}/cache`,
+    });
   });
   test("dockerdArgv keeps every path of the daemon in scratch", () => {
     expect(dockerdArgv("/usr/bin/dockerd-rootless.sh", S)).toEqual([
@@ -264,23 +271,27 @@ describe("startPrivateEngine", () => {
     expect(h.spawned).toHaveLength(1);
   });
 
-  test("Podman: storage.conf in scratch, podman info through it, the pause process as leader, its leftovers in the home recorded", async () => {
+  test("Podman: storage.conf in scratch, podman info through it, the pause process as leader, the user's settings copied (not storage.conf)", async () => {
     const h = new FakeHost();
+    const conf = "/home/u7sjob/.config/containers";
+    h.mkdir(conf, 0o755);
+    h.writeFile(`${conf}/containers.conf`, '[engine]\nruntime = "runc"\n', 0o644);
+    h.writeFile(`${conf}/storage.conf`, '[storage]\ndriver = "overlay"\n', 0o644);
+    h.mkdir(`${conf}/containers.conf.d`, 0o755);
+    h.writeFile(`${conf}/containers.conf.d/u7s-pasta.conf`, "[network]\n", 0o644);
     const runner = new RecordingRunner().on(["podman", "info"], () => {
       h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
       h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
-      h.mkdir("/home/u7sjob/.config/cni", 0o755);
-      h.mkdir("/home/u7sjob/.config/cni/net.d", 0o755);
-      h.writeFile("/home/u7sjob/.config/cni/net.d/cni.lock", "", 0o644);
       return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
     });
     const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h, home: "/home/u7sjob" });
     expect(h.readFile(`${S}/storage.conf`)).toBe(storageConf(S));
     expect(runner.calls[0]!.opts?.env).toEqual(privateEnv("podman", S));
     expect(e.pid).toBe(900);
-    expect(JSON.parse(h.readFile(`${S}/engine.json`)!).homeLeftovers).toEqual([
-      "/home/u7sjob/.config/cni/net.d/cni.lock", "/home/u7sjob/.config/cni/net.d", "/home/u7sjob/.config/cni",
-    ]);
+    expect(h.readFile(`${S}/config/containers/containers.conf`)).toBe('[engine]\nruntime = "runc"\n');
+    expect(h.readFile(`${S}/config/containers/containers.conf.d/u7s-pasta.conf`)).toBe("[network]\n");
+    expect(h.lstat(`${S}/config/containers/storage.conf`)).toBeUndefined();
+    for (const d of [`${S}/data`, `${S}/cache`]) expect(h.files.get(d)).toMatchObject({ dir: true, mode: 0o700 });
   });
 
   test("Podman whose pause process died and came back (a new namespace): stop kills the new namespace's processes too", async () => {
@@ -440,27 +451,5 @@ describe("stop and findPrivateEngine", () => {
     // cut short, but the marker is still there: a later `down --job` may try again
     expect(findPrivateEngine(S, { runner: again.runner.run, log, host: again.h })).toBeDefined();
     expect(err.detail).toContain("unshare --map-auto --map-root-user rm -rf --one-file-system -- ...: exit 1: permission denied");
-  });
-
-  test("Podman's leftovers in the home go with it, only if still empty", async () => {
-    const h = new FakeHost();
-    const runner = new RecordingRunner().on(["podman", "info"], () => {
-      h.procs.push({ pid: 900, pgid: 900, uid: UID, startTime: "990", comm: "catatonit", userns: ENGINE_NS });
-      h.writeFile(`${S}/run/libpod/tmp/pause.pid`, "900", 0o644);
-      h.mkdir("/home/u7sjob/.config/cni/net.d", 0o755);
-      h.writeFile("/home/u7sjob/.config/cni/net.d/cni.lock", "", 0o644);
-      return { stdout: `${S}/containers/storage ${S}/run/containers netavark\n` };
-    });
-    removing(h, runner);
-    h.mkdir("/home/u7sjob/.config/cni", 0o755); // there before: the user's
-    const removed: string[] = [];
-    const removeIfEmpty = h.removeIfEmpty;
-    h.removeIfEmpty = (p) => {
-      if (p.startsWith("/home/")) removed.push(p);
-      return removeIfEmpty(p);
-    };
-    const e = await startPrivateEngine({ engine: "podman", scratch: S, log, runner: runner.run, host: h, home: "/home/u7sjob" });
-    await e.stop();
-    expect(removed).toEqual(["/home/u7sjob/.config/cni/net.d/cni.lock", "/home/u7sjob/.config/cni/net.d"]);
   });
 });
