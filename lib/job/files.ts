@@ -242,6 +242,11 @@ export async function makeJobDir(paths: JobPaths, jobId: string, controlPlane: s
   await writeFileAtomic(paths.meta, `${JSON.stringify(meta, null, 2)}\n`);
 }
 
+/** jobDirExists tells whether the job directory (with its record) is still there. */
+export async function jobDirExists(paths: JobPaths): Promise<boolean> {
+  return (await isDir(paths.dir)) && (await readMeta(paths)) !== undefined;
+}
+
 async function isDir(path: string): Promise<boolean> {
   try {
     await readdir(path);

@@ -8,7 +8,7 @@
 // the order, the waits, the markers and the teardown, tested with fakes (tests/unit/job/run.test.ts).
 import { U7sError, UsageError } from "../errors.ts";
 import type { Log, Writer } from "../log.ts";
-import { makeJobDir, markReady, removeJobDir, unmarkReady, writeFailure, type JobPaths } from "./files.ts";
+import { jobDirExists, makeJobDir, markReady, removeJobDir, unmarkReady, writeFailure, type JobPaths } from "./files.ts";
 import { aborted, waitForJoinFile, within, type Clock } from "./wait.ts";
 
 /** JobRole is what this host is in the job's cluster. */
@@ -98,6 +98,8 @@ async function bringUp(plan: JobPlan, act: JobActions, io: JobIo, stop: AbortSig
   if (plan.role === "control-plane") {
     await act.initControlPlane();
     check();
+    // Written files would bring back a job directory removed meanwhile, without the record of what to remove at the end.
+    if (!(await jobDirExists(plan.paths))) throw new U7sError(`the job's directory ${plan.paths.dir} was removed while the control plane came up`, { hint: "something else cleans that directory: leave $XDG_STATE_HOME/u7s/jobs alone while jobs run" });
     await act.writeKubeconfig(plan.paths.kubeconfig);
     await act.writeJoinFile(plan.paths.joinFile);
   } else {

@@ -128,6 +128,21 @@ describe("control plane host", () => {
     expect(out).toEqual([]);
   });
 
+  test("a job directory removed while the control plane came up: it fails saying so, and the workers learn it from failed.json", async () => {
+    const paths = jobPaths(join(home, "state"), "4242");
+    const { act, calls } = recorder();
+    const initControlPlane = act.initControlPlane;
+    act.initControlPlane = async () => {
+      await initControlPlane();
+      rmSync(join(home, "state"), { recursive: true, force: true });
+    };
+    const { io: jobIo } = io(fakeClock());
+    await expect(jobUp(plan("control-plane", paths), act, jobIo, stopper().signals)).rejects.toThrow(`the job's directory ${paths.dir} was removed while the control plane came up`);
+    expect(calls).toEqual(["startEngine", "upNode", "initControlPlane", "downNode", "stopEngine"]);
+    expect(existsSync(paths.joinFile)).toBe(false);
+    expect(JSON.parse(readFileSync(paths.failed, "utf8")).reason).toContain("was removed while the control plane came up");
+  });
+
   test("an old run's join file of the same job id is removed before anything else", async () => {
     const paths = jobPaths(join(home, "state"), "4242");
     const { act } = recorder({ fail: "startEngine" });
