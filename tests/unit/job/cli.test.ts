@@ -63,3 +63,21 @@ describe("kubeconfig --job", () => {
     expect(failed.stderr).toContain("error: the control plane cp1 failed: kubeadm init failed");
   });
 });
+
+describe("down --job with no foreground process and no scratch directory", () => {
+  test("a worker: nothing to do, said so; the control plane's host: the job's files (a failed control plane's marker) go", async () => {
+    const tmp = join(home, "scratch");
+    mkdirSync(tmp);
+    const worker = await runCli(["down", "--job"], { env: job({ TMPDIR: tmp }), host: { hostname: "w1" } });
+    expect({ code: worker.code, calls: worker.runner.calls.length }).toEqual({ code: 0, calls: 0 });
+    expect(worker.stderr).toContain("[w1] nothing of job 77 is left on this host");
+    const dir = join(home, ".local/state/u7s/jobs/77");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "failed.json"), "{}");
+    const kept = await runCli(["down", "--job"], { env: job({ TMPDIR: tmp }), host: { hostname: "w1" } });
+    expect({ code: kept.code, there: existsSync(dir) }).toEqual({ code: 0, there: true }); // a worker never removes them
+    const cp = await runCli(["down", "--job"], { env: job({ TMPDIR: tmp }), host: { hostname: "cp1" } });
+    expect({ code: cp.code, there: existsSync(dir) }).toEqual({ code: 0, there: false });
+    expect(cp.stderr).toContain(`[cp1] removed the job's files ${dir}`);
+  });
+});
