@@ -9,7 +9,7 @@ import { isImageRef } from "../node/image.ts";
 import { pidAlive } from "../state/lock.ts";
 import { downActions, realActions, removeScratch } from "./actions.ts";
 import { DEFAULT_JOIN_WAIT, ENGINE_STARTS, type EngineStart } from "./flags.ts";
-import { jobIdFrom, jobPaths, makeJobDir, readJobState, removeJobDir, writeFailure, sameHost, scratchBase, scratchDir, shortHost, stateHomeOf } from "./files.ts";
+import { isThisHost, jobIdFrom, jobPaths, makeJobDir, readJobState, removeJobDir, writeFailure, scratchBase, scratchDir, shortHost, stateHomeOf } from "./files.ts";
 import { controlPlaneHost } from "./nodelist.ts";
 import { processStopSignals } from "./signals.ts";
 import { jobRole, jobUp, teardown, type JobPlan } from "./run.ts";
@@ -21,7 +21,7 @@ export function jobPlan(ctx: Ctx, args: Args): JobPlan & { scratch: string } {
   const jobId = jobIdFrom(stringFlag(args, "job-id"), ctx.env);
   const host = ctx.host.hostname();
   const cp = controlPlaneHost(ctx.env, stringFlag(args, "control-plane"));
-  const role = jobRole(host, cp, sameHost);
+  const role = jobRole(host, cp, (a, b) => isThisHost(b, a, ctx.env));
   const scratch = scratchDir(scratchBase(stringFlag(args, "scratch"), ctx.env), ctx.host.user().uid, host, jobId);
   return { jobId, host, controlPlane: cp!, role, paths: jobPaths(stateHomeOf(ctx.env), jobId), timeoutSeconds: positiveSeconds(args, "timeout", DEFAULT_JOIN_WAIT), scratch };
 }
@@ -140,7 +140,7 @@ export async function runJobDown(ctx: Ctx, args: Args, clock: Clock = realClock)
     state = await readJobState(scratch);
   }
   const cp = controlPlaneHost(ctx.env, stringFlag(args, "control-plane"));
-  const isControlPlane = state?.role === "control-plane" || (cp !== undefined && sameHost(host, cp));
+  const isControlPlane = state?.role === "control-plane" || (cp !== undefined && isThisHost(cp, host, ctx.env));
   let ok = true;
   if (state) {
     const act = await downActions(ctx, args, state, scratch, log);

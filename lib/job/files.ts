@@ -70,7 +70,7 @@ export function jobNodeSubnet(env: Readonly<Record<string, string | undefined>>,
     } catch {
       return undefined; // a list u7s cannot read names no control plane either: that error comes from there
     }
-    const i = hosts.findIndex((h) => sameHost(h, host));
+    const i = hosts.findIndex((h) => isThisHost(h, host, env));
     return i >= 0 && i <= 255 ? `10.${100 + tenant}.${i}.0/24` : undefined;
   }
   return undefined;
@@ -116,6 +116,15 @@ export function stateHomeOf(env: Readonly<Record<string, string | undefined>>): 
 /** shortHost is a host name up to its first dot: schedulers list short names, `hostname` may print the full one. */
 export function shortHost(host: string): string {
   return host.split(".")[0]!;
+}
+
+/**
+ * isThisHost tells whether a name from the job's node list (or --control-plane) is this host: its
+ * `hostname`, or SLURMD_NODENAME, the name Slurm gives this node in a job step (slurm.conf's NodeName
+ * may differ from the machine's host name).
+ */
+export function isThisHost(name: string, host: string, env: Readonly<Record<string, string | undefined>>): boolean {
+  return sameHost(name, host) || (env.SLURMD_NODENAME !== undefined && env.SLURMD_NODENAME !== "" && sameHost(name, env.SLURMD_NODENAME));
 }
 
 /** sameHost tells whether two host names mean the same host (equal, or equal up to the first dot). */

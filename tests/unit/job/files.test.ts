@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gated, jobEnv, loadedRef, withEnv } from "../../../lib/job/actions.ts";
-import { jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, markReady, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
+import { isThisHost, jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, markReady, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
 import { jobRole } from "../../../lib/job/run.ts";
 import { UsageError } from "../../../lib/errors.ts";
 import type { Runner, RunOptions } from "../../../lib/exec.ts";
@@ -53,6 +53,10 @@ describe("hosts and places", () => {
     expect(jobRole("host-e.cluster.example", "host-e", sameHost)).toBe("control-plane");
     expect(jobRole("host-f", "host-e", sameHost)).toBe("worker");
     expect(() => jobRole("host-f", undefined, sameHost)).toThrow("--control-plane");
+    // Slurm's NodeName may differ from the machine's host name: SLURMD_NODENAME is that name in a job step
+    expect(isThisHost("cn001", "node-17.example", { SLURMD_NODENAME: "cn001" })).toBe(true);
+    expect(isThisHost("cn002", "node-17.example", { SLURMD_NODENAME: "cn001" })).toBe(false);
+    expect(jobNodeSubnet({ SLURM_JOB_NODELIST: "cn[001-002]", SLURMD_NODENAME: "cn002" }, "node-18", 1)).toBe("10.101.1.0/24");
   });
 
   test("scratch: per user, host and job, under --scratch, else TMPDIR, else /tmp", () => {
