@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { jobTenant } from "../../lib/job/files.ts";
 import { FLANNEL_VXLAN_SCRIPT, HarnessError, clusterTools, eventually, hostsEnvFile, loadHostsEnv, repoRoot, runCommand, u7sBinary, type CommandResult } from "./harness.ts";
 
 const TIMEOUT_MS = 300_000;
@@ -276,13 +277,16 @@ describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped 
   );
 
   test(
-    "after a SIGKILL of the foreground process, `u7s down --job` removes the node, the private engine, the scratch directory and the job's files",
+    "after a SIGKILL of the foreground process, `u7s down --job` removes the node, the private engine, the scratch directory and the job's files; another job of the user on the same host is untouched",
     async () => {
       const jobId = newJob("kill");
+      const otherId = newJob("other");
       const before = homeTree();
-      // a job of one host: the control plane alone
+      // two jobs of one host each (the control plane alone), at once on host E; the other job's tenant differs for sure
       const cp = startTask(hosts.e, jobId, [...perNode, "--control-plane", hosts.e.hostname]);
+      const other = startTask(hosts.e, otherId, [...perNode, "--control-plane", hosts.e.hostname, "--tenant", String((jobTenant(jobId) % 99) + 1)]);
       await untilReady(cp, 240);
+      await untilReady(other, 240);
       cp.proc.kill("SIGKILL");
       await exitOf(cp, 10);
       const left = await leftovers(hosts.e, jobId);
@@ -292,11 +296,23 @@ describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped 
       expect(down.exitCode, down.stderr).toBe(0);
       expect(down.stderr).toContain("Removing node");
       expect(await leftovers(hosts.e, jobId)).toEqual([]);
-      expect(homeTree()).toEqual(before);
+      expect(existsSync(jobDirOf(jobId))).toBe(false);
       // and again: nothing to do
       const again = await onHost(hosts.e, ["env", ...slurmEnv(jobId), bin, "down", "--job"]);
       expect(again.exitCode).toBe(0);
       expect(again.stderr).toContain("nothing of job");
+
+      // the other job: its process, engine, files and node are all still there, and its cluster answers
+      expect(await Promise.race([other.exited, Bun.sleep(0).then(() => "running")])).toBe("running");
+      const otherLeft = await leftovers(hosts.e, otherId);
+      expect(otherLeft.some((l) => l.includes("dockerd")), otherLeft.join("\n")).toBe(true);
+      expect(existsSync(`${jobDirOf(otherId)}/kubeconfig`)).toBe(true);
+      const nodes = await onHost(hosts.e, ["env", `KUBECONFIG=${jobDirOf(otherId)}/kubeconfig`, `KUBECACHEDIR=${scratchOf(hosts.e, otherId)}/kube-cache`, clusterTools().kubectl, "get", "nodes", "-o", "name"]);
+      expect({ code: nodes.exitCode, out: nodes.stdout.trim() }).toEqual({ code: 0, out: `node/${(await jobState(hosts.e, otherId)).nodeName}` });
+      other.proc.kill("SIGTERM");
+      expect(await exitOf(other, 30), show(other)).toBe(0);
+      expect(await leftovers(hosts.e, otherId)).toEqual([]);
+      expect(homeTree()).toEqual(before);
     },
     TIMEOUT_MS,
   );
