@@ -51,6 +51,7 @@ export interface LogOptions {
 export class Log {
   readonly #err: Writer;
   readonly #c: Colors;
+  readonly #colorOn: boolean;
   readonly quiet: boolean;
   readonly debugging: boolean;
   readonly #terminal: NodeJS.WriteStream | undefined;
@@ -68,6 +69,7 @@ export class Log {
       },
     };
     this.#c = colors(opts.color);
+    this.#colorOn = opts.color;
     this.quiet = opts.quiet ?? false;
     this.debugging = opts.debug ?? false;
     this.#terminal = this.quiet ? undefined : opts.terminal;
@@ -134,6 +136,24 @@ export class Log {
     } else {
       this.#spinner = spinnerLib?.({ text: title, stream: this.#terminal }).start();
     }
+  }
+  /**
+   * prefixed is a Log that starts every line with prefix, to the same stderr (`u7s up --job`: the
+   * host's name, as every host's output of a job meets in one job log). It draws no spinner.
+   */
+  prefixed(prefix: string): Log {
+    const err = this.#err;
+    let atLineStart = true;
+    const write = (text: string) => {
+      let out = "";
+      for (const piece of text.split(/(?<=\n)/)) {
+        if (piece === "") continue;
+        out += (atLineStart ? prefix : "") + piece;
+        atLineStart = piece.endsWith("\n");
+      }
+      err.write(out);
+    };
+    return new Log({ isTTY: false, write }, { color: this.#colorOn, quiet: this.quiet, debug: this.debugging });
   }
   /** bold styles text for headings. */
   bold(text: string): string {

@@ -1,8 +1,10 @@
+import { UsageError } from "../errors.ts";
 import { downNode } from "../node/lifecycle.ts";
 import { removeCredentials } from "./_credentials.ts";
 import { boolFlag, dryRunFlag } from "./_shared.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { Args, CommandDef, Ctx } from "./_types.ts";
+import { jobOptions, refuseJobFlags } from "../job/flags.ts";
 
 async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
   const { config, engine } = await nodeContext(ctx);
@@ -29,14 +31,26 @@ export const down: CommandDef = {
     "kept and named; every other entry stays byte-identical). Only objects u7s created for this node (label\n" +
     "io.u7s.node=NODE_NAME) are removed: a network or volume of that name without the label is kept and named,\n" +
     "with the command that would remove it. Does nothing, successfully, when there is nothing to remove. Waits\n" +
-    "for another u7s command on the node.",
+    "for another u7s command on the node.\n" +
+    "--job removes this host's part of a batch job's cluster (see `u7s up --help`, \"Batch jobs\"): a running\n" +
+    "`u7s up --job` of the job is sent SIGTERM and does it; after a SIGKILL, u7s removes the node, the private\n" +
+    "engine and the scratch directory from the state recorded there, and on the control plane's host the job's\n" +
+    "files in the home. Nothing of another job or tenant is touched.",
   settings: true,
   options: {
     volumes: { type: "boolean", short: "v", description: "also remove the node's volumes (all cluster state on this host)" },
     ...dryRunFlag,
+    ...jobOptions,
   },
-  examples: ["u7s down", "u7s down -v", "u7s down -v --dry-run"],
-  run: (ctx, args) => runDown(ctx, args, boolFlag(args, "volumes")),
+  examples: ["u7s down", "u7s down -v", "u7s down -v --dry-run", "srun --ntasks-per-node=1 u7s down --job   # in an epilog, or after the job's steps"],
+  async run(ctx, args) {
+    if (boolFlag(args, "job")) {
+      if (boolFlag(args, "dry-run")) throw new UsageError("u7s down: --job and --dry-run do not go together");
+      return (await import("../job/command.ts")).runJobDown(ctx, args);
+    }
+    refuseJobFlags(args, Object.keys(jobOptions));
+    return runDown(ctx, args, boolFlag(args, "volumes"));
+  },
 };
 
 /** downV is upstream's `make down-v`: the same as `down -v`. */

@@ -7,6 +7,7 @@ import { readUserFileIfExists } from "../state/user-file.ts";
 import { clusterContext, requireControlPlane } from "./_cluster.ts";
 import { boolFlag, stringFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";
+import { jobOptions } from "../job/flags.ts";
 
 /** mergeTarget is the file `--merge` updates: $KUBECONFIG's first file, else ~/.kube/config (as kubectl picks). */
 export function mergeTarget(env: Readonly<Record<string, string | undefined>>): string {
@@ -29,14 +30,28 @@ export const kubeconfig: CommandDef = {
     "is refused with exit code 2), -o - prints it. --merge adds or updates that one context in $KUBECONFIG's\n" +
     "first file (or ~/.kube/config), leaving every other entry byte-identical, under kubectl's lock file; a\n" +
     "symbolic link there stays a link and the file it points to is updated, as kubectl does. `u7s down -v` and\n" +
-    "`u7s kubeadm-reset` remove the node's kubeconfig and its merged entries again.",
+    "`u7s kubeadm-reset` remove the node's kubeconfig and its merged entries again.\n" +
+    "--job (in a batch job whose hosts run `u7s up --job`) writes nothing: it waits until the job's control plane\n" +
+    "wrote the kubeconfig to the shared home and --nodes hosts' nodes are Ready (at most --timeout; a failed\n" +
+    "control plane fails it with its reason), then prints `export KUBECONFIG=FILE`; FILE points at the control\n" +
+    "plane's HOST_IP, so it works on every host of the job.",
   settings: true,
   options: {
     output: { type: "string", short: "o", value: "FILE", description: "write here instead (- for stdout)" },
     merge: { type: "boolean", description: "merge into $KUBECONFIG's first file or ~/.kube/config" },
+    job: { type: "boolean", description: "the batch job's cluster (`u7s up --job`): wait until it is Ready and print its kubeconfig's export line" },
+    "job-id": jobOptions["job-id"]!,
+    nodes: { type: "string", value: "N", description: "--job: wait until N nodes are Ready (default 1, the control plane), e.g. $SLURM_JOB_NUM_NODES" },
+    timeout: { type: "string", value: "SECONDS", description: "--job: how long to wait (default 600)" },
   },
-  examples: ["eval \"$(u7s kubeconfig)\" && kubectl get nodes", "u7s kubeconfig -o - > admin.conf", "u7s kubeconfig --merge && kubectl --context u7s-$(hostname) get nodes"],
+  examples: ["eval \"$(u7s kubeconfig)\" && kubectl get nodes", "u7s kubeconfig -o - > admin.conf", "u7s kubeconfig --merge && kubectl --context u7s-$(hostname) get nodes", "eval \"$(u7s kubeconfig --job --nodes $SLURM_JOB_NUM_NODES)\"   # in a batch job (u7s up --job)"],
   async run(ctx, args) {
+    if (boolFlag(args, "job")) {
+      const other = ["output", "merge"].find((f) => args.values[f] !== undefined);
+      if (other) throw new UsageError(`u7s kubeconfig: --job and --${other} do not go together (--job prints the job's kubeconfig's export line)`);
+      return (await import("../job/command.ts")).runJobKubeconfig(ctx, args);
+    }
+    for (const f of ["job-id", "nodes", "timeout"]) if (args.values[f] !== undefined) throw new UsageError(`--${f} goes with --job`, { hint: "add --job, or leave it out" });
     const output = stringFlag(args, "output");
     const merge = boolFlag(args, "merge");
     if (output !== undefined && merge) throw new UsageError("u7s kubeconfig: -o and --merge do not go together (choose one)");

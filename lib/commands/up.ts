@@ -10,6 +10,7 @@ import { clusterAfterUp, loadJoinFile } from "./_cluster.ts";
 import { clusterOptions, controlPlaneTaintOption, waitOption } from "./_cluster-flags.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
 import type { CommandDef } from "./_types.ts";
+import { JOB_HELP, jobOptions, jobUpOptions, refuseJobFlags } from "../job/flags.ts";
 
 /** up creates and starts this host's node (network, volumes, image, container) and waits for systemd. */
 export const up: CommandDef = {
@@ -37,12 +38,13 @@ export const up: CommandDef = {
     "(the CNI, the Flannel pod, the node's condition); on timeout it fails with the node's conditions and the\n" +
     "Flannel pod's last events (--no-init: no cluster, no wait). An initialised or joined node is never\n" +
     "initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports, names\n" +
-    "and subnet.",
+    "and subnet.\n" +
+    JOB_HELP,
   settings: true,
   options: {
     image: { type: "string", value: "REF", description: "run this local image; build nothing" },
     recreate: { type: "boolean", description: "recreate the node if its settings changed (volumes are kept)" },
-    timeout: { type: "string", value: "SECONDS", description: "how long to wait for systemd in the node (default 180)" },
+    timeout: { type: "string", value: "SECONDS", description: "how long to wait for systemd in the node (default 180); with --job: how long a worker waits for the control plane's join file (default 600)" },
     "no-init": { type: "boolean", description: "create the node only (upstream's `make up`): no kubeadm init, Flannel or kubeconfig" },
     join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`, or upstream's join-command, read as data) instead of creating one" },
     "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
@@ -52,9 +54,13 @@ export const up: CommandDef = {
     ...waitOption,
     ...publishMountOptions,
     ...dryRunFlag,
+    ...jobOptions,
+    ...jobUpOptions,
   },
-  examples: ["u7s up", "u7s up --join join.json", "u7s up --join-from login1", "u7s up --no-init", "u7s up --control-plane-taint --wait 10m", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run"],
+  examples: ["u7s up", "u7s up --join join.json", "u7s up --join-from login1", "u7s up --no-init", "u7s up --control-plane-taint --wait 10m", "u7s up --image localhost/my-node:v1", "PORT_KUBE_APISERVER=16443 u7s up --recreate", "u7s up --publish 30080 --mount /srv/data:/data:ro", "u7s up --dry-run", "srun --ntasks-per-node=1 u7s up --job --image-archive ~/u7s-images.tar &"],
   async run(ctx, args) {
+    if (boolFlag(args, "job")) return (await import("../job/command.ts")).runJobUp(ctx, args);
+    refuseJobFlags(args, [...Object.keys(jobOptions), ...Object.keys(jobUpOptions)]);
     const timeoutSeconds = positiveSeconds(args, "timeout", 180);
     const image = stringFlag(args, "image");
     if (image !== undefined && !isImageRef(image)) {
