@@ -324,9 +324,15 @@ export abstract class DockerLikeEngine implements Engine {
   }
 
   exec(name: string, cmd: readonly string[], opts: ExecOptions = {}) {
-    const { input, inputFile, stream, timeoutMs, ...rest } = opts;
+    const { input, inputFile, stream, timeoutMs, signal, ...rest } = opts;
     const argv = this.execArgs(name, cmd, { ...rest, interactive: rest.interactive || input !== undefined || inputFile !== undefined });
-    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(inputFile !== undefined ? { stdinFile: inputFile } : {}), ...(stream ? { stream } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return this.runner(argv, {
+      ...(input !== undefined ? { input } : {}),
+      ...(inputFile !== undefined ? { stdinFile: inputFile } : {}),
+      ...(stream ? { stream } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   abstract inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;
@@ -414,12 +420,14 @@ export abstract class DockerLikeEngine implements Engine {
       ...cmd,
     ];
   }
-  logsArgs(name: string, opts: { follow?: boolean; tail?: number }): string[] {
+  logsArgs(name: string, opts: { follow?: boolean; tail?: number; since?: number }): string[] {
     return [
       this.binary,
       "logs",
       ...(opts.follow ? ["--follow"] : []),
       ...(opts.tail !== undefined ? ["--tail", String(opts.tail)] : []),
+      // a Unix timestamp: docker, podman and nerdctl all take one
+      ...(opts.since !== undefined ? ["--since", String(opts.since)] : []),
       name,
     ];
   }
