@@ -6,7 +6,7 @@ import type { EngineName } from "./types.ts";
 interface InspectJson {
   Id?: string;
   Name?: string;
-  State?: { Status?: string; Running?: boolean; ExitCode?: number };
+  State?: { Status?: string; Running?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Image?: string; Labels?: Record<string, string> | null };
   ImageName?: string;
   NetworkSettings?: {
@@ -53,7 +53,14 @@ export function containerStateOf(c: InspectJson): ContainerState {
       destination: m.Destination ?? "",
     })),
     ...(typeof c.State?.ExitCode === "number" ? { exitCode: c.State.ExitCode } : {}),
+    ...startedAt(c.State?.StartedAt),
   };
+}
+
+/** startedAt reads State.StartedAt (RFC 3339); Docker's zero time stands for a container never started. */
+function startedAt(text: string | undefined): { startedAt?: number } {
+  const ms = text === undefined ? NaN : Date.parse(text);
+  return Number.isFinite(ms) && ms > 0 ? { startedAt: ms } : {};
 }
 
 /** parseContainerState reads the first object of `ENGINE inspect` output. */

@@ -96,6 +96,8 @@ export interface ContainerState {
   mounts: { type: string; name?: string; source: string; destination: string }[];
   /** exitCode is the exit code of the container's last run, when the engine says. */
   exitCode?: number;
+  /** startedAt: when the container last started (epoch ms), when the engine says. */
+  startedAt?: number;
 }
 
 /** NetworkInfo is what `inspect` tells about a network. */

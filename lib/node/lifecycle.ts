@@ -90,10 +90,10 @@ export async function waitForSystemd(engine: Engine, runner: Runner, name: strin
     if (state !== "degraded") return state;
     // a node short of inotify instances boots degraded (its path units fail), and its kubelet would not run
     const seen = matchFatalBoot(await readBootLog(engine, runner, name, sinceSeconds));
-    if (seen) throw fatalBootError(name, seen, await nodeLogTail(engine, runner, name));
+    if (seen) throw fatalBootError(name, seen);
     return state;
   } catch (err) {
-    if (fatal && !(err instanceof FatalBootError)) throw fatalBootError(name, fatal, await nodeLogTail(engine, runner, name));
+    if (fatal && !(err instanceof FatalBootError)) throw fatalBootError(name, fatal);
     throw err;
   } finally {
     stop.abort();
@@ -103,12 +103,9 @@ export async function waitForSystemd(engine: Engine, runner: Runner, name: strin
 /** FatalBootError is a boot that cannot go on, as the node's log showed it. */
 class FatalBootError extends U7sError {}
 
-/** fatalBootError names the node, what its log showed, the cause and the fix. */
-function fatalBootError(name: string, f: FatalBoot, tail: string | undefined): FatalBootError {
-  return new FatalBootError(`node ${name} cannot boot: ${f.cause}`, {
-    detail: [`the node logged: ${f.line}`, ...(tail && !tail.includes(f.line) ? [tail] : [])].join("\n"),
-    hint: f.fix,
-  });
+/** fatalBootError names the node, the line its log showed, the cause and the fix (no more of the log: at once, as \`u7s logs\` shows it). */
+function fatalBootError(name: string, f: FatalBoot): FatalBootError {
+  return new FatalBootError(`node ${name} cannot boot: ${f.cause}`, { detail: `the node logged: ${f.line}`, hint: f.fix });
 }
 
 /** BootFailed is thrown by waitBooted when the watch found a boot that cannot go on (waitForSystemd words it). */
@@ -310,7 +307,8 @@ async function bringUp(env: UpEnv, opts: UpOptions, state: ContainerState): Prom
     } else {
       log.info(`node ${name} is restarting; waiting up to ${opts.timeoutSeconds}s for it to boot`);
     }
-    await waitUp(env, opts, name);
+    // its log since it started: a boot that cannot go on may have shown it before this run
+    await waitUp(env, opts, name, state.startedAt);
     return;
   }
   // created, exited (podman: also stopped, configured): it holds no ports now; they must be free.

@@ -707,6 +707,22 @@ describe("a boot that cannot go on: up stops at once with the cause and the fix"
     expect(r.stderr).toContain("systemd degraded: a unit failed");
   });
 
+  test("a running node still in early boot whose journal showed it before this up: read since the container started", async () => {
+    const { engine, u7s, node } = setup("podman");
+    engine.bootStates = ["initializing"];
+    const first = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
+    expect(first.stderr).toContain("did not finish booting");
+    // it started a minute ago: its journal's lines since then are this boot's
+    const started = Date.now() - 60_000;
+    node()!.startedAt = started;
+    engine.bootLog.journal = `${INOTIFY}\n`;
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "3600"]);
+    expect(r.stderr).toContain("is running but not up yet");
+    expect(r.stderr).toContain("(fs.inotify.max_user_instances)");
+    const journal = engine.calls.findLast((c) => c.includes("journalctl") && c.includes("--priority"))!;
+    expect(journal[journal.indexOf("--since") + 1]).toBe(`@${Math.floor(started / 1000) - 1}`);
+  });
+
   test("a node started again after its limit was raised: the failure of its earlier boot is not read again", async () => {
     const { engine, u7s, node } = setup();
     await upOk(u7s);
