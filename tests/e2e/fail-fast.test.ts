@@ -14,7 +14,8 @@
 //
 // Own names and ports: HOSTNAME fastfail-e2e, tenants 91-93 (ports 12469.., 16533.., 18562.., 20340..).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { asTestUser, assertSuccess, loadEnginesEnv, runCommand, runU7s, show, type CommandResult } from "./harness.ts";
+import { existsSync } from "node:fs";
+import { asTestUser, assertSuccess, eventually, loadEnginesEnv, runCommand, runU7s, show, type CommandResult } from "./harness.ts";
 
 const HOSTNAME = "fastfail-e2e";
 const [T1, T2, T3] = [91, 92, 93] as const;
@@ -71,18 +72,23 @@ async function runningNodes(): Promise<string[]> {
 
 /** removeOwnPodman removes every container of the own Podman, stops its user namespace and removes its directories. */
 async function removeOwnPodman(): Promise<void> {
-  await podman(["rm", "--all", "--force", "--time", "0"], { check: false });
-  const pause = Bun.file(`${own().XDG_RUNTIME_DIR}/libpod/tmp/pause.pid`);
-  const pid = (await pause.exists()) ? Number((await pause.text()).trim()) : NaN;
-  if (Number.isInteger(pid) && pid > 1) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone already
+  // a u7s cut off by a failed test may still be running, and its podman start the namespace again: retried
+  await eventually("the own Podman removed", async () => {
+    await podman(["rm", "--all", "--force", "--time", "0"], { check: false });
+    const pause = Bun.file(`${own().XDG_RUNTIME_DIR}/libpod/tmp/pause.pid`);
+    const pid = (await pause.exists()) ? Number((await pause.text()).trim()) : NaN;
+    if (Number.isInteger(pid) && pid > 1) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
     }
-  }
-  // files in the storage belong to the test user's sub-IDs: removed as root
-  for (const dir of Object.values(own())) assertSuccess(["rm"], await runCommand(["rm", "-rf", "--one-file-system", dir]));
+    // files in the storage belong to the test user's sub-IDs: removed as root
+    const dirs = Object.values(own());
+    const r = await runCommand(["rm", "-rf", "--one-file-system", ...dirs]);
+    return r.exitCode === 0 && dirs.every((d) => !existsSync(d)) ? true : undefined;
+  }, 60);
 }
 
 describe("up of one node too many, where the engine's user namespace allows 2 nodes' inotify instances (own Podman, HOSTNAME fastfail-e2e)", () => {
@@ -111,14 +117,19 @@ describe("up of one node too many, where the engine's user namespace allows 2 no
   }, 120_000);
 
   test("the preflight counts the running nodes against the namespace's limit: stopped in under 10 s, naming fs.inotify.max_user_instances, nothing created", async () => {
-    const r = await u7s(T3, ["up", "--no-init", "--image", loadEnginesEnv().U7S_TEST_IMAGE]);
-    expect(r.exitCode, show(r)).toBe(1);
-    expect(r.stderr).toContain("error: preflight check failed: fs.inotify.max_user_instances is 12 in the engine's user namespace");
-    expect(r.stderr).toContain("the 2 nodes this user runs on podman hold about 12");
-    expect(r.stderr).toContain("hint: as this user, in the engine's user namespace (`podman unshare`): echo 512 > /proc/sys/user/max_inotify_instances");
-    expect(r.ms).toBeLessThan(UNDER_MS);
-    expect(await objects(T3)).toEqual([]);
-    expect(await runningNodes()).toEqual(running);
+    try {
+      const r = await u7s(T3, ["up", "--no-init", "--timeout", "60", "--image", loadEnginesEnv().U7S_TEST_IMAGE]);
+      expect(r.exitCode, show(r)).toBe(1);
+      expect(r.stderr).toContain("error: preflight check failed: fs.inotify.max_user_instances is 12 in the engine's user namespace");
+      expect(r.stderr).toContain("the 2 nodes this user runs on podman hold about 12");
+      expect(r.stderr).toContain("hint: as this user, in the engine's user namespace (`podman unshare`): echo 512 > /proc/sys/user/max_inotify_instances");
+      expect(r.ms).toBeLessThan(UNDER_MS);
+      expect(await objects(T3)).toEqual([]);
+      expect(await runningNodes()).toEqual(running);
+    } finally {
+      // (only when the test fails: the next tests start without that node)
+      if ((await objects(T3)).length > 0) await u7s(T3, ["down", "-v"]);
+    }
   }, 60_000);
 
   // --skip-preflight: only the node's own log can tell
@@ -128,7 +139,8 @@ describe("up of one node too many, where the engine's user namespace allows 2 no
   ])("limit %d, --skip-preflight (%s): the journal names fs.inotify.max_user_instances and the fix in under 10 s; the others untouched", async (limit) => {
     await setLimit(limit);
     try {
-      const r = await u7s(T3, ["up", "--no-init", "--skip-preflight", "--image", loadEnginesEnv().U7S_TEST_IMAGE]);
+      // --timeout 60: without the journal, up would wait it out (and end before the test does)
+      const r = await u7s(T3, ["up", "--no-init", "--skip-preflight", "--timeout", "60", "--image", loadEnginesEnv().U7S_TEST_IMAGE]);
       expect(r.exitCode, show(r)).toBe(1);
       expect(r.stderr).toContain(`error: node ${node(T3)} cannot boot: the user's inotify instances are used up (fs.inotify.max_user_instances)`);
       expect(r.stderr).toContain("the node logged: Failed to create inotify object: Too many open files");
