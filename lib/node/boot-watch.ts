@@ -48,7 +48,11 @@ export const FATAL_BOOT: readonly FatalPattern[] = [
     fix: `the node must run privileged on an engine whose cgroups are delegated to this user; ${DOCTOR} (cgroups), ${AFRESH}`,
   },
   {
-    match: /Failed to (create|allocate|attach|set up|setup|realize)[^\n]*c(ontrol )?groups?\b|Failed to allocate manager object|Failed at step CGROUP|Cannot determine cgroup we are running in/,
+    // systemd's fatal ones only: manager_setup_cgroup() failing ("Failed to create /init.scope control group")
+    // makes "Failed to allocate manager object"; its warnings about single units or the cgroup v1 compat
+    // hierarchy ("Failed to create compat systemd cgroup", "Failed to set ... on control group") are
+    // survived (podman #8545, systemd #6069)
+    match: /Failed to allocate manager object|Failed at step CGROUP|Cannot determine cgroup we are running in|Failed to create \S+ control group/,
     cause: "systemd in the node cannot create or join its cgroups",
     fix: `delegate the cgroup controllers to this user (cgroup v2: Delegate= in user@.service, as \`u7s doctor\` prints; on cgroup v1 the engine's cgroups must be writable by the user); ${AFRESH}`,
   },

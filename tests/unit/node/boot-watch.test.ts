@@ -36,6 +36,13 @@ describe("matchFatalBoot", () => {
     // systemd carries on after these (a cgroup v1 hybrid host, as this machine)
     "Failed to attach 1 to compat systemd cgroup /system.slice, ignoring: No such file or directory",
     "Couldn't move remaining userspace processes, ignoring: Input/output error",
+    // warnings of boots that went on: rootless Podman on Ubuntu 20.04 (podman #8545), systemd-nspawn -U with
+    // CentOS 7 (systemd #6069), systemd's CI (systemd #22371)
+    "Failed to create compat systemd cgroup /init.scope: Permission denied",
+    "Failed to attach 1 to compat systemd cgroup /init.scope: No such file or directory",
+    "system.slice: Failed to set invocation ID on control group /system.slice, ignoring: Operation not permitted",
+    "system-modprobe.slice: Failed to set 'memory.limit_in_bytes' attribute on '/user.slice/user-1002.slice/user@1002.service/user.slice/podman-885477.scope/system.slice/system-modprobe.slice' to '-1': No such file or directory",
+    "Failed to read pids.max attribute of root cgroup, ignoring: No data available",
     // a unit's mount that failed: systemd goes on (degraded, or maintenance, which up already reports)
     "Failed to mount sys-kernel-debug.mount - Kernel Debug File System.",
     "Failed to start systemd-remount-fs.service - Remount Root and Kernel File Systems.",
