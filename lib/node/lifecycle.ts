@@ -103,7 +103,7 @@ export async function waitForSystemd(engine: Engine, runner: Runner, name: strin
 /** FatalBootError is a boot that cannot go on, as the node's log showed it. */
 class FatalBootError extends U7sError {}
 
-/** fatalBootError names the node, the line its log showed, the cause and the fix (no more of the log: at once, as \`u7s logs\` shows it). */
+/** fatalBootError names the node, the line its log showed, the cause and the fix (the line only: `u7s logs` shows the rest). */
 function fatalBootError(name: string, f: FatalBoot): FatalBootError {
   return new FatalBootError(`node ${name} cannot boot: ${f.cause}`, { detail: `the node logged: ${f.line}`, hint: f.fix });
 }
