@@ -94,7 +94,12 @@ export function inotifyFix(key: string, value: number): string {
 
 /** usernsInotifyFix raises a user namespace's own limit: only its owner, inside it, can (or the engine started afresh in a new, unlimited one). */
 function usernsInotifyFix(engine: string, file: string, value: number): string {
-  const inside = engine.startsWith("podman") ? "`podman unshare`" : "`nsenter -U --preserve-credentials -t PID` of the engine's RootlessKit child";
+  // Podman enters its namespace itself; rootless Docker's daemon runs inside RootlessKit's (its pid file)
+  const inside = engine.startsWith("podman")
+    ? "`podman unshare`"
+    : engine.startsWith("docker")
+      ? "`nsenter -U --preserve-credentials -t $(cat $XDG_RUNTIME_DIR/docker.pid)`"
+      : "`nsenter -U --preserve-credentials -t PID` of the engine's RootlessKit child";
   return `as this user, in the engine's user namespace (${inside}): echo ${value} > ${file}; or restart the engine (a new user namespace starts unlimited)`;
 }
 

@@ -83,14 +83,15 @@ export function matchFatalBoot(log: string): FatalBoot | undefined {
 export const BOOT_WATCH = { ms: 1000 };
 
 /**
- * readBootLog reads what the node logged since `since` (epoch seconds): its journal's errors, and the
- * engine's log of the container (systemd's console), where systemd writes while journald is not up
+ * readBootLog reads what the node logged since `since` (epoch seconds): its journal's warnings and errors
+ * (logind only warns of the inotify watch it lacks), and the engine's log of the container (systemd's
+ * console), where systemd writes while journald is not up
  * (in early boot, or when journald itself cannot start). `--since`: the persistent journal (/var is a
  * volume) and the engine's log keep earlier boots, whose errors are not this one's.
  */
 export async function readBootLog(engine: Engine, runner: Runner, name: string, since: number, signal?: AbortSignal): Promise<string> {
   const [journal, consoleLog] = await Promise.all([
-    engine.exec(name, ["journalctl", "--since", `@${since}`, "--no-pager", "--output", "cat", "--priority", "err"], { signal }),
+    engine.exec(name, ["journalctl", "--since", `@${since}`, "--no-pager", "--output", "cat", "--priority", "warning"], { signal }),
     runner(engine.logsArgs(name, { since }), signal ? { signal } : {}),
   ]);
   return [journal.exitCode === 0 ? journal.stdout : "", consoleLog.stdout, consoleLog.stderr].join("\n");

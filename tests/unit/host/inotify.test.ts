@@ -114,7 +114,8 @@ describe("the limit of the engine's user namespace, when lower than the host's",
     expect(w!.message).toStartWith("fs.inotify.max_user_watches is 524288:");
     const [docker] = inotifyFindings(limits(128), 1, 1, false, "docker", { "fs.inotify.max_user_instances": 12 });
     expect(docker!.level).toBe("warn");
-    expect(docker!.hint).toContain("`nsenter -U --preserve-credentials -t PID` of the engine's RootlessKit child");
+    expect(docker!.hint).toContain("`nsenter -U --preserve-credentials -t $(cat $XDG_RUNTIME_DIR/docker.pid)`");
+    expect(inotifyFindings(limits(128), 1, 1, false, "nerdctl", { "fs.inotify.max_user_instances": 12 })[0]!.hint).toContain("`nsenter -U --preserve-credentials -t PID` of the engine's RootlessKit child");
   });
 
   test("a namespace limit above the host's changes nothing", () => {
