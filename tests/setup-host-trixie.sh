@@ -62,12 +62,7 @@ phase() { # phase NAME FUNCTION: run it and print how long it took
 export PATH=$SAFE_PATH:$PATH
 ns_exists() { [ -e "/run/netns/$1" ]; }
 is_mount() { findmnt -n "$1" >/dev/null 2>&1; }
-cg_dirs() { # the delegated cgroup directories, as tests/setup-hosts.sh makes them
-  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "/sys/fs/cgroup/u7s-$U"; return; fi
-  [ -d /sys/fs/cgroup/systemd ] && echo "/sys/fs/cgroup/systemd/u7s-$U"
-  [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && echo "/sys/fs/cgroup/unified/u7s-$U"
-  return 0
-}
+cg_dirs() { cgroup_dirs "$U"; } # the delegated cgroup directories (tests/lib-hosts.sh), as tests/setup-hosts.sh makes them
 as_h() { timeout 600 "$W" "$@"; }
 in_root() { chroot "$TROOT" /usr/bin/env -i PATH=$SAFE_PATH LANG=C.UTF-8 "$@"; } # admin steps, before the namespace
 
@@ -174,16 +169,9 @@ root_fs() {
 # ------------------------------------------------------------------ 2. network and hostname
 network() {
   ns_exists "$NET_NS" || die "network namespace $NET_NS missing: run tests/setup-hosts.sh first"
-  ns_exists "$NS" || ip netns add "$NS"
-  ip -n "$NS" link set lo up
-  # both ends are created inside their namespaces: nothing appears in the machine's own
-  ip -n "$NS" link show eth0 >/dev/null 2>&1 || ip -n "$NET_NS" link add "veth-$H" type veth peer name eth0 netns "$NS"
-  ip -n "$NET_NS" link set "veth-$H" master "$BRIDGE" up
-  ip -n "$NS" -4 addr show dev eth0 | grep -q " $IP/24 " || ip -n "$NS" addr add "$IP/24" dev eth0
-  ip -n "$NS" link set eth0 up
-  ip -n "$NS" route replace default via "$GATEWAY" dev eth0
+  host_link "$NS" "veth-$H" "$IP"
   mkdir -p "$RUN_DIR"
-  if ! is_mount "$UTS"; then touch "$UTS"; unshare --uts="$UTS" hostname "$HOSTNAME_"; fi
+  host_uts "$UTS" "$HOSTNAME_"
 }
 
 # ------------------------------------------------------------------ 3. the user and podman's configuration, inside the root

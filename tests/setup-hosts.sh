@@ -20,7 +20,8 @@
 # hosts is the machine's /etc/resolv.conf, so it must name a nameserver outside 127.0.0.0/8.
 # Needs tests/setup-engines.sh first (packages, the test image archive, tests/.work/engines.env).
 # Writes tests/.work/hosts.env (read by tests/e2e/harness.ts). Knob: U7S_WAIT_TIMEOUT (seconds, default 90).
-# Then runs tests/setup-host-trixie.sh: hosts C and D, Debian 13's rootless Podman 5 (pasta) and Docker 26 (U7S_HOST_C=0: not).
+# Then runs tests/setup-host-trixie.sh: hosts C and D, Debian 13's rootless Podman 5 (pasta) and Docker 26 (U7S_HOST_C=0: not),
+# and tests/setup-job-hosts.sh: hosts E and F, a batch job's nodes with no engine running (U7S_HOST_E=0: not).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -71,12 +72,7 @@ host_env() { # host_env h: sets U H UID_ GID_ HOME_ XDG_ SOCK W for host h (user
   HOME_=$(getent passwd "$U" | cut -d: -f6)
   XDG_=/run/user/$UID_; SOCK=$XDG_/docker.sock
 }
-cg_dirs() { # cg_dirs USER: the delegated cgroup directories, as tests/setup-engines.sh makes them
-  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "/sys/fs/cgroup/u7s-$1"; return; fi
-  [ -d /sys/fs/cgroup/systemd ] && echo "/sys/fs/cgroup/systemd/u7s-$1"
-  [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && echo "/sys/fs/cgroup/unified/u7s-$1"
-  return 0
-}
+cg_dirs() { cgroup_dirs "$1"; } # cg_dirs USER: the delegated cgroup directories (tests/lib-hosts.sh)
 ping_sock() { [ -S "$1" ] && [ "$(curl -s --max-time 5 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]; }
 as_host() { local h=$1; shift; timeout 600 "$(wrapper_of "$h")" "$@"; }
 ns_exists() { [ -e "/run/netns/$1" ]; }
@@ -92,7 +88,7 @@ while [ $# -gt 0 ]; do
     --uplink) UPLINK=1; shift ;;
     --status) ACTION=status; shift ;;
     --down) ACTION=down; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
@@ -162,7 +158,8 @@ status() {
 # ------------------------------------------------------------------ down
 down() {
   local h d
-  # hosts C and D first: their veths hang on this script's bridge
+  # hosts C..F first: their veths hang on this script's bridge
+  bash "$HERE/setup-job-hosts.sh" --down || log "WARNING: tests/setup-job-hosts.sh --down failed"
   bash "$HERE/setup-host-trixie.sh" --down || log "WARNING: tests/setup-host-trixie.sh --down failed"
   for h in "${HOSTS[@]}"; do
     local u; u=$(user_of "$h")
@@ -263,21 +260,9 @@ network() {
   ip -n "$NET_NS" link set "$BRIDGE" up
   local h n
   for h in "${HOSTS[@]}"; do
-    n=$(ns "$h")
-    ns_exists "$n" || ip netns add "$n"
-    ip -n "$n" link set lo up
-    # Both ends are created inside their namespaces: nothing ever appears in the machine's own.
-    ip -n "$n" link show eth0 >/dev/null 2>&1 ||
-      ip -n "$NET_NS" link add "veth-$h" type veth peer name eth0 netns "$n"
-    ip -n "$NET_NS" link set "veth-$h" master "$BRIDGE" up
-    ip -n "$n" -4 addr show dev eth0 | grep -q " ${IP[$h]}/24 " || ip -n "$n" addr add "${IP[$h]}/24" dev eth0
-    ip -n "$n" link set eth0 up
-    ip -n "$n" route replace default via "$GATEWAY" dev eth0
+    host_link "$(ns "$h")" "veth-$h" "${IP[$h]}"
     # The host's hostname lives in a UTS namespace of its own, kept by a bind mount like /run/netns.
-    local uts; uts=$(uts_of "$h")
-    if ! findmnt -n "$uts" >/dev/null 2>&1; then
-      touch "$uts"; unshare --uts="$uts" hostname "$(hostname_of "$h")"
-    fi
+    host_uts "$(uts_of "$h")" "$(hostname_of "$h")"
   done
   # Host A's second network interface (this kernel has no dummy devices): a veth to a second bridge.
   n=$(ns a)
@@ -292,16 +277,11 @@ network() {
 
 # ------------------------------------------------------------------ 3. users, cgroups, wrappers
 users() {
-  local h u f start d
+  local h u d
   for h in "${HOSTS[@]}"; do
     u=$(user_of "$h")
     id "$u" >/dev/null 2>&1 || { useradd -m -s /bin/bash "$u"; log "created user $u"; }
-    for f in subuid subgid; do
-      touch /etc/$f
-      grep -q "^$u:" /etc/$f && continue
-      start=$(awk -F: 'BEGIN{m=100000} {if ($2+$3>m) m=$2+$3} END{print m}' /etc/$f)
-      usermod "--add-${f}s" "$start-$((start + 65535))" "$u"
-    done
+    add_subids "$u"
     host_env "$h"
     install -d -o "$UID_" -g "$GID_" -m 0700 "$XDG_"
     local dirs; dirs=$(cg_dirs "$u" | tr '\n' ' ')
@@ -331,18 +311,6 @@ EOF
     podman_config "$h"
   done
 }
-write_if_changed() { # write_if_changed FILE CONTENT: returns 1 when it wrote
-  [ -f "$1" ] && [ "$(cat "$1")" = "${2%$'\n'}" ] && return 0
-  printf '%s' "$2" > "$1"; chown "$UID_:$GID_" "$1"; return 1
-}
-podman_config() { # podman_config h: the same settings as tests/setup-engines.sh gives u7stest (see why there)
-  local cfg=$HOME_/.config/containers
-  install -d -o "$UID_" -g "$GID_" "$HOME_/.config" "$cfg"
-  write_if_changed "$cfg/storage.conf" $'[storage]\ndriver = "overlay"\n' || true
-  write_if_changed "$cfg/containers.conf" \
-    $'[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' || true
-}
-
 # ------------------------------------------------------------------ 4. engines
 engines() {
   local h
@@ -436,4 +404,6 @@ phase images images
 phase env-file write_env
 # Hosts C and D (Debian 13's Podman 5 on pasta, Docker 26 with RootlessKit 2) join the same bridge; U7S_HOST_C=0 leaves them out.
 if [ "${U7S_HOST_C:-1}" != 0 ]; then phase host-c bash "$HERE/setup-host-trixie.sh"; fi
+# Hosts E and F (a batch job's two nodes: one user and home, node-local /tmp, no engine); U7S_HOST_E=0 leaves them out.
+if [ "${U7S_HOST_E:-1}" != 0 ]; then phase host-e+f bash "$HERE/setup-job-hosts.sh"; fi
 ms=$(ms_since "$T0"); log "$(printf 'total %d.%01ds (engines A=%s B=%s); env file %s' $((ms / 1000)) $((ms % 1000 / 100)) "${ENGINE[a]}" "${ENGINE[b]}" "$HOSTS_ENV")"

