@@ -31,9 +31,10 @@ export const doctor: CommandDef = {
     "network (slirp4netns, or pasta: Podman 5's default, Podman 6's only one, RootlessKit 2's option; under pasta\n" +
     "the API server cannot reach kubelets at host IPs unless pasta has an address of its own: Podman's\n" +
     "pasta_options -a 10.0.2.100 -n 24 -g 10.0.2.2), podman-restart.service, free ports, and the user's inotify\n" +
-    "limits (fs.inotify.max_user_instances, max_user_watches) against the nodes running plus one, about 6\n" +
-    "instances each (measured on a bare node). Each check is ok, warn or fail; every warning and failure\n" +
-    "comes with the command that fixes it on this host's distribution (Debian/Ubuntu, Fedora/RHEL, SUSE, Arch).\n" +
+    "limits (fs.inotify.max_user_instances, max_user_watches; or the engine's user namespace's own, when\n" +
+    "lower) against the nodes running plus one, about 6 instances each (measured on a bare node). Each check\n" +
+    "is ok, warn or fail; every warning and failure comes with the command that fixes it on this host's\n" +
+    "distribution (Debian/Ubuntu, Fedora/RHEL, SUSE, Arch).\n" +
     "Exits 1 when a check fails. `u7s init-host` applies the fixes.\n\n" +
     "With --job, checks this host for a batch job's cluster (`u7s up --job`: no systemd session, a private\n" +
     "engine in node-local scratch) instead: sub-IDs, newuidmap, user namespaces, this process's own cgroup\n" +

@@ -20,12 +20,17 @@ export const up: CommandDef = {
   description:
     "Creates the node's network (NODE_SUBNET), its volumes for /var, /opt and /etc, the node image (built from\n" +
     "the embedded Dockerfile unless --image is given) and the node container, then waits until systemd in the\n" +
-    "node is running (or degraded). A node that exists is started, or waited for while it boots; one whose\n" +
-    "network was removed is repaired. If the settings changed, `up` says what changed and recreates the node\n" +
-    "only with --recreate (volumes are kept; if that fails, the old node is restored). Busy ports, a subnet\n" +
-    "used by another network and a missing image are reported before anything is created or removed.\n" +
+    "node is running (or degraded). Meanwhile it reads the node's journal and console (systemd's): a boot\n" +
+    "that cannot go on (the user's inotify instances used up, fs.inotify.max_user_instances; /proc, /sys or\n" +
+    "cgroups that cannot be mounted; cgroups it cannot create or join) stops `up` within seconds, naming the\n" +
+    "cause and the fix, the node left for `u7s logs` and `u7s down`. A node that exists is started, or\n" +
+    "waited for while it boots; one whose network was removed is repaired. If the settings changed, `up`\n" +
+    "says what changed and recreates the node only with --recreate (volumes are kept; if that fails, the\n" +
+    "old node is restored). Busy ports, a subnet used by another network and a missing image are reported\n" +
+    "before anything is created or removed.\n" +
     "First runs check-preflight's host checks (cgroups, linger, kernel modules, rp_filter in the engine's\n" +
-    "network namespace), as upstream's `make up` does: an error stops `up` before anything is created (with\n" +
+    "network namespace, room for one more node in the inotify limits: the lower of the host's and the engine's\n" +
+    "user namespace's own), as upstream's `make up` does: an error stops `up` before anything is created (with\n" +
     "the fix; --skip-preflight goes on anyway), a warning is printed. Refuses a rootful engine unless\n" +
     "--allow-rootful. Waits for another u7s command on the same node.\n" +
     "Images loaded on this host with `u7s image load` are imported into the node's containerd first.\n" +
@@ -49,7 +54,7 @@ export const up: CommandDef = {
     join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`, or upstream's join-command, read as data) instead of creating one" },
     "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
-    "skip-preflight": { type: "boolean", description: "do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter in the engine's namespace, linger)" },
+    "skip-preflight": { type: "boolean", description: "do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter in the engine's namespace, linger, inotify room)" },
     ...controlPlaneTaintOption,
     ...waitOption,
     ...publishMountOptions,

@@ -6,7 +6,7 @@ import type { EngineName } from "./types.ts";
 interface InspectJson {
   Id?: string;
   Name?: string;
-  State?: { Status?: string; Running?: boolean; ExitCode?: number };
+  State?: { Status?: string; Running?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Image?: string; Labels?: Record<string, string> | null };
   ImageName?: string;
   NetworkSettings?: {
@@ -53,7 +53,14 @@ export function containerStateOf(c: InspectJson): ContainerState {
       destination: m.Destination ?? "",
     })),
     ...(typeof c.State?.ExitCode === "number" ? { exitCode: c.State.ExitCode } : {}),
+    ...startedAt(c.State?.StartedAt),
   };
+}
+
+/** startedAt reads State.StartedAt (RFC 3339); Docker's zero time stands for a container never started. */
+function startedAt(text: string | undefined): { startedAt?: number } {
+  const ms = text === undefined ? NaN : Date.parse(text);
+  return Number.isFinite(ms) && ms > 0 ? { startedAt: ms } : {};
 }
 
 /** parseContainerState reads the first object of `ENGINE inspect` output. */
@@ -324,9 +331,15 @@ export abstract class DockerLikeEngine implements Engine {
   }
 
   exec(name: string, cmd: readonly string[], opts: ExecOptions = {}) {
-    const { input, inputFile, stream, timeoutMs, ...rest } = opts;
+    const { input, inputFile, stream, timeoutMs, signal, ...rest } = opts;
     const argv = this.execArgs(name, cmd, { ...rest, interactive: rest.interactive || input !== undefined || inputFile !== undefined });
-    return this.runner(argv, { ...(input !== undefined ? { input } : {}), ...(inputFile !== undefined ? { stdinFile: inputFile } : {}), ...(stream ? { stream } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return this.runner(argv, {
+      ...(input !== undefined ? { input } : {}),
+      ...(inputFile !== undefined ? { stdinFile: inputFile } : {}),
+      ...(stream ? { stream } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   abstract inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;
@@ -414,12 +427,14 @@ export abstract class DockerLikeEngine implements Engine {
       ...cmd,
     ];
   }
-  logsArgs(name: string, opts: { follow?: boolean; tail?: number }): string[] {
+  logsArgs(name: string, opts: { follow?: boolean; tail?: number; since?: number }): string[] {
     return [
       this.binary,
       "logs",
       ...(opts.follow ? ["--follow"] : []),
       ...(opts.tail !== undefined ? ["--tail", String(opts.tail)] : []),
+      // a Unix timestamp: docker, podman and nerdctl all take one
+      ...(opts.since !== undefined ? ["--since", String(opts.since)] : []),
       name,
     ];
   }

@@ -96,6 +96,8 @@ export interface ContainerState {
   mounts: { type: string; name?: string; source: string; destination: string }[];
   /** exitCode is the exit code of the container's last run, when the engine says. */
   exitCode?: number;
+  /** startedAt: when the container last started (epoch ms), when the engine says. */
+  startedAt?: number;
 }
 
 /** NetworkInfo is what `inspect` tells about a network. */
@@ -142,6 +144,8 @@ export interface ExecOptions {
   stream?: boolean;
   /** timeoutMs: stop waiting for the command after this long (the engine CLI is killed). */
   timeoutMs?: number;
+  /** signal: aborting it stops waiting for the command (the engine CLI is killed). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -219,7 +223,8 @@ export interface Engine {
   startArgs(name: string): string[];
   removeContainerArgs(name: string): string[];
   execArgs(name: string, cmd: readonly string[], opts?: ExecOptions): string[];
-  logsArgs(name: string, opts: { follow?: boolean; tail?: number }): string[];
+  /** logsArgs shows the container's log (its console): since, in epoch seconds, leaves out what came before. */
+  logsArgs(name: string, opts: { follow?: boolean; tail?: number; since?: number }): string[];
   saveArgs(ref: string, file: string): string[];
   /** pullArgs pulls an image from its registry (`image save` of an image not present here). */
   pullArgs(ref: string): string[];

@@ -6,7 +6,7 @@ import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import { nodeNames } from "../node/names.ts";
 import { busyPorts, portHint } from "./ports.ts";
-import { KERNEL_MODULES, SYSCTL_FILE, moduleFindings, nodeInotifyFindings, restartFinding, rpFilterFinding, type Finding } from "./preflight.ts";
+import { KERNEL_MODULES, SYSCTL_FILE, engineInotifyLimits, moduleFindings, nodeInotifyFindings, restartFinding, rpFilterFinding, type Finding } from "./preflight.ts";
 import type { HostProbe } from "./probe.ts";
 
 /** Family is a distribution family: which package manager and package names its fix commands use. */
@@ -561,7 +561,7 @@ async function engineChecks(d: DoctorEnv, distro: Distro): Promise<{ checks: Che
     rpFilterFinding(engine, info, runner, env.XDG_RUNTIME_DIR).catch((e: unknown) => ({ level: "warn", message: `cannot check rp_filter: ${String(e)}` }) as Finding),
     node?.running ? Promise.resolve(undefined) : busyPorts(config, host),
     engine.rootlessNetwork(info, { runtimeDir: env.XDG_RUNTIME_DIR, readFile: (p) => host.readFile(p) }).catch((): RootlessNetwork => ({ mode: undefined, tools: {} })),
-    nodeInotifyFindings(engine, host, node?.running === true, true, d.others),
+    nodeInotifyFindings(engine, host, node?.running === true, true, d.others, engineInotifyLimits(engine, info.rootless, runner, env.XDG_RUNTIME_DIR)),
   ]);
   const rpCheck = fromFinding("rp_filter", rp);
   if (rpCheck.level === "fail") rpCheck.fix = `echo net.ipv4.conf.default.rp_filter=2 | sudo tee -a ${SYSCTL_FILE} && sudo sysctl -w net.ipv4.conf.default.rp_filter=2, then restart ${engine.name} (its namespace copies the value when it starts)`;

@@ -73,55 +73,98 @@ export const INOTIFY_PER_NODE = { instances: 6, watches: 14 } as const;
  */
 export const INOTIFY_ADVISED = { instances: 512, watches: 524288 } as const;
 
-/** INOTIFY_LIMITS are the per-user sysctls every node of one user shares (in the host's user namespace). */
+/**
+ * INOTIFY_LIMITS are the per-user sysctls every node of one user shares (in the host's user namespace),
+ * each with its counterpart in a user namespace (userns: /proc/sys/user, per namespace since Linux 4.9).
+ * A rootless engine's nodes run in the engine's user namespace and count against both its limit and
+ * the host's; a namespace starts unlimited, but its owner can lower its own.
+ */
 export const INOTIFY_LIMITS = [
-  { key: "fs.inotify.max_user_instances", per: INOTIFY_PER_NODE.instances, advised: INOTIFY_ADVISED.instances },
-  { key: "fs.inotify.max_user_watches", per: INOTIFY_PER_NODE.watches, advised: INOTIFY_ADVISED.watches },
+  { key: "fs.inotify.max_user_instances", userns: "/proc/sys/user/max_inotify_instances", per: INOTIFY_PER_NODE.instances, advised: INOTIFY_ADVISED.instances },
+  { key: "fs.inotify.max_user_watches", userns: "/proc/sys/user/max_inotify_watches", per: INOTIFY_PER_NODE.watches, advised: INOTIFY_ADVISED.watches },
 ] as const;
+
+/** InotifyLimits are the limits of the engine's user namespace, by host sysctl name (missing: not read). */
+export type InotifyLimits = Partial<Record<(typeof INOTIFY_LIMITS)[number]["key"], number>>;
 
 /** inotifyFix raises one limit now and at boot (the value init-host writes, or twice what the nodes need when more). */
 export function inotifyFix(key: string, value: number): string {
   return `echo ${key}=${value} | sudo tee -a ${SYSCTL_FILE} && sudo sysctl -w ${key}=${value}`;
 }
 
+/** usernsInotifyFix raises a user namespace's own limit: only its owner, inside it, can (or the engine started afresh in a new, unlimited one). */
+function usernsInotifyFix(engine: string, file: string, value: number): string {
+  // Podman enters its namespace itself; rootless Docker's daemon runs inside RootlessKit's (its pid file)
+  const inside = engine.startsWith("podman")
+    ? "`podman unshare`"
+    : engine.startsWith("docker")
+      ? "`nsenter -U --preserve-credentials -t $(cat $XDG_RUNTIME_DIR/docker.pid)`"
+      : "`nsenter -U --preserve-credentials -t PID` of the engine's RootlessKit child";
+  return `as this user, in the engine's user namespace (${inside}): echo ${value} > ${file}; or restart the engine (a new user namespace starts unlimited)`;
+}
+
+/**
+ * engineInotifyLimits reads the inotify limits of the engine's own user namespace, where its nodes'
+ * processes count (one `cat` there, beside rp_filter's); nothing when it cannot be entered or read.
+ */
+export async function engineInotifyLimits(engine: Engine, rootless: boolean, runner: Runner, runtimeDir: string | undefined): Promise<InotifyLimits> {
+  if (!rootless) return {};
+  const argv = await engine.inEngineNetns(["cat", ...INOTIFY_LIMITS.map((l) => l.userns)], rootless, runtimeDir).catch(() => undefined);
+  if (argv === undefined) return {};
+  const r = await runner(argv).catch(() => undefined);
+  const values = r?.exitCode === 0 ? r.stdout.trim().split(/\s+/) : [];
+  const limits: InotifyLimits = {};
+  INOTIFY_LIMITS.forEach(({ key }, i) => {
+    const v = Number(values[i]);
+    if (values.length === INOTIFY_LIMITS.length && Number.isInteger(v) && v >= 0) limits[key] = v;
+  });
+  return limits;
+}
+
 /**
  * inotifyFindings checks the user's inotify limits against the nodes the user runs plus the one
  * `up` adds (adding=1): error when the next node cannot get its share (its systemd would hang in
  * early boot: "Failed to create inotify object: Too many open files"), warning when it would be the
- * last that fits. advise (doctor) also warns below kind's advice, since real nodes hold more.
+ * last that fits. advise (doctor) also warns below kind's advice, since real nodes hold more. The
+ * limit that applies is the lower of the host's and the engine's user namespace's (userns).
  */
-export function inotifyFindings(host: HostProbe, running: number, adding: 0 | 1, advise = false, engine = "the engine"): Finding[] {
+export function inotifyFindings(host: HostProbe, running: number, adding: 0 | 1, advise = false, engine = "the engine", userns: InotifyLimits = {}): Finding[] {
   const findings: Finding[] = [];
-  for (const { key, per, advised } of INOTIFY_LIMITS) {
+  for (const { key, userns: nsFile, per, advised } of INOTIFY_LIMITS) {
     const raw = host.readFile(`/proc/sys/${key.replaceAll(".", "/")}`)?.trim();
-    const max = Number(raw);
-    if (!raw || !Number.isInteger(max)) {
+    const hostMax = Number(raw);
+    if (!raw || !Number.isInteger(hostMax)) {
       findings.push({ level: "warn", message: `cannot read ${key}: not checked whether another node fits` });
       continue;
     }
+    const nsMax = userns[key];
+    const inNs = nsMax !== undefined && nsMax < hostMax;
+    const max = inNs ? nsMax : hostMax;
+    const is = inNs ? `${key} is ${max} in the engine's user namespace (its own ${nsFile}; the host's is ${hostMax})` : `${key} is ${max}`;
     const nodes = `${running} node${running === 1 ? "" : "s"} this user runs on ${engine}`;
     const left = max - running * per;
     const value = Math.max(advised, (running + adding + 1) * per * 2);
+    const fix = inNs ? usernsInotifyFix(engine, nsFile, value) : inotifyFix(key, value);
     if (adding === 1 && left < per) {
       findings.push({
         level: "error",
-        message: `${key} is ${max}: the ${nodes} hold about ${running * per} (${per} each, measured on a bare node), so the next node cannot get its ${per} and would hang in early boot ("Failed to create inotify object: Too many open files")`,
-        hint: inotifyFix(key, value),
+        message: `${is}: the ${nodes} hold about ${running * per} (${per} each, measured on a bare node), so the next node cannot get its ${per} and would hang in early boot ("Failed to create inotify object: Too many open files")`,
+        hint: fix,
       });
     } else if (left - adding * per < per) {
       findings.push({
         level: "warn",
-        message: `${key} is ${max}: with ${adding === 1 ? "this node" : "the nodes running"} (${running + adding} × about ${per}) no further node fits`,
-        hint: inotifyFix(key, value),
+        message: `${is}: with ${adding === 1 ? "this node" : "the nodes running"} (${running + adding} × about ${per}) no further node fits`,
+        hint: fix,
       });
     } else if (advise && max < advised) {
       findings.push({
         level: "warn",
-        message: `${key} is ${max}: room for about ${Math.floor(left / per)} more bare node(s) of ${per}; a node running kubelet, containerd and pods holds more, and kind advises ${advised}`,
-        hint: inotifyFix(key, value),
+        message: `${is}: room for about ${Math.floor(left / per)} more bare node(s) of ${per}; a node running kubelet, containerd and pods holds more, and kind advises ${advised}`,
+        hint: fix,
       });
     } else {
-      findings.push({ level: "ok", message: `${key} is ${max}: room for about ${Math.floor(left / per)} more node(s) beside the ${nodes} (${per} each, measured on a bare node)` });
+      findings.push({ level: "ok", message: `${is}: room for about ${Math.floor(left / per)} more node(s) beside the ${nodes} (${per} each, measured on a bare node)` });
     }
   }
   return findings;
@@ -238,9 +281,9 @@ export const NODE_LABELS = [LABEL_NODE, LABEL_SETTINGS] as const;
 /**
  * nodeInotifyFindings counts this user's running nodes on the engine (and on the other engines given
  * that answer as this user's rootless engines) and checks the inotify limits for one more (none when
- * this node runs).
+ * this node runs), the lower of the host's and those of the engine's user namespace (userns) applying.
  */
-export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisNodeRuns: boolean, advise = false, others: readonly Engine[] = []): Promise<Finding[]> {
+export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisNodeRuns: boolean, advise = false, others: readonly Engine[] = [], userns: Promise<InotifyLimits> | InotifyLimits = {}): Promise<Finding[]> {
   let running: number;
   try {
     running = await engine.countRunning(NODE_LABELS);
@@ -255,7 +298,7 @@ export async function nodeInotifyFindings(engine: Engine, host: HostProbe, thisN
     running += more[i]!;
     counted.push(e.name);
   });
-  return inotifyFindings(host, running, thisNodeRuns ? 0 : 1, advise, counted.join(" and "));
+  return inotifyFindings(host, running, thisNodeRuns ? 0 : 1, advise, counted.join(" and "), await userns);
 }
 
 /** hostCgroupVersion tells the host's cgroup version as upstream's check-preflight does: v2 has /sys/fs/cgroup/cgroup.controllers. */
@@ -308,7 +351,7 @@ export async function upPreflight({ config, engine, host, runner, log, env }: Up
   // HOST_IP outside the engine's namespace (pasta's default copies it there: the node could not reach it)
   const [hostChecks, inotify, hostIp] = await Promise.all([
     hostFindings({ engine, info: { rootless, cgroupVersion: hostCgroupVersion(host) }, host, runner, runtimeDir: env.XDG_RUNTIME_DIR }),
-    nodeInotifyFindings(engine, host, thisNodeRuns),
+    nodeInotifyFindings(engine, host, thisNodeRuns, false, [], engineInotifyLimits(engine, rootless, runner, env.XDG_RUNTIME_DIR)),
     hostIpFinding(engine, { rootless }, runner, config, env.HOME, env.XDG_RUNTIME_DIR),
   ]);
   const findings = [...hostChecks, ...inotify, ...(hostIp ? [hostIp] : [])];
@@ -360,7 +403,7 @@ export async function runPreflight({ config, engine, host, runner, env, others }
   const hostIp = await hostIpFinding(engine, info, runner, config, env.HOME, env.XDG_RUNTIME_DIR);
   if (hostIp) findings.push(hostIp);
   const state = await engine.inspectContainer(nodeNames(config).container);
-  findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others)));
+  findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others, engineInotifyLimits(engine, info.rootless, runner, env.XDG_RUNTIME_DIR))));
   if (state?.running) {
     findings.push({ level: "ok", message: `ports: held by the running node ${state.name}` });
   } else {

@@ -10,6 +10,7 @@ import type { Log } from "../log.ts";
 import { busyPorts, portHint, publishMountProblems } from "../host/ports.ts";
 import { upPreflight } from "../host/preflight.ts";
 import { cidrsOverlap, parseCidr } from "../net.ts";
+import { matchFatalBoot, readBootLog, watchBoot, type FatalBoot } from "./boot-watch.ts";
 import { listForwarders, removeForwarders } from "./forward.ts";
 import { ensureImage } from "./image.ts";
 import { LABEL_NODE, LABEL_RUN, nodeNames, type NodeNames } from "./names.ts";
@@ -69,10 +70,49 @@ export const SYSTEMD_POLL = { ms: 100, unheardMs: 50 };
 
 /**
  * waitForSystemd waits until systemd in the node is running or degraded. It fails at once when the
- * container stops or systemd gives up (maintenance), and at the deadline with what it last saw, in
- * plain words: still booting, restarting over and over, or not answering.
+ * container stops or systemd gives up (maintenance), within seconds when the node's log shows a boot
+ * that cannot go on (FATAL_BOOT: the user's inotify instances used up, a failed mount, cgroups; read
+ * since `since`, epoch ms, by default now), naming the cause and the fix, and at the deadline with what
+ * it last saw, in plain words: still booting, restarting over and over, or not answering.
  */
-export async function waitForSystemd(engine: Engine, runner: Runner, name: string, timeoutSeconds: number): Promise<string> {
+export async function waitForSystemd(engine: Engine, runner: Runner, name: string, timeoutSeconds: number, since = Date.now()): Promise<string> {
+  // whole seconds, one back: journalctl's --since @S and the engines' --since take seconds
+  const sinceSeconds = Math.floor(since / 1000) - 1;
+  const stop = new AbortController();
+  let fatal: FatalBoot | undefined;
+  // the --wait below is cut off when the watch finds the boot cannot go on
+  void watchBoot(engine, runner, name, sinceSeconds, stop.signal).then((f) => {
+    fatal = f;
+    stop.abort();
+  });
+  try {
+    const state = await waitBooted(engine, runner, name, timeoutSeconds, stop.signal, () => fatal);
+    if (state !== "degraded") return state;
+    // a node short of inotify instances boots degraded (its path units fail), and its kubelet would not run
+    const seen = matchFatalBoot(await readBootLog(engine, runner, name, sinceSeconds));
+    if (seen) throw fatalBootError(name, seen);
+    return state;
+  } catch (err) {
+    if (fatal && !(err instanceof FatalBootError)) throw fatalBootError(name, fatal);
+    throw err;
+  } finally {
+    stop.abort();
+  }
+}
+
+/** FatalBootError is a boot that cannot go on, as the node's log showed it. */
+class FatalBootError extends U7sError {}
+
+/** fatalBootError names the node, the line its log showed, the cause and the fix (the line only: `u7s logs` shows the rest). */
+function fatalBootError(name: string, f: FatalBoot): FatalBootError {
+  return new FatalBootError(`node ${name} cannot boot: ${f.cause}`, { detail: `the node logged: ${f.line}`, hint: f.fix });
+}
+
+/** BootFailed is thrown by waitBooted when the watch found a boot that cannot go on (waitForSystemd words it). */
+class BootFailed extends Error {}
+
+/** waitBooted is waitForSystemd's loop on systemd's answers; it stops when failed() says the watch found a fatal boot. */
+async function waitBooted(engine: Engine, runner: Runner, name: string, timeoutSeconds: number, signal: AbortSignal, failed: () => FatalBoot | undefined): Promise<string> {
   const deadline = performance.now() + timeoutSeconds * 1000;
   let last = "";
   let restarting = false;
@@ -81,7 +121,8 @@ export async function waitForSystemd(engine: Engine, runner: Runner, name: strin
     // fails at once when the container takes no exec (not running, restarting, gone), and is cut
     // off at the deadline.
     const timeoutMs = Math.max(1, Math.ceil(deadline - performance.now()));
-    const r = await engine.exec(name, ["systemctl", "is-system-running", "--wait"], { timeoutMs });
+    const r = await engine.exec(name, ["systemctl", "is-system-running", "--wait"], { timeoutMs, signal });
+    if (failed()) throw new BootFailed();
     last = r.stdout.trim();
     if (BOOTED.includes(last)) return last;
     if (last === "maintenance") {
@@ -116,6 +157,7 @@ export async function waitForSystemd(engine: Engine, runner: Runner, name: strin
       });
     }
     await Bun.sleep(unheard ? SYSTEMD_POLL.unheardMs : SYSTEMD_POLL.ms);
+    if (failed()) throw new BootFailed();
   }
 }
 
@@ -265,19 +307,21 @@ async function bringUp(env: UpEnv, opts: UpOptions, state: ContainerState): Prom
     } else {
       log.info(`node ${name} is restarting; waiting up to ${opts.timeoutSeconds}s for it to boot`);
     }
-    await waitUp(env, opts, name);
+    // its log since it started: a boot that cannot go on may have shown it before this run
+    await waitUp(env, opts, name, state.startedAt);
     return;
   }
   // created, exited (podman: also stopped, configured): it holds no ports now; they must be free.
   await checkPorts(env, []);
+  const since = Date.now();
   await applier.apply(`Starting node ${name}`, engine.startArgs(name));
-  if (!applier.dryRun) await waitUp(env, opts, name);
+  if (!applier.dryRun) await waitUp(env, opts, name, since);
 }
 
-/** waitUp waits for systemd in the node and says the node is up. */
-async function waitUp(env: UpEnv, opts: UpOptions, name: string): Promise<void> {
+/** waitUp waits for systemd in the node and says the node is up; since (epoch ms): when this run started or created it. */
+async function waitUp(env: UpEnv, opts: UpOptions, name: string, since?: number): Promise<void> {
   const { config, log } = env;
-  const state = await log.step("Waiting for systemd in the node", () => waitForSystemd(env.engine, env.runner, name, opts.timeoutSeconds));
+  const state = await log.step("Waiting for systemd in the node", () => waitForSystemd(env.engine, env.runner, name, opts.timeoutSeconds, since));
   const names = nodeNames(config);
   log.info(`node ${name} is up: ${config.nodeIp} on ${names.network}, host ${config.hostIp}${state === "degraded" ? " (systemd degraded: a unit failed, see `u7s logs`)" : ""}`);
 }
@@ -361,6 +405,7 @@ async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefine
   if (dropNetwork) await applier.apply(`Removing network ${names.network} (${network.subnets.join(", ")})`, engine.networkRemoveArgs(names.network));
   const undo: { what: string; argv: string[] }[] = []; // what this run created, removed again on failure
   const token = randomBytes(8).toString("hex");
+  const since = Date.now();
   try {
     await createObjects(env, network !== undefined && !dropNetwork, await lookups.volumes, undo);
     const spec = nodeSpec(config, specInput(env, image));
@@ -377,7 +422,7 @@ async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefine
     throw failedCreate(env, err, old, restored, left);
   }
   if (applier.dryRun) return undefined;
-  await waitUp(env, opts, names.container);
+  await waitUp(env, opts, names.container, since);
   return undefined;
 }
 

@@ -89,6 +89,8 @@ describe("recorded hosts", () => {
       "podman info --format '{{json .}}'",
       "podman ps --filter label=io.u7s.node --filter label=io.u7s.settings --format \\{\\{.Names\\}\\}",
       "podman unshare --rootless-netns cat /proc/sys/net/ipv4/conf/default/rp_filter",
+      // the inotify limits of the engine's user namespace, where the nodes' processes count
+      "podman unshare --rootless-netns cat /proc/sys/user/max_inotify_instances /proc/sys/user/max_inotify_watches",
       "systemctl --user is-enabled podman-restart.service",
     ]);
   });

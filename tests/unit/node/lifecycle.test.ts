@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeImageRef } from "../../../lib/assets.ts";
+import { BOOT_WATCH } from "../../../lib/node/boot-watch.ts";
 import { SYSTEMD_POLL } from "../../../lib/node/lifecycle.ts";
 import { LOCK_POLL } from "../../../lib/state/lock.ts";
 import type { EngineName } from "../../../lib/engine/types.ts";
@@ -20,16 +21,18 @@ const OURS = { "io.u7s.node": NODE };
 const FLAVORS: readonly EngineName[] = ["docker", "podman", "nerdctl"];
 
 let home = "";
-const POLLS = { systemd: { ...SYSTEMD_POLL }, lock: LOCK_POLL.ms };
+const POLLS = { systemd: { ...SYSTEMD_POLL }, lock: LOCK_POLL.ms, watch: BOOT_WATCH.ms };
 beforeAll(() => {
   home = mkdtempSync(join(tmpdir(), "u7s-lifecycle-"));
   // the waits poll in milliseconds here (each test run per mutant counts)
   Object.assign(SYSTEMD_POLL, { ms: 2, unheardMs: 1 });
   LOCK_POLL.ms = 5;
+  BOOT_WATCH.ms = 5;
 });
 afterAll(() => {
   Object.assign(SYSTEMD_POLL, POLLS.systemd);
   LOCK_POLL.ms = POLLS.lock;
+  BOOT_WATCH.ms = POLLS.watch;
 });
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
@@ -648,6 +651,89 @@ describe("what up says when the node does not come up", () => {
     const r = await u7s(["up", "--image", IMAGE]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("see `u7s logs` for the unit that failed; `u7s down` then `u7s up` starts it afresh (volumes are kept)");
+  });
+});
+
+describe("a boot that cannot go on: up stops at once with the cause and the fix", () => {
+  // systemd stays in early boot for good (--wait never answers): only the node's log can tell; the
+  // --timeout of an hour would fail the test (bun's 5 s) if up waited for it
+  const INOTIFY = "Failed to create inotify object: Too many open files";
+
+  test.each(FLAVORS)("%s: the journal shows the user's inotify instances used up: the sysctl and the fix, the node left for `u7s down`", async (flavor) => {
+    const { engine, u7s, node } = setup(flavor);
+    engine.bootStates = ["initializing"];
+    engine.bootLog.journal = `${INOTIFY}\n${INOTIFY}\n`;
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "3600"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: node ${NODE} cannot boot: the user's inotify instances are used up (fs.inotify.max_user_instances)`);
+    expect(r.stderr).toContain(`the node logged: ${INOTIFY}`);
+    expect(r.stderr).toContain("hint: raise the limit: echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512");
+    expect(r.stderr).toContain("`u7s down && u7s up`");
+    expect(r.stderr).not.toContain("a slow host may need a longer --timeout");
+    // as after any failed boot: the node is there, for `u7s logs` and `u7s down`
+    expect(node()?.status).toBe("running");
+  });
+
+  test("systemd writes to the console while journald is not up: the engine's log of the container tells (a cgroup error)", async () => {
+    const { engine, u7s } = setup("podman");
+    engine.bootStates = ["no-bus"];
+    engine.bootLog.console = "systemd 252 running in system mode\nFailed to create /init.scope control group: Read-only file system\n[!!!!!!] Failed to allocate manager object.\nFreezing execution.\n";
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "3600"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`node ${NODE} cannot boot: systemd in the node cannot create or join its cgroups`);
+    expect(r.stderr).toContain("the node logged: Failed to create /init.scope control group: Read-only file system");
+    // the console is read from this boot on, not the earlier ones the engine's log keeps
+    const logs = engine.calls.find((c) => c[1] === "logs")!;
+    expect(logs[logs.indexOf("--since") + 1]).toMatch(/^[0-9]+$/);
+    const journal = engine.calls.find((c) => c.includes("journalctl") && c.includes("--priority"))!;
+    expect(journal[journal.indexOf("--since") + 1]).toBe(`@${logs[logs.indexOf("--since") + 1]}`);
+  });
+
+  test("a node that boots degraded because its inotify instances ran short: up fails with the cause", async () => {
+    const { engine, u7s } = setup();
+    engine.bootStates = ["degraded"];
+    engine.bootLog.journal = `${INOTIFY}\n`;
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("(fs.inotify.max_user_instances)");
+  });
+
+  test("lines of a healthy boot (and those systemd ignores) do not stop up", async () => {
+    const { engine, u7s } = setup();
+    engine.bootStates = ["starting", "starting", "degraded"];
+    engine.bootLog.journal = "[system] org.freedesktop.DBus.Error.AccessDenied: Failed to set fd limit to 65536: Operation not permitted\nFailed to attach 1 to compat systemd cgroup /system.slice, ignoring: No such file or directory\n";
+    const r = await u7s(["up", "--image", IMAGE]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("systemd degraded: a unit failed");
+  });
+
+  test("a running node still in early boot whose journal showed it before this up: read since the container started", async () => {
+    const { engine, u7s, node } = setup("podman");
+    engine.bootStates = ["initializing"];
+    const first = await u7s(["up", "--image", IMAGE, "--timeout", "0.05"]);
+    expect(first.stderr).toContain("did not finish booting");
+    // it started a minute ago: its journal's lines since then are this boot's
+    const started = Date.now() - 60_000;
+    node()!.startedAt = started;
+    engine.bootLog.journal = `${INOTIFY}\n`;
+    const r = await u7s(["up", "--image", IMAGE, "--timeout", "3600"]);
+    expect(r.stderr).toContain("is running but not up yet");
+    expect(r.stderr).toContain("(fs.inotify.max_user_instances)");
+    const journal = engine.calls.findLast((c) => c.includes("journalctl") && c.includes("--priority"))!;
+    expect(journal[journal.indexOf("--since") + 1]).toBe(`@${Math.floor(started / 1000) - 1}`);
+  });
+
+  test("a node started again after its limit was raised: the failure of its earlier boot is not read again", async () => {
+    const { engine, u7s, node } = setup();
+    await upOk(u7s);
+    node()!.status = "exited";
+    engine.bootStates = ["degraded"];
+    engine.bootLog.journal = INOTIFY;
+    // the double prints its whole journal; what matters is that up asks only for this boot's lines
+    const before = Math.floor(Date.now() / 1000) - 1;
+    await u7s(["up", "--image", IMAGE]);
+    const journal = engine.calls.findLast((c) => c.includes("journalctl") && c.includes("--priority"))!;
+    expect(Number(journal[journal.indexOf("--since") + 1]!.slice(1))).toBeGreaterThanOrEqual(before);
   });
 });
 
