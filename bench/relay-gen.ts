@@ -40,7 +40,7 @@ function send(job: Extract<GenJob, { mode: "send" }>): { packets: number; bytes:
 
 /** recv counts datagrams until stop[0] turns 1. */
 function recv(job: Extract<GenJob, { mode: "recv" }>): { packets: number; bytes: number } {
-  const rb = new RecvBatch(64, 2048);
+  const rb = new RecvBatch(64); // a whole datagram per slot, so msg_len counts all of it
   let packets = 0;
   let bytes = 0;
   while (Atomics.load(job.stop, 0) === 0) {
