@@ -198,10 +198,14 @@ export async function serveHostRelay(paths: RelayPaths, config: NodeConfig, deps
   const fd = openUdp({ ip: config.hostIp, port: config.portFlannel }, { rcvbuf: HOST_RCVBUF });
   const meta: RelayMeta = { hostIp: config.hostIp, flannelPort: config.portFlannel, nodeName: config.nodeName };
   rmSync(paths.socket, { force: true });
-  const server = serveSockets(paths.socket, (peer) => {
-    deps.log(`handing the host socket ${config.hostIp}:${config.portFlannel}/udp to pid ${peer.pid}`);
-    return { fds: [fd], meta };
-  });
+  const server = serveSockets(
+    paths.socket,
+    (peer) => {
+      deps.log(`handing the host socket ${config.hostIp}:${config.portFlannel}/udp to pid ${peer.pid}`);
+      return { fds: [fd], meta };
+    },
+    { log: { warn: (t: string) => deps.log(t) } },
+  );
   writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
   deps.log(`serving ${config.hostIp}:${config.portFlannel}/udp for node ${config.nodeName} on ${paths.socket}`);
   try {

@@ -64,7 +64,15 @@ export async function runNodeRelay(deps: NodeRelayDeps): Promise<void> {
   const got = await fetchHostSocket(deps);
   if (!got) return;
   const { meta } = got;
-  const relay: Relay = startRelay({ hostFd: got.fd, flannelPort: meta.flannelPort, inject: { ip: "127.0.0.1", port: meta.flannelPort } });
+  const relay: Relay = startRelay({ hostFd: got.fd, flannelPort: meta.flannelPort, inject: { ip: "127.0.0.1", port: meta.flannelPort }, log: { warn: (t: string) => deps.log(t), debug: () => {} } });
+  // a data loop that ends by itself ends the run: the unit's ExecStopPost falls back, systemd restarts it
+  let failed: string | undefined;
+  void relay.exited.then((why) => {
+    if (why !== undefined) {
+      failed = why;
+      deps.log(`relay stopped: ${why}`);
+    }
+  });
   let last: number | undefined;
   try {
     last = Number(readFileSync(ZONE_FILE, "utf8"));
@@ -78,7 +86,7 @@ export async function runNodeRelay(deps: NodeRelayDeps): Promise<void> {
   let applied = "";
   let ports = new Map<string, number>();
   try {
-    while (!deps.signal.aborted) {
+    while (!deps.signal.aborted && failed === undefined) {
       const fdb = await deps.run(FDB_ARGV);
       const peers = fdb.exitCode === 0 ? fdbPeers(fdb.stdout, meta.hostIp) : [];
       ports = relay.setPeers(peers);
@@ -101,6 +109,7 @@ export async function runNodeRelay(deps: NodeRelayDeps): Promise<void> {
     rmSync(NODE_STATUS_FILE, { force: true });
     deps.log("stopped; VXLAN leaves through the engine's network");
   }
+  if (failed !== undefined) throw new Error(`the relay failed: ${failed}`);
 }
 
 /** cleanupNodeRelay takes the steering out (the unit's ExecStopPost: also after the relay was killed). */
