@@ -8,12 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
-  cleanupHostNodes,
   describeResult,
   downOverlayPair,
   eventually,
   inHostNetns,
   loadHostsEnv,
+  removeHostNode,
   runCommand,
   runOnHost,
   runU7sOnHost,
@@ -29,17 +29,22 @@ const TIMEOUT_MS = 600_000;
 const RELAY_ON = { U7S_VXLAN_RELAY: "" };
 
 let env: HostsEnv;
+/** TENANTS_OWNED: this file's tenants on A and B (other suites use other tenants of the same hosts at the same time). */
+const TENANTS_OWNED = ["0", "20", "21"];
+/** removeOwnNodes removes this file's nodes (and with `down`, their host sides) on A and B, nothing else. */
+async function removeOwnNodes(): Promise<void> {
+  for (const host of [env.a, env.b]) {
+    for (const tenant of TENANTS_OWNED) {
+      const nodeName = `u7s-${host.hostname}${tenant === "0" ? "" : `-t${tenant}`}`;
+      await removeHostNode(host, nodeName, { U7S_TENANT: tenant, ...RELAY_ON });
+    }
+  }
+}
 beforeAll(async () => {
   env = loadHostsEnv();
-  for (const host of [env.a, env.b]) await cleanupHostNodes(host);
-});
-afterAll(async () => {
-  for (const host of [env.a, env.b]) {
-    // `down` stops each node's host side (by its pid file); then whatever else is left
-    for (const tenant of ["0", "20", "21"]) await runU7sOnHost(host, ["down", "-v"], { env: { U7S_TENANT: tenant, ...RELAY_ON }, timeoutMs: 240_000 });
-    await cleanupHostNodes(host);
-  }
+  await removeOwnNodes();
 }, TIMEOUT_MS);
+afterAll(removeOwnNodes, TIMEOUT_MS);
 
 async function u7s(host: TestHost, args: readonly string[], extraEnv: Record<string, string> = {}): Promise<CommandResult> {
   const r = await runU7sOnHost(host, args, { env: extraEnv, timeoutMs: 240_000 });
@@ -151,7 +156,7 @@ const TENANTS: [string, Record<string, string>][] = [
 
 describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
   test.each(TENANTS)("ICMP, TCP and UDP both ways go through the relay; the engine publishes no PORT_FLANNEL (%s)", async (_label, tenant) => {
-    const { a, b } = await upOverlayPair(env, { env: { ...tenant, ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { ...tenant, ...RELAY_ON }, onlyOwnNodes: true });
     try {
       for (const [self, peer] of [[a, b], [b, a]] as const) {
         await relayUp(self, peer);
@@ -172,12 +177,12 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await grew(a, before.a);
       await grew(b, before.b);
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 
   test("the relay relays only to the cluster's hosts and only PORT_FLANNEL: other datagrams are not relayed", async () => {
-    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON }, onlyOwnNodes: true });
     try {
       await relayUp(a, b);
       const before = await counters(a);
@@ -199,12 +204,12 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       expect(rules).toContain(`-d ${b.host.ip}/32`);
       expect(rules).not.toContain("10.213.0.99");
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 
   test("killing the node relay keeps traffic flowing and it comes back; stopping it takes its rules out (fallback to the engine)", async () => {
-    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON }, onlyOwnNodes: true });
     try {
       const first = await relayUp(a, b);
       // SIGKILL in the middle of a TCP transfer: the transfer completes, the relay is back (another pid)
@@ -230,12 +235,12 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await ping(a, b);
       await ping(b, a);
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 
   test("node restart on each host: the relay is back by itself and carries traffic both ways", async () => {
-    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "20", ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "20", ...RELAY_ON }, onlyOwnNodes: true });
     try {
       await relayUp(a, b);
       await relayUp(b, a);
@@ -255,12 +260,12 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await grew(a, before.a);
       await grew(b, before.b);
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 
   test("engine restart on host A (Docker): the host side survives, the node comes back with the relay", async () => {
-    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "20", ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "20", ...RELAY_ON }, onlyOwnNodes: true });
     try {
       await relayUp(a, b);
       const hostPid = (await status(a)).vxlan.hostSide!.pid;
@@ -274,12 +279,12 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await ping(b, a);
       await grew(a, before);
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 
   test("the unix socket is 0600 and refuses another user", async () => {
-    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON }, onlyOwnNodes: true });
     try {
       const v = await relayUp(a, b);
       const socket = v.hostSide!.socket;
@@ -295,12 +300,12 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       const log = await runCommand(["cat", `${a.host.home}/.local/state/u7s/${a.host.hostname}/${a.nodeName}/vxlan-relay.log`]);
       expect(log.stdout).toMatch(/uid 0/);
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 
   test("a relay host and a plain host (--vxlan-relay=off) in one cluster: traffic both ways", async () => {
-    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON } });
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "21", ...RELAY_ON }, onlyOwnNodes: true });
     try {
       // B again, without the relay: the engine publishes PORT_FLANNEL
       await u7s(b.host, ["up", "--no-init", "--recreate", "--vxlan-relay=off", "--image", env.clusterImage ?? env.testImage], b.env);
@@ -317,7 +322,7 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await transfer(b, a);
       await grew(a, before);
     } finally {
-      await downOverlayPair([a, b]);
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
   }, TIMEOUT_MS);
 });
