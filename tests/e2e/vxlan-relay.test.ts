@@ -73,7 +73,8 @@ async function status(side: VtepSide): Promise<{ vxlan: Vxlan; node: { ports: { 
 async function relayUp(side: VtepSide, peer: VtepSide, seconds = 60): Promise<Vxlan> {
   return eventually(`host ${side.host.id}: the relay path with peer ${peer.host.ip}`, async () => {
     const v = (await status(side)).vxlan;
-    return v.path === "relay" && v.node && peer.host.ip in v.node.peers ? v : undefined;
+    if (v.path === "relay" && v.node && peer.host.ip in v.node.peers) return v;
+    throw new Error(`u7s status --json .vxlan: ${JSON.stringify({ ...v, node: v.node && { pid: v.node.pid, peers: v.node.peers } })}`);
   }, seconds);
 }
 
@@ -218,6 +219,9 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       });
       const again = await relayUp(a, b);
       expect(again.node!.pid).not.toBe(first.node!.pid);
+      // the unit's ExecStopPost took the killed relay's rules out before systemd started it again
+      const journal = await nodeSh(a, "journalctl -u u7s-vxlan-relay --no-pager -o cat");
+      expect(journal).toContain("steering rules removed: VXLAN leaves through the engine's network");
       const before = await counters(a);
       await ping(a, b);
       await grew(a, before);
