@@ -351,6 +351,7 @@ async function restartDocker(host: TestHost): Promise<void> {
   await runCommand(["kill", "-TERM", pid]);
   await eventually("dockerd to exit", async () => ((await runCommand(["kill", "-0", pid])).exitCode !== 0 ? true : undefined), 60);
   const log = `${env.raw.U7S_HOSTS_LOG_DIR ?? "/var/log/u7s-test-hosts"}/dockerd-${host.id}.log`;
-  Bun.spawn(["setsid", "sh", "-c", 'cd / && exec "$0" dockerd-rootless.sh >>"$1" 2>&1 </dev/null', host.exec, log], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).unref();
+  // as tests/setup-hosts.sh's start_docker: setsid, the log, cd / (the daemon outlives the test)
+  Bun.spawn(["setsid", "sh", "-c", 'cd / && exec "$0" /usr/share/docker.io/contrib/dockerd-rootless.sh >>"$1" 2>&1 </dev/null', host.exec, log], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).unref();
   await eventually("dockerd to answer", async () => ((await runOnHost(host, ["docker", "info"], { timeoutMs: 10_000 })).exitCode === 0 ? true : undefined), 120);
 }
