@@ -47,7 +47,7 @@ export async function upRelay(e: RelayUpEnv): Promise<void> {
 
 /** downRelay stops the node's host side (after the node is gone); nothing when none runs or there is no runtime directory. */
 export async function downRelay(e: Omit<RelayUpEnv, "engine" | "runner">): Promise<void> {
-  if (e.env.XDG_RUNTIME_DIR === undefined) return;
+  if (!e.env.XDG_RUNTIME_DIR?.startsWith("/")) return;
   if (await stopHostRelay(relayPaths(e.env, e.hostname, e.config.nodeName))) e.log.info(`stopped the VXLAN relay's host side of ${e.config.nodeName}`);
 }
 
@@ -75,7 +75,7 @@ export async function relayReport(e: Omit<RelayUpEnv, "runner">, state: Containe
     const why = e.config.vxlanRelay ? "the node was created without the relay (`u7s up --recreate` turns it on)" : "U7S_VXLAN_RELAY=off: the engine publishes PORT_FLANNEL";
     return { path: "engine", why, ...none };
   }
-  const paths = e.env.XDG_RUNTIME_DIR === undefined ? undefined : relayPaths(e.env, e.hostname, e.config.nodeName);
+  const paths = !e.env.XDG_RUNTIME_DIR?.startsWith("/") ? undefined : relayPaths(e.env, e.hostname, e.config.nodeName);
   const pid = paths ? hostRelayPid(paths) : undefined;
   const hostSide = pid !== undefined && paths ? { pid, socket: paths.socket } : null;
   let node: NodeRelayStatus | null = null;
