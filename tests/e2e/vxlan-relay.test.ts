@@ -273,8 +273,10 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
     try {
       await relayUp(a, b);
       const hostPid = (await status(a)).vxlan.hostSide!.pid;
+      const started = await startedAt(a);
       await restartDocker(a.host);
       await eventually("node A running again after the engine restart", async () => ((await status(a)).vxlan.node ? true : undefined), 120);
+      expect(await startedAt(a)).not.toBe(started);
       await redoFlannel(a, b);
       const v = await relayUp(a, b, 90);
       expect(v.hostSide!.pid).toBe(hostPid);
@@ -282,6 +284,27 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await ping(a, b);
       await ping(b, a);
       await grew(a, before);
+    } finally {
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
+    }
+  }, TIMEOUT_MS);
+
+  test("engine restart on host B (Podman): the host side survives, the node comes back with the relay", async () => {
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "20", ...RELAY_ON }, onlyOwnNodes: true });
+    try {
+      await relayUp(b, a);
+      const hostPid = (await status(b)).vxlan.hostSide!.pid;
+      const started = await startedAt(b);
+      await restartPodman(b.host);
+      expect(await startedAt(b)).not.toBe(started);
+      await eventually("node B running again after the engine restart", async () => ((await status(b)).vxlan.node ? true : undefined), 120);
+      await redoFlannel(a, b);
+      const v = await relayUp(b, a, 90);
+      expect(v.hostSide!.pid).toBe(hostPid);
+      const before = await counters(b);
+      await ping(b, a);
+      await ping(a, b);
+      await grew(b, before);
     } finally {
       await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
@@ -331,6 +354,14 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
   }, TIMEOUT_MS);
 });
 
+/** startedAt is when the engine last started a side's node container. */
+async function startedAt(side: VtepSide): Promise<string> {
+  const argv = [side.host.engine, "inspect", "--format", "{{.State.StartedAt}}", side.nodeName];
+  const r = await runOnHost(side.host, argv);
+  expect(r.exitCode, describeResult(argv, r)).toBe(0);
+  return r.stdout.trim();
+}
+
 /** redoFlannel sets up flannel.1 in both nodes again (a restarted node has none; Flannel would make it). */
 async function redoFlannel(a: VtepSide, b: VtepSide): Promise<void> {
   const { FLANNEL_VXLAN_SCRIPT } = await import("./harness.ts");
@@ -339,6 +370,19 @@ async function redoFlannel(a: VtepSide, b: VtepSide): Promise<void> {
       const r = await runU7sOnHost(self.host, ["exec", "--", "sh", "-c", FLANNEL_VXLAN_SCRIPT, "flannel-vxlan", self.nodeIp, String(self.portFlannel), self.podAddr, self.mac, peer.podAddr, peer.mac, peer.host.ip], { env: self.env, timeoutMs: 60_000 });
       return r.exitCode === 0 ? true : undefined;
     }, 120);
+  }
+}
+
+/**
+ * restartPodman restarts host's rootless Podman as far as it has an engine: `podman system migrate` stops
+ * every container and the pause process that holds the user namespace (podman-system-migrate(1)), then
+ * the containers with restart policy always start again as podman-restart.service does at boot
+ * (`podman start --all --filter restart-policy=always`).
+ */
+async function restartPodman(host: TestHost): Promise<void> {
+  for (const argv of [["podman", "system", "migrate"], ["podman", "start", "--all", "--filter", "restart-policy=always"]]) {
+    const r = await runOnHost(host, argv, { timeoutMs: 180_000 });
+    expect(r.exitCode, describeResult(argv, r)).toBe(0);
   }
 }
 
