@@ -79,12 +79,16 @@ export function serveSockets(path: string, give: (peer: Peer) => Handout | undef
     libc.close(fd);
     throw err;
   }
+  const ino = lstatSync(path).ino;
   const acceptAll = () => {
     for (;;) {
       const conn = libc.accept4(fd, null, null, SOCK_CLOEXEC);
       if (conn < 0) return; // EAGAIN: nobody waiting (or the listener failed: the next tick tries again)
       try {
         answer(conn, uid, give, opts.log);
+      } catch (err) {
+        // One client's failure (give threw, too much to pass) must not stop the server for the next one.
+        opts.log?.warn(`cannot hand out the relay's sockets: ${err instanceof Error ? err.message : String(err)}`);
       } finally {
         libc.close(conn);
       }
@@ -98,13 +102,19 @@ export function serveSockets(path: string, give: (peer: Peer) => Handout | undef
       open = false;
       clearInterval(timer);
       libc.close(fd);
-      try {
-        unlinkSync(path);
-      } catch {
-        // already gone
-      }
+      // Only our own file: a newer server may have replaced it (removeStaleSocket) and still serve there.
+      if (statIno(path) === ino) unlinkSync(path);
     },
   };
+}
+
+/** statIno is the inode number of the file at path, or undefined when there is none. */
+function statIno(path: string): number | undefined {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 /** removeStaleSocket removes a socket file left at path by an earlier server; any other file there is an error. */

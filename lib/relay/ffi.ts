@@ -144,8 +144,13 @@ export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** addr is the address of a view's first byte, for pointer fields inside structs. */
+/**
+ * addr is the address of a view's byte at offset, for pointer fields inside structs and raw addresses. It
+ * reads view.buffer first: JavaScriptCore keeps a small typed array's bytes in the GC heap and copies them
+ * out the first time its ArrayBuffer is asked for, so an address taken before that would go stale.
+ */
 export function addr(view: NodeJS.TypedArray, offset = 0): number {
+  void view.buffer;
   return ptr(view, offset);
 }
 

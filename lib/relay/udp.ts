@@ -186,9 +186,12 @@ export class RecvBatch {
     }
   }
 
-  /** recv takes what is queued on fd without waiting (MSG_DONTWAIT): the number of datagrams, or -errno. */
+  /**
+   * recv takes what is queued on fd without waiting (MSG_DONTWAIT): the number of datagrams, or -errno.
+   * msg_namelen is value-result (recvmsg(2)), but an AF_INET socket always writes back sizeof(sockaddr_in),
+   * so the lengths set once in the constructor stay right.
+   */
   recv(fd: number): number {
-    for (let i = 0; i < this.size; i++) this.hdrsDv.setUint32(i * MMSGHDR.size + MSGHDR.namelen, SOCKADDR_IN_SIZE, true);
     const n = libc.recvmmsg(fd, this.hdrsAddr, this.size, MSG_DONTWAIT, null);
     return n < 0 ? -errno() : n;
   }
