@@ -169,15 +169,22 @@ describe("serveSockets and fetchSockets (unix(7) SCM_RIGHTS)", () => {
 });
 
 describe("another user", () => {
-  /** asUser runs fetchSockets(path) as u7stest and returns its stdout and stderr. */
+  /**
+   * asUser runs fetchSockets(path) as u7stest and returns its output. The client is bundled into one file in
+   * the test's directory: u7stest may not read this tree (a Stryker sandbox under a private directory).
+   */
   async function asUser(path: string, d: string): Promise<{ out: string; code: number | null }> {
     const script = `${d}/fetch.ts`;
     writeFileSync(script, `import { fetchSockets } from ${JSON.stringify(FDPASS)};\n` +
       `try { const h = await fetchSockets(${JSON.stringify(path)}, 2000); console.log("GOT", h.fds.length, JSON.stringify(h.meta)); }\n` +
       `catch (e) { console.log("ERR", e.message); }\n`);
-    chmodSync(script, 0o644);
+    const built = await Bun.build({ entrypoints: [script], outdir: `${d}/out`, target: "bun" });
+    expect(built.success).toBe(true);
+    const bundle = built.outputs[0]!.path;
+    chmodSync(`${d}/out`, 0o755);
+    chmodSync(bundle, 0o644);
     // Not spawnSync: the server answers from this process's event loop.
-    const p = Bun.spawn(["runuser", "-u", "u7stest", "--", BUN, script], { stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(["runuser", "-u", "u7stest", "--", BUN, bundle], { stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     return { out: out + err, code };
   }
