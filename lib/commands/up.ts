@@ -1,6 +1,7 @@
 import { UsageError } from "../errors.ts";
 import { detachStale, reattach } from "../node/forward.ts";
 import { upNode } from "../node/lifecycle.ts";
+import { downRelay, prepareRelay, upRelay } from "../relay/lifecycle.ts";
 import { isImageRef } from "../node/image.ts";
 import { importLoadedImages } from "../image/node-images.ts";
 import { joinFromPath } from "../state/join-from.ts";
@@ -76,11 +77,16 @@ export const up: CommandDef = {
       // A recreate may move the node to a new address: port forwarders relaying to the old one are
       // taken off its network first and started again for the node as it ends up (lib/node/forward.ts).
       const moved = opts.recreate && !applier.dryRun ? await detachStale({ config, engine, log: ctx.log, applier }, config.nodeIp) : [];
+      const relayEnv = { config, engine, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname() };
+      if (!applier.dryRun) prepareRelay(relayEnv);
+      // recreating without the relay: the engine publishes PORT_FLANNEL again, so the host side must let go of it first
+      if (!applier.dryRun && opts.recreate && !config.vxlanRelay) await downRelay(relayEnv);
       try {
         await upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
       } finally {
         await reattach({ config, engine, log: ctx.log, applier, host: ctx.host }, moved);
       }
+      if (!applier.dryRun) await upRelay(relayEnv);
       // Images a bundle brought to this host (`u7s image load`) go into the node before anything pulls.
       if (!applier.dryRun) await importLoadedImages({ config, engine, log: ctx.log }, hostDataPaths(ctx.env, ctx.host.hostname()), ctx.log);
       if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join, cluster);

@@ -186,14 +186,22 @@ export async function runCommand(argv: readonly string[], opts: RunOpts = {}): P
   }
 }
 
+/**
+ * RELAY_DEFAULT_ENV: the suites run nodes on the engine's VXLAN path (U7S_VXLAN_RELAY=off) unless a test
+ * sets U7S_VXLAN_RELAY itself (asTestUser and onHost add it to every command): the relay's host side is a process of its own per node, and only
+ * tests/e2e/vxlan-relay.test.ts is about it (it passes U7S_VXLAN_RELAY="" for u7s's default, on).
+ */
+export const RELAY_DEFAULT_ENV: Readonly<Record<string, string>> = { U7S_VXLAN_RELAY: "off" };
+
 /** asTestUser builds the argv that runs a command as the test user with extra environment variables. */
 export function asTestUser(argv: readonly string[], env: Record<string, string> = {}): string[] {
-  const assignments = Object.entries(env).map(([k, v]) => {
+  const assignments = Object.entries({ ...RELAY_DEFAULT_ENV, ...env }).map(([k, v]) => {
     if (!ENV_KEY.test(k)) throw new HarnessError(`invalid environment variable name ${JSON.stringify(k)}`);
     return `${k}=${v}`;
   });
   return [loadEnginesEnv().U7S_AS_TEST_USER, "env", ...assignments, ...argv];
 }
+
 
 /** runU7s runs the u7s binary as the test user with CONTAINER_ENGINE=engine; it never throws on a non-zero exit. */
 export function runU7s(engine: TestEngine, args: readonly string[], opts: RunOpts = {}): Promise<CommandResult> {
@@ -359,7 +367,7 @@ export function loadHostsEnv(): HostsEnv {
 
 /** onHost builds the argv that runs a command on a test host (as its user, in its namespaces) with extra environment variables. */
 export function onHost(host: TestHost, argv: readonly string[], env: Record<string, string> = {}): string[] {
-  const assignments = Object.entries(env).map(([k, v]) => {
+  const assignments = Object.entries({ ...RELAY_DEFAULT_ENV, ...env }).map(([k, v]) => {
     if (!ENV_KEY.test(k)) throw new HarnessError(`invalid environment variable name ${JSON.stringify(k)}`);
     return `${k}=${v}`;
   });
