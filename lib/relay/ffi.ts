@@ -8,6 +8,7 @@ const { i32, u32, u64, i64_fast, ptr: P } = FFIType;
 /** LIBC_NAMES: glibc's soname (hosts and the node image), then musl's for the Alpine builds. */
 export const LIBC_NAMES = ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`];
 
+// Stryker disable all: a changed C signature does not fail a test, it makes bun:ffi call libc wrongly (crash or hang).
 /** SYMBOLS: the libc functions and their C signatures (ssize_t as i64_fast: a plain number). */
 const SYMBOLS = {
   socket: { args: [i32, i32, i32], returns: i32 },
@@ -31,6 +32,7 @@ const SYMBOLS = {
   close: { args: [i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 } as const;
+// Stryker restore all
 
 /** Buf: a pointer argument: bytes Bun passes by address, a raw address (a number), or NULL. */
 export type Buf = NodeJS.TypedArray | number | null;
