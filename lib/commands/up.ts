@@ -38,7 +38,10 @@ export const up: CommandDef = {
     "(the CNI, the Flannel pod, the node's condition); on timeout it fails with the node's conditions and the\n" +
     "Flannel pod's last events (--no-init: no cluster, no wait). An initialised or joined node is never\n" +
     "initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports, names\n" +
-    "and subnet.",
+    "and subnet. Flannel's VXLAN to other hosts goes through u7s's relay on host sockets (--vxlan-relay=on,\n" +
+    "the default): `up` starts its host side, which binds HOST_IP:PORT_FLANNEL/udp (the engine does not\n" +
+    "publish it), and the node's unit u7s-vxlan-relay; --vxlan-relay=off (U7S_VXLAN_RELAY) keeps upstream's\n" +
+    "path through the engine's published port. `u7s status` says which path the node uses.",
   settings: true,
   options: {
     image: { type: "string", value: "REF", description: "run this local image; build nothing" },

@@ -293,6 +293,12 @@ interface Replacing {
   why: "recreate" | "repair";
 }
 
+/** relayHeld is PORT_FLANNEL when a node was created with the VXLAN relay: its relay holds the host socket bound to it (lib/relay/). */
+function relayHeld(settings: Record<string, string>): ContainerState["ports"] {
+  const port = Number(settings.PORT_FLANNEL);
+  return settings[RELAY_ENV] === "on" && port > 0 ? [{ host: port, container: port, protocol: "udp" }] : [];
+}
+
 /** checkPorts fails (before anything changes) when a node port is busy; ports in heldByNode are the node's own. */
 async function checkPorts(env: UpEnv, heldByNode: ContainerState["ports"]): Promise<void> {
   // --publish and --mount are the user's input: a taken port or a missing path is a usage error (exit 2)
@@ -351,7 +357,7 @@ function freeSubnet(networks: readonly NetworkInfo[]): string | undefined {
 async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined, lookups: Lookups): Promise<ContainerState | undefined> {
   const { config, engine, applier } = env;
   const names = nodeNames(config);
-  await checkPorts(env, old?.state.running ? old.state.ports : []);
+  await checkPorts(env, old?.state.running ? [...old.state.ports, ...relayHeld(old.settings)] : []);
   const networks = await lookups.networks;
   await checkSubnet(env, networks);
   const network = networks.find((n) => n.name === names.network);

@@ -89,11 +89,6 @@ export function restoreInput(table: "nat" | "raw", rules: readonly (readonly str
   return [`*${table}`, `:${CHAIN} - [0:0]`, ...rules.map((r) => r.join(" ")), "COMMIT", ""].join("\n");
 }
 
-/** SteerState is what steering set up last in a node: to do nothing when nothing changed. */
-export interface SteerState {
-  readonly key: string;
-}
-
 /** steerKey identifies a rule set (peers, their ports, the port and zone). */
 export function steerKey(ports: ReadonlyMap<string, number>, flannelPort: number, zone: number): string {
   return JSON.stringify([[...ports].sort(), flannelPort, zone]);
@@ -118,11 +113,7 @@ export async function applySteering(run: Runner, ports: ReadonlyMap<string, numb
   }
 }
 
-/**
- * removeArgvs are the commands that take u7s's rules out of the node, raw first (see the file
- * comment): each jump from OUTPUT for any PORT_FLANNEL (deleted while one is found), then the chain.
- * Each may fail when there is nothing to remove.
- */
+/** removeArgvs empty and delete a table's CHAIN (after its jumps are gone); each fails harmlessly when there is no chain. */
 export function removeArgvs(table: "nat" | "raw"): string[][] {
   return [
     [IPTABLES, "-w", "5", "-t", table, "-F", CHAIN],
@@ -130,7 +121,7 @@ export function removeArgvs(table: "nat" | "raw"): string[][] {
   ];
 }
 
-/** jumpRuleNumbers finds the OUTPUT rules jumping to CHAIN in `iptables -t TABLE -S OUTPUT` output, as -D arguments (rule specs). */
+/** jumpSpecs finds the OUTPUT rules jumping to CHAIN in `iptables -t TABLE -S OUTPUT` output, as -D arguments (rule specs). */
 export function jumpSpecs(listing: string): string[][] {
   return listing
     .split("\n")
@@ -157,6 +148,7 @@ export async function removeSteering(run: Runner): Promise<void> {
   }
 }
 
+/** must runs argv and throws with its stderr when it fails. */
 async function must(run: Runner, argv: string[], input?: string): Promise<void> {
   const r = await run(argv, input === undefined ? undefined : { input });
   if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);

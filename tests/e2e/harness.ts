@@ -522,6 +522,8 @@ export interface OverlayOpts {
   env?: Record<string, string>;
   /** checksumFix: false leaves flannel.1 without the checksum fix (to show why it is needed). */
   checksumFix?: boolean;
+  /** onlyOwnNodes: remove only the pair's own nodes first (removeHostNode), not every u7s node of the hosts (other suites share them). */
+  onlyOwnNodes?: boolean;
 }
 
 /**
@@ -541,7 +543,7 @@ export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Pr
   for (const [i, host] of [hosts.a, hosts.b].entries()) {
     const config = JSON.parse((await check(host, ["config", "--json"])).stdout) as Record<string, unknown>;
     const nodeName = String(config.NODE_NAME);
-    await cleanupHostNodes(host, nodeName);
+    await (opts.onlyOwnNodes ? removeHostNode(host, nodeName, env) : cleanupHostNodes(host, nodeName));
     // The cluster test image carries u7s's VXLAN checksum service as the real node image does.
     await check(host, ["up", "--no-init", "--image", hosts.clusterImage ?? hosts.testImage]);
     sides.push({
@@ -566,11 +568,11 @@ export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Pr
   return { a, b, fix: [...fixes].join("+") };
 }
 
-/** downOverlayPair removes both nodes of an overlay pair (u7s down -v, then whatever is left). */
-export async function downOverlayPair(sides: readonly VtepSide[]): Promise<void> {
+/** downOverlayPair removes both nodes of an overlay pair (u7s down -v, then whatever is left; with onlyOwnNodes only what carries their names). */
+export async function downOverlayPair(sides: readonly VtepSide[], opts: Pick<OverlayOpts, "onlyOwnNodes"> = {}): Promise<void> {
   for (const s of sides) {
     await runU7sOnHost(s.host, ["down", "-v"], { env: s.env, timeoutMs: 240_000 });
-    await cleanupHostNodes(s.host, s.nodeName);
+    await (opts.onlyOwnNodes ? removeHostNode(s.host, s.nodeName, s.env) : cleanupHostNodes(s.host, s.nodeName));
   }
 }
 
