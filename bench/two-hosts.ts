@@ -22,8 +22,8 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import {
-  downOverlayPair,
   loadHostsEnv,
+  removeHostNode,
   runOnHost,
   runU7sOnHost,
   upOverlayPair,
@@ -76,6 +76,12 @@ async function copyPing(side: VtepSide, binary: Buffer): Promise<void> {
   if (r.exitCode !== 0) throw new Error(`cannot copy ping into the node on host ${side.host.id}: ${r.stderr}`);
 }
 
+/** apiPort is a node's PORT_KUBE_APISERVER (its tenant's), from `u7s config --json`. */
+async function apiPort(side: VtepSide): Promise<number> {
+  const r = await runU7sOnHost(side.host, ["config", "--json"], { env: side.env });
+  return Number((JSON.parse(r.stdout) as Record<string, unknown>).PORT_KUBE_APISERVER);
+}
+
 const hosts = loadHostsEnv();
 const load0 = loadavg();
 const t0 = performance.now();
@@ -87,7 +93,7 @@ try {
   console.error(`bench/two-hosts.ts: no ping at ${values.ping}: ICMP rows are left out (get it: apt-get download iputils-ping && dpkg-deb -x iputils-ping_*.deb /tmp/relaycore-ping/x)`);
 }
 try {
-  for (const name of Object.keys(PATHS) as PathName[]) pairs[name] = await upOverlayPair(hosts, { env: { ...PATHS[name] } });
+  for (const name of Object.keys(PATHS) as PathName[]) pairs[name] = await upOverlayPair(hosts, { env: { ...PATHS[name] }, onlyOwnNodes: true });
   const setupS = (performance.now() - t0) / 1000;
   const engine = pairs.engine!;
   const relay = pairs.relay!;
@@ -111,7 +117,7 @@ try {
       add(`veth ${d}`, await measure(tool, { mib: vethMib, to: onHost(to.host), listen: to.host.ip, port: PORT, from: onHost(from.host), connect: to.host.ip }));
       // a listener on the node's PORT_KUBE_APISERVER (nothing else listens there in a plain node), reached
       // through the other host's published port: node -> engine -> host -> host -> engine -> node
-      const api = Number(to.env.PORT_KUBE_APISERVER ?? 6443 + 0);
+      const api = await apiPort(to);
       add(`published ${d}`, await measure(tool, { mib, to: inNode(to), port: api, from: inNode(from), connect: to.host.ip }));
       for (const p of order) {
         const [f, t] = ends(p, d);
@@ -166,5 +172,8 @@ try {
   }
   console.log(`\n${toolNote(tool, missing)} UDP: iperf3 -u -l 1400 -t ${udpSeconds}, the receiver's rate and loss.`);
 } finally {
-  for (const p of Object.values(pairs)) await downOverlayPair([p.a, p.b]);
+  // Every node this bench may have made, also of a pair that came up only halfway; nobody else's.
+  for (const name of Object.keys(PATHS) as PathName[]) {
+    for (const host of [hosts.a, hosts.b]) await removeHostNode(host, `u7s-${host.hostname}-t${PATHS[name].U7S_TENANT}`, { ...PATHS[name] });
+  }
 }

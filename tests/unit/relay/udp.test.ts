@@ -74,13 +74,14 @@ describe("struct sockaddr_in (ip(7))", () => {
 });
 
 describe("errnoName", () => {
-  test.each([
-    [98, "EADDRINUSE"],
-    [9, "EBADF"],
-    [11, "EAGAIN"],
-    [13, "EACCES"],
-    [4242, "errno 4242"],
-  ])("%i -> %s", (e, name) => expect(errnoName(e)).toBe(name));
+  test("every errno named (errno(3), asm-generic/errno*.h), others as numbers", () => {
+    const want: [number, string][] = [
+      [1, "EPERM"], [2, "ENOENT"], [4, "EINTR"], [9, "EBADF"], [11, "EAGAIN"], [13, "EACCES"], [22, "EINVAL"], [24, "EMFILE"],
+      [90, "EMSGSIZE"], [98, "EADDRINUSE"], [99, "EADDRNOTAVAIL"], [101, "ENETUNREACH"], [104, "ECONNRESET"],
+      [105, "ENOBUFS"], [110, "ETIMEDOUT"], [111, "ECONNREFUSED"], [4242, "errno 4242"], [0, "errno 0"],
+    ];
+    expect(want.map(([e]) => [e, errnoName(e)])).toEqual(want);
+  });
 });
 
 describe("openUdp", () => {
