@@ -62,19 +62,19 @@ export interface Libc {
 }
 
 /** libc is the C library's socket calls, loaded once per thread (each Worker loads its own). */
-export const libc = openLibc() as unknown as Libc;
+export const libc = openLibc(LIBC_NAMES) as unknown as Libc;
 
-/** openLibc loads the first of LIBC_NAMES that the dynamic loader finds. */
-function openLibc() {
+/** openLibc loads the first of names that the dynamic loader finds. */
+export function openLibc(names: readonly string[]) {
   let last: unknown;
-  for (const name of LIBC_NAMES) {
+  for (const name of names) {
     try {
       return dlopen(name, SYMBOLS).symbols;
     } catch (err) {
       last = err;
     }
   }
-  throw new Error(`cannot load the C library (tried ${LIBC_NAMES.join(", ")}): ${String(last)}`);
+  throw new Error(`cannot load the C library (tried ${names.join(", ")}): ${String(last)}`);
 }
 
 /** errno is the calling thread's errno (errno(3): thread-local; Bun FFI reaches it through __errno_location). */

@@ -137,8 +137,8 @@ export function pollOne(fd: number, events: number, timeoutMs: number): number {
   const dv = new DataView(pfd.buffer);
   dv.setInt32(0, fd, true);
   dv.setInt16(4, events, true);
-  const n = libc.poll(pfd, 1, timeoutMs);
-  return n > 0 ? dv.getInt16(6, true) : 0;
+  libc.poll(pfd, 1, timeoutMs); // revents stays 0 on a timeout or an error
+  return dv.getInt16(6, true);
 }
 
 /** SLOT: room per datagram; a whole UDP payload fits (flannel.1's MTU follows the node's, up to 65470 on slirp4netns). */

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { AF_UNIX, CMSGHDR, POLLIN, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, libc, putU64 } from "../../../lib/relay/ffi.ts";
-import { fetchSockets, MAX_FDS, parseRights, peerCredentials, serveSockets, sockaddrUn } from "../../../lib/relay/fdpass.ts";
+import { fetchSockets, MAX_FDS, MAX_META, parseRights, peerCredentials, serveSockets, sockaddrUn } from "../../../lib/relay/fdpass.ts";
 import { closeFd, localEndpoint, openUdp, pollOne, recvFrom, sendTo } from "../../../lib/relay/udp.ts";
 
 const cleanups: (() => void)[] = [];
@@ -86,10 +86,61 @@ describe("serveSockets and fetchSockets (unix(7) SCM_RIGHTS)", () => {
 
   test("give answering undefined: the client gets nothing and says so", async () => {
     const path = `${dir()}/relay.sock`;
-    serve(path, () => undefined);
+    const warnings: string[] = [];
+    serve(path, () => undefined, { log: { warn: (t: string) => warnings.push(t) } });
     const err = await rejection(fetchSockets(path, 5000));
     expect(err.message).toBe(`the server at ${path} handed out nothing: it refused this user (uid ${process.getuid!()}) or has no sockets yet`);
     expect(err.hint).toMatch(/only/);
+    expect(warnings).toEqual([]); // nothing went wrong on the server
+  });
+
+  test("the most descriptors and meta one handout may carry pass", async () => {
+    const path = `${dir()}/relay.sock`;
+    const fd = udp();
+    const meta = "m".repeat(MAX_META - 2); // with JSON's quotes: MAX_META bytes
+    serve(path, () => ({ fds: Array(MAX_FDS).fill(fd), meta }));
+    const got = await fetchSockets(path, 5000);
+    cleanups.push(() => got.fds.forEach((f) => closeFd(f)));
+    expect(got.fds.length).toBe(MAX_FDS);
+    expect(got.meta).toBe(meta);
+  });
+
+  test("a directory that is not there: the bind error names the path, and no descriptor leaks", () => {
+    const path = `${dir()}/missing/relay.sock`;
+    const before = readdirSync("/proc/self/fd").length;
+    expect(() => serveSockets(path, () => undefined)).toThrow(`cannot bind a unix socket to ${path}: ENOENT`);
+    expect(readdirSync("/proc/self/fd").length).toBe(before);
+  });
+
+  test("a path the client cannot connect to for good (not a directory) fails at once", async () => {
+    const d = dir();
+    writeFileSync(`${d}/file`, "");
+    const t0 = Date.now();
+    const err = await rejection(fetchSockets(`${d}/file/relay.sock`, 5000));
+    expect(err.message).toBe(`cannot connect to ${d}/file/relay.sock: errno 20`);
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  test.each([
+    ["more meta than allowed", "x".repeat(MAX_META + 10), /: meta data over 65536 bytes$/],
+    ["meta that is no JSON", "{nope", /: bad meta data: .+/],
+  ])("a server sending %s is refused", async (_what, text, msg) => {
+    const path = `${dir()}/relay.sock`;
+    const server = Bun.listen({ unix: path, socket: { open: (s) => { s.write(text); s.end(); }, data: () => {} } });
+    cleanups.push(() => server.stop(true));
+    const err = await rejection(fetchSockets(path, 5000));
+    expect(err.message).toStartWith(`cannot fetch the relay's sockets from ${path}`);
+    expect(err.message).toMatch(msg);
+  });
+
+  test("a server that never answers: the client gives up after its time", async () => {
+    const path = `${dir()}/relay.sock`;
+    const server = Bun.listen({ unix: path, socket: { data: () => {} } });
+    cleanups.push(() => server.stop(true));
+    const t0 = Date.now();
+    const err = await rejection(fetchSockets(path, 300));
+    expect(err.message).toBe(`cannot fetch the relay's sockets from ${path}: no answer in time`);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
   });
 
   test("too many descriptors or too much meta is refused on the server, the client gets nothing", async () => {
@@ -247,6 +298,15 @@ describe("parseRights (cmsg(3))", () => {
     expect(parseRights(b, off)).toEqual([5, 6, 7, 8]);
     expect(parseRights(b, 0)).toEqual([]);
     expect(parseRights(b, 15)).toEqual([]);
+  });
+
+  test("an empty SCM_RIGHTS message (no descriptors) does not end the walk", () => {
+    const b = new Uint8Array(128);
+    const dv = new DataView(b.buffer);
+    let off = cmsg(dv, 0, SOL_SOCKET, SCM_RIGHTS, []);
+    off += cmsg(dv, off, SOL_SOCKET, SCM_RIGHTS, [3]);
+    expect(off).toBe(16 + 24);
+    expect(parseRights(b, off)).toEqual([3]);
   });
 
   test("a message longer than the control length, or shorter than its header, ends the walk", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { align8, cmsgLen, cmsgSpace, errno, getU64, LIBC_NAMES, libc, putU64 } from "../../../lib/relay/ffi.ts";
+import { align8, cmsgLen, cmsgSpace, errno, getU64, LIBC_NAMES, libc, openLibc, putU64 } from "../../../lib/relay/ffi.ts";
 
 describe("cmsg(3) sizes", () => {
   test.each([
@@ -32,7 +32,13 @@ describe("u64 struct fields", () => {
 describe("libc", () => {
   test("glibc's soname comes first; musl's names the architecture", () => {
     expect(LIBC_NAMES[0]).toBe("libc.so.6");
-    expect(LIBC_NAMES[1]).toMatch(/^libc\.musl-(x86_64|aarch64)\.so\.1$/);
+    expect(LIBC_NAMES[1]).toBe(process.arch === "x64" ? "libc.musl-x86_64.so.1" : "libc.musl-aarch64.so.1");
+    expect(process.arch === "x64" || process.arch === "arm64").toBe(true);
+  });
+
+  test("openLibc takes the first name the loader finds, and names all it tried when none", () => {
+    expect(typeof openLibc(["libu7s-none.so.9", "libc.so.6"]).close).toBe("function");
+    expect(() => openLibc(["libu7s-none.so.9", "libu7s-none.so.8"])).toThrow(/^cannot load the C library \(tried libu7s-none\.so\.9, libu7s-none\.so\.8\): .+/);
   });
 
   test("errno reads the failed call's error (close(2) of a closed descriptor: EBADF)", () => {

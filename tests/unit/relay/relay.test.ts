@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { POLLIN } from "../../../lib/relay/ffi.ts";
 import { startRelay, workerUrl, type Relay, type RelayStats } from "../../../lib/relay/relay.ts";
 import { closeFd, localEndpoint, openUdp, pollOne, RecvBatch, recvFrom, sendTo, type Endpoint } from "../../../lib/relay/udp.ts";
@@ -178,10 +179,69 @@ describe("setPeers", () => {
 });
 
 describe("startRelay options and stop", () => {
-  test.each([0, 65536, 1.5])("flannel port %p is a usage error", (port) => {
+  test.each([0, 65536, 1.5])("flannel port %p is a usage error (exit 2)", (port) => {
     expect(() => startRelay({ hostFd: 0, flannelPort: port, inject: { ip: "127.0.0.1", port: 1 } })).toThrow(
       `invalid Flannel port ${port}: valid are 1-65535`,
     );
+    try {
+      startRelay({ hostFd: 0, flannelPort: port, inject: { ip: "127.0.0.1", port: 1 } });
+    } catch (e) {
+      expect((e as { exitCode: number }).exitCode).toBe(2);
+    }
+  });
+
+  test("a bad inject address is a usage error (exit 2)", () => {
+    try {
+      startRelay({ hostFd: 0, flannelPort: 1, inject: { ip: "::1", port: 1 } });
+      throw new Error("no error");
+    } catch (e) {
+      expect((e as { exitCode: number }).exitCode).toBe(2);
+    }
+  });
+
+  test("a data loop that fails ends the relay: exited says why, the log too", async () => {
+    const host = udp();
+    const warnings: string[] = [];
+    // a batch too large to allocate: the loop throws as it starts
+    const r = startRelay({ hostFd: host, flannelPort: 9, inject: { ip: "127.0.0.1", port: 9 }, batch: 2 ** 40, log: { warn: (t) => warnings.push(t), debug: () => {} } });
+    cleanups.push(() => r.stop());
+    const why = await r.exited;
+    expect(why).toMatch(/^relay loop failed: .+/);
+    expect(warnings[0]).toBe(why!);
+  });
+
+  test("start and stop leave no descriptor open", async () => {
+    const host = udp();
+    const before = readdirSync("/proc/self/fd").length;
+    const r = startRelay({ hostFd: host, flannelPort: 9, inject: { ip: "127.0.0.1", port: 9 } });
+    r.setPeers(["127.0.0.2", "127.0.0.4"]);
+    r.setPeers(["127.0.0.4"]);
+    await r.stop();
+    expect(readdirSync("/proc/self/fd").length).toBe(before);
+  });
+
+  test("setPeers says what it relays for in the debug log", () => {
+    const host = udp();
+    const debug: string[] = [];
+    const r = startRelay({ hostFd: host, flannelPort: 9, inject: { ip: "127.0.0.1", port: 9 }, log: { warn: () => {}, debug: (t) => debug.push(t) } });
+    cleanups.push(() => r.stop());
+    r.setPeers(["127.0.0.2", "127.0.0.4"]);
+    r.setPeers([]);
+    expect(debug).toEqual(["relay peers: 127.0.0.2, 127.0.0.4", "relay peers: none"]);
+  });
+
+  test("refused sends of both loops add up", async () => {
+    const host = openUdp({ ip: "0.0.0.0", port: 0 });
+    cleanups.push(() => closeFd(host));
+    const flannelPort = localEndpoint(host).port;
+    // egress to a broadcast peer and ingress to a broadcast node address: EACCES both ways (no SO_BROADCAST)
+    const r = startRelay({ hostFd: host, flannelPort, inject: { ip: "255.255.255.255", port: 9 } });
+    cleanups.push(() => r.stop());
+    const ports = r.setPeers(["255.255.255.255", "127.0.0.2"]);
+    sendTo(udp(), vx(1), { ip: "127.0.0.1", port: ports.get("255.255.255.255")! });
+    sendTo(udp("127.0.0.2"), vx(2), { ip: "127.0.0.1", port: flannelPort });
+    const s = await statsWhen(r, (s) => s.dropped.sendErrors === 2);
+    expect(s.dropped.sendErrors).toBe(2);
   });
 
   test("flannel ports 1 and 65535 are valid; a bad inject address is a usage error", async () => {

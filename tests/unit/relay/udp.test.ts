@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { POLLIN, SO_RCVBUF, SO_SNDBUF } from "../../../lib/relay/ffi.ts";
+import { readdirSync } from "node:fs";
+import { libc, POLLIN, SO_RCVBUF, SO_SNDBUF } from "../../../lib/relay/ffi.ts";
 import {
   closeFd, errnoName, formatIpv4, getIntOption, localEndpoint, openUdp, parseIpv4, pollOne, readSockaddrIn, RecvBatch,
   recvFrom, SendBatch, sendTo, setIntOption, sockaddrIn,
@@ -102,6 +103,20 @@ describe("openUdp", () => {
     expect(getIntOption(fd, SO_RCVBUF)).toBe(200000);
   });
 
+  test("without options the kernel's default buffer sizes stay", () => {
+    const plain = libc.socket(2, 2, 0);
+    const fd = udp();
+    expect(getIntOption(fd, SO_SNDBUF)).toBe(getIntOption(plain, SO_SNDBUF));
+    expect(getIntOption(fd, SO_RCVBUF)).toBe(getIntOption(plain, SO_RCVBUF));
+    closeFd(plain);
+  });
+
+  test("a failed bind closes the socket it made", () => {
+    const before = readdirSync("/proc/self/fd").length;
+    for (let i = 0; i < 5; i++) expect(() => openUdp({ ip: "192.0.2.1", port: 0 })).toThrow();
+    expect(readdirSync("/proc/self/fd").length).toBe(before);
+  });
+
   test("a port in use names the address and errno, with a hint", () => {
     const fd = udp();
     const { port } = localEndpoint(fd);
@@ -149,6 +164,13 @@ describe("single datagrams", () => {
     expect(got).toEqual({ data: new Uint8Array([1, 2, 3]), from: localEndpoint(b) });
   });
 
+  test("an empty datagram is 0 bytes, not an error", () => {
+    const a = udp();
+    expect(sendTo(udp(), new Uint8Array(0), localEndpoint(a))).toBe(0);
+    waitReadable(a);
+    expect((recvFrom(a) as { data: Uint8Array }).data.length).toBe(0);
+  });
+
   test("a refused send returns -errno (broadcast without SO_BROADCAST: EACCES)", () => {
     expect(sendTo(udp("0.0.0.0"), new Uint8Array(1), { ip: "255.255.255.255", port: 9 })).toBe(-13);
   });
@@ -188,14 +210,32 @@ describe("RecvBatch and SendBatch (recvmmsg(2), sendmmsg(2))", () => {
     expect(rb.data(1)).toEqual(new Uint8Array([4]));
   });
 
-  test("a datagram longer than its slot is marked truncated (MSG_TRUNC)", () => {
+  test("a datagram longer than its slot is marked truncated (MSG_TRUNC), each by its own flags", () => {
     const rx = udp();
-    sendTo(udp(), new Uint8Array(40).fill(7), localEndpoint(rx));
+    const tx = udp();
+    sendTo(tx, new Uint8Array(10).fill(1), localEndpoint(rx));
+    sendTo(tx, new Uint8Array(40).fill(7), localEndpoint(rx));
     waitReadable(rx);
     const rb = new RecvBatch(2, 16);
-    expect(rb.recv(rx)).toBe(1);
-    expect(rb.truncated(0)).toBe(true);
-    expect(rb.length(0)).toBe(16);
+    expect(rb.recv(rx)).toBe(2);
+    expect([rb.truncated(0), rb.truncated(1)]).toEqual([false, true]);
+    expect([rb.length(0), rb.length(1)]).toEqual([10, 16]);
+  });
+
+  test("a refused datagram in the middle of a batch: the ones after it are still sent", () => {
+    const rx = udp("127.0.0.2");
+    const tx = udp();
+    const src = new RecvBatch(1, 70000);
+    src.buf.fill(5);
+    const sb = new SendBatch(4, localEndpoint(rx));
+    sb.add(src.bufAddr, 10);
+    sb.add(src.bufAddr, 70000); // over the UDP maximum: EMSGSIZE
+    sb.add(src.bufAddr, 20);
+    expect(sb.flush(tx)).toEqual({ sent: 2, errors: 1, lastErrno: 90 });
+    waitReadable(rx);
+    const rb = new RecvBatch(4, 256);
+    expect(rb.recv(rx)).toBe(2);
+    expect([rb.length(0), rb.length(1)]).toEqual([10, 20]);
   });
 
   test("a SendBatch sends its datagrams in order to its one destination, then is empty", () => {
