@@ -13,6 +13,7 @@
 //
 // Run (as root, after `npm run test:setup` and ./compile.sh):
 //   node_modules/.bin/bun bench/two-hosts.ts [--runs 3] [--mib 64] [--veth-mib 1024] [--udp-mbit 500] [--udp-seconds 3]
+//     [--relay-mtu N]   (an experiment: flannel.1's MTU on the relay pair; default the engine's eth0 MTU - 50, as Flannel)
 //
 // TCP is measured with iperf3 (Debian's package: on the host from tests/setup-tools.sh, in the nodes from the
 // cluster test image), one TCP stream of a fixed size (`-n`), the receiver's bits_per_second, so TCP slow start is
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     "udp-mbit": { type: "string", default: "500" },
     "udp-seconds": { type: "string", default: "3" },
     ping: { type: "string", default: "/tmp/relaycore-ping/x/bin/ping" },
+    "relay-mtu": { type: "string" },
   },
 });
 const runs = Number(values.runs);
@@ -98,6 +100,13 @@ try {
   const engine = pairs.engine!;
   const relay = pairs.relay!;
   if (pingBinary) for (const p of [engine, relay]) for (const side of [p.a, p.b]) await copyPing(side, pingBinary);
+  if (values["relay-mtu"] !== undefined) {
+    // an experiment: flannel.1's MTU on the relay pair only (the relay's cost is per datagram)
+    for (const side of [relay.a, relay.b]) {
+      const r = await runU7sOnHost(side.host, ["exec", "--", "ip", "link", "set", "flannel.1", "mtu", values["relay-mtu"]], { env: side.env });
+      if (r.exitCode !== 0) throw new Error(`cannot set flannel.1's MTU on host ${side.host.id}: ${r.stderr}`);
+    }
+  }
   const { tool, missing } = await pickTool({
     "on host A": onHost(engine.a.host),
     "on host B": onHost(engine.b.host),
@@ -144,7 +153,7 @@ try {
   console.log(
     `two test hosts: A ${hosts.a.ip} (${hosts.a.engine}), B ${hosts.b.ip} (${hosts.b.engine}); median of ${runs} paired runs; ` +
       `${vethMib} MiB over the veth, ${mib} MiB otherwise; checksum fix: ${engine.fix}/${relay.fix}; both pairs up + overlay in ${setupS.toFixed(1)} s; ` +
-      `load average ${load0.map((x) => x.toFixed(2)).join(" ")} before, ${load1.map((x) => x.toFixed(2)).join(" ")} after (${navigator.hardwareConcurrency} cores)\n`,
+      `${values["relay-mtu"] ? `relay pair's flannel.1 MTU ${values["relay-mtu"]}; ` : ""}load average ${load0.map((x) => x.toFixed(2)).join(" ")} before, ${load1.map((x) => x.toFixed(2)).join(" ")} after (${navigator.hardwareConcurrency} cores)\n`,
   );
   console.log("| measure | direction | engine path | VXLAN relay | relay / engine |");
   console.log("|---|---|---:|---:|---:|");
