@@ -195,10 +195,43 @@ describe("serveSockets and fetchSockets (unix(7) SCM_RIGHTS)", () => {
     const path = `${dir()}/relay.sock`;
     writeFileSync(path, "keep me");
     expect(() => serveSockets(path, () => undefined)).toThrow(`cannot serve sockets at ${path}: a file that is no socket is in the way`);
+    try {
+      serveSockets(path, () => undefined);
+    } catch (e) {
+      expect((e as { hint?: string }).hint).toBe("remove it");
+    }
+  });
+
+  test("a socket file nobody listens on: the client retries (ECONNREFUSED) until its time is up, leaking nothing", async () => {
+    const path = `${dir()}/relay.sock`;
+    const { sa, len } = sockaddrUn(path);
+    const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cleanups.push(() => closeFd(fd));
+    expect(libc.bind(fd, sa, len)).toBe(0); // bound, never listening
+    const before = readdirSync("/proc/self/fd").length;
+    const err = await rejection(fetchSockets(path, 400));
+    expect(err.message).toBe(`cannot fetch the relay's sockets from ${path}: ECONNREFUSED after 400 ms`);
+    expect(readdirSync("/proc/self/fd").length).toBeLessThanOrEqual(before); // a leak: one more per retry
+  });
+
+  test("a server without a log survives a failing handout and answers the next client", async () => {
+    const path = `${dir()}/relay.sock`;
+    let calls = 0;
+    serve(path, () => {
+      if (++calls === 1) throw new Error("boom");
+      return { fds: [], meta: "second" };
+    });
+    await rejection(fetchSockets(path, 3000));
+    expect((await fetchSockets(path, 3000)).meta).toBe("second");
   });
 
   test("a path too long for sun_path is an error", () => {
     expect(() => sockaddrUn("/" + "x".repeat(107))).toThrow(/unix socket path too long or empty \(108 bytes, at most 107\)/);
+    try {
+      sockaddrUn("");
+    } catch (e) {
+      expect((e as { hint?: string }).hint).toBe("use a shorter XDG_RUNTIME_DIR");
+    }
     expect(() => sockaddrUn("")).toThrow(/too long or empty/);
     const { sa, len } = sockaddrUn("/" + "x".repeat(106));
     expect(len).toBe(110);

@@ -210,6 +210,12 @@ describe("startRelay options and stop", () => {
     expect(warnings[0]).toBe(why!);
   });
 
+  test("a failing loop without a log still settles exited", async () => {
+    const r = startRelay({ hostFd: udp(), flannelPort: 9, inject: { ip: "127.0.0.1", port: 9 }, batch: 2 ** 40 });
+    cleanups.push(() => r.stop());
+    expect(await r.exited).toMatch(/^relay loop failed: /);
+  });
+
   test("start and stop leave no descriptor open", async () => {
     const host = udp();
     const before = readdirSync("/proc/self/fd").length;
