@@ -9,7 +9,7 @@ BUN=node_modules/.bin/bun
 DIST=${U7S_DIST:-dist}
 mkdir -p "$DIST"
 # lib/relay/relay-worker.ts: the VXLAN relay's data loop runs in a Worker, whose entry a compiled binary
-# must carry as an entry point of its own (https://bun.sh/docs/bundler/executables#worker; lib/relay/relay.ts).
+# must carry as an entry point of its own (https://bun.sh/docs/bundler/executables, "Worker"; lib/relay/relay.ts).
 build() { # build OUTFILE [--target T]
   local out=$1; shift
   "$BUN" build --compile --minify --sourcemap=none --format esm --splitting "$@" main.ts lib/relay/relay-worker.ts --outfile "$out.tmp" >/dev/null

@@ -6,7 +6,7 @@ import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { U7sError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import {
-  AF_UNIX, CMSGHDR, EAGAIN, EINTR, MSG_CMSG_CLOEXEC, MSGHDR, POLLHUP, POLLIN, SCM_RIGHTS, SO_PEERCRED, SOCK_CLOEXEC,
+  AF_UNIX, CMSGHDR, EAGAIN, MSG_CMSG_CLOEXEC, MSGHDR, POLLHUP, POLLIN, SCM_RIGHTS, SO_PEERCRED, SOCK_CLOEXEC,
   SOCK_NONBLOCK, SOCK_STREAM, SOCKADDR_UN_SIZE, SOL_SOCKET, addr, cmsgLen, cmsgSpace, errno, getU64, libc, putU64,
 } from "./ffi.ts";
 import { errnoName, pollOne } from "./udp.ts";
@@ -79,12 +79,16 @@ export function serveSockets(path: string, give: (peer: Peer) => Handout | undef
     libc.close(fd);
     throw err;
   }
+  const ino = lstatSync(path).ino;
   const acceptAll = () => {
     for (;;) {
       const conn = libc.accept4(fd, null, null, SOCK_CLOEXEC);
       if (conn < 0) return; // EAGAIN: nobody waiting (or the listener failed: the next tick tries again)
       try {
         answer(conn, uid, give, opts.log);
+      } catch (err) {
+        // One client's failure (give threw, too much to pass) must not stop the server for the next one.
+        opts.log?.warn(`cannot hand out the relay's sockets: ${err instanceof Error ? err.message : String(err)}`);
       } finally {
         libc.close(conn);
       }
@@ -98,13 +102,19 @@ export function serveSockets(path: string, give: (peer: Peer) => Handout | undef
       open = false;
       clearInterval(timer);
       libc.close(fd);
-      try {
-        unlinkSync(path);
-      } catch {
-        // already gone
-      }
+      // Only our own file: a newer server may have replaced it (removeStaleSocket) and still serve there.
+      if (statIno(path) === ino) unlinkSync(path);
     },
   };
+}
+
+/** statIno is the inode number of the file at path, or undefined when there is none. */
+function statIno(path: string): number | undefined {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 /** removeStaleSocket removes a socket file left at path by an earlier server; any other file there is an error. */
@@ -156,18 +166,10 @@ export function sendHandout(conn: number, h: Handout): void {
     putU64(msgDv, MSGHDR.control, addr(control));
     putU64(msgDv, MSGHDR.controllen, cmsgSpace(4 * h.fds.length));
   }
-  let sent = libc.sendmsg(conn, msg, 0);
-  while (sent < 0 && errno() === EINTR) sent = libc.sendmsg(conn, msg, 0);
-  if (sent < 0) throw new U7sError(`cannot pass descriptors: ${errnoName(errno())}`);
-  // The descriptors went with the first byte; the rest of a long meta is plain data (unix(7) stream sockets).
-  while (sent < data.length) {
-    const n = libc.write(conn, addr(data, sent), data.length - sent);
-    if (n < 0) {
-      if (errno() === EINTR) continue;
-      throw new U7sError(`cannot pass the meta data: ${errnoName(errno())}`);
-    }
-    sent += n;
-  }
+  // A blocking stream sendmsg(2) sends all of it (unix(7)); anything short (a signal) fails this handout, and the
+  // client, which retries, asks again.
+  const sent = libc.sendmsg(conn, msg, 0);
+  if (sent !== data.length) throw new U7sError(`cannot pass descriptors: ${sent < 0 ? errnoName(errno()) : `sent ${sent} of ${data.length} bytes`}`);
 }
 
 /** parseRights reads the descriptors out of a control buffer of controllen bytes (cmsg(3): walk CMSG_NXTHDR). */
@@ -241,7 +243,6 @@ async function receiveHandout(fd: number, path: string, deadline: number): Promi
     putU64(msgDv, MSGHDR.controllen, control.length);
     const n = libc.recvmsg(fd, msg, MSG_CMSG_CLOEXEC);
     if (n < 0) {
-      if (errno() === EINTR) continue;
       fds.forEach((f) => libc.close(f));
       throw new U7sError(`cannot fetch the relay's sockets from ${path}: ${errnoName(errno())}`);
     }

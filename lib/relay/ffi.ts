@@ -8,6 +8,7 @@ const { i32, u32, u64, i64_fast, ptr: P } = FFIType;
 /** LIBC_NAMES: glibc's soname (hosts and the node image), then musl's for the Alpine builds. */
 export const LIBC_NAMES = ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`];
 
+// Stryker disable all: a changed C signature does not fail a test, it makes bun:ffi call libc wrongly (crash or hang).
 /** SYMBOLS: the libc functions and their C signatures (ssize_t as i64_fast: a plain number). */
 const SYMBOLS = {
   socket: { args: [i32, i32, i32], returns: i32 },
@@ -31,6 +32,7 @@ const SYMBOLS = {
   close: { args: [i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 } as const;
+// Stryker restore all
 
 /** Buf: a pointer argument: bytes Bun passes by address, a raw address (a number), or NULL. */
 export type Buf = NodeJS.TypedArray | number | null;
@@ -60,19 +62,19 @@ export interface Libc {
 }
 
 /** libc is the C library's socket calls, loaded once per thread (each Worker loads its own). */
-export const libc = openLibc() as unknown as Libc;
+export const libc = openLibc(LIBC_NAMES) as unknown as Libc;
 
-/** openLibc loads the first of LIBC_NAMES that the dynamic loader finds. */
-function openLibc() {
+/** openLibc loads the first of names that the dynamic loader finds. */
+export function openLibc(names: readonly string[]) {
   let last: unknown;
-  for (const name of LIBC_NAMES) {
+  for (const name of names) {
     try {
       return dlopen(name, SYMBOLS).symbols;
     } catch (err) {
       last = err;
     }
   }
-  throw new Error(`cannot load the C library (tried ${LIBC_NAMES.join(", ")}): ${String(last)}`);
+  throw new Error(`cannot load the C library (tried ${names.join(", ")}): ${String(last)}`);
 }
 
 /** errno is the calling thread's errno (errno(3): thread-local; Bun FFI reaches it through __errno_location). */
@@ -144,8 +146,13 @@ export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** addr is the address of a view's first byte, for pointer fields inside structs. */
+/**
+ * addr is the address of a view's byte at offset, for pointer fields inside structs and raw addresses. It
+ * reads view.buffer first: JavaScriptCore keeps a small typed array's bytes in the GC heap and copies them
+ * out the first time its ArrayBuffer is asked for, so an address taken before that would go stale.
+ */
 export function addr(view: NodeJS.TypedArray, offset = 0): number {
+  void view.buffer;
   return ptr(view, offset);
 }
 

@@ -137,8 +137,8 @@ export function pollOne(fd: number, events: number, timeoutMs: number): number {
   const dv = new DataView(pfd.buffer);
   dv.setInt32(0, fd, true);
   dv.setInt16(4, events, true);
-  const n = libc.poll(pfd, 1, timeoutMs);
-  return n > 0 ? dv.getInt16(6, true) : 0;
+  libc.poll(pfd, 1, timeoutMs); // revents stays 0 on a timeout or an error
+  return dv.getInt16(6, true);
 }
 
 /** SLOT: room per datagram; a whole UDP payload fits (flannel.1's MTU follows the node's, up to 65470 on slirp4netns). */
@@ -186,9 +186,12 @@ export class RecvBatch {
     }
   }
 
-  /** recv takes what is queued on fd without waiting (MSG_DONTWAIT): the number of datagrams, or -errno. */
+  /**
+   * recv takes what is queued on fd without waiting (MSG_DONTWAIT): the number of datagrams, or -errno.
+   * msg_namelen is value-result (recvmsg(2)), but an AF_INET socket always writes back sizeof(sockaddr_in),
+   * so the lengths set once in the constructor stay right.
+   */
   recv(fd: number): number {
-    for (let i = 0; i < this.size; i++) this.hdrsDv.setUint32(i * MMSGHDR.size + MSGHDR.namelen, SOCKADDR_IN_SIZE, true);
     const n = libc.recvmmsg(fd, this.hdrsAddr, this.size, MSG_DONTWAIT, null);
     return n < 0 ? -errno() : n;
   }
