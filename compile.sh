@@ -8,9 +8,11 @@ BUN=node_modules/.bin/bun
 [ -x "$BUN" ] || { echo "compile.sh: $BUN missing: run npm install first" >&2; exit 1; }
 DIST=${U7S_DIST:-dist}
 mkdir -p "$DIST"
+# lib/relay/relay-worker.ts: the VXLAN relay's data loop runs in a Worker, whose entry a compiled binary
+# must carry as an entry point of its own (https://bun.sh/docs/bundler/executables, "Worker"; lib/relay/relay.ts).
 build() { # build OUTFILE [--target T]
   local out=$1; shift
-  "$BUN" build --compile --minify --sourcemap=none --format esm --splitting "$@" main.ts --outfile "$out.tmp" >/dev/null
+  "$BUN" build --compile --minify --sourcemap=none --format esm --splitting "$@" main.ts lib/relay/relay-worker.ts --outfile "$out.tmp" >/dev/null
   mv "$out.tmp" "$out"
 }
 # --bytecode: precompiled JavaScriptCore bytecode starts `u7s version` in ~15 ms instead of ~40 ms

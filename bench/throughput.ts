@@ -120,3 +120,43 @@ async function measureSocat(t: Transfer): Promise<number> {
   const ns = Number(sr.stdout.trim().split(/\s+/).pop());
   return (bytes * 8) / (ns / 1e9) / 1e6;
 }
+
+/** UdpTransfer is one UDP measurement: `mbit` Mbit/s offered for `seconds` in `len`-byte datagrams. */
+export interface UdpTransfer {
+  readonly to: Place;
+  readonly listen: string;
+  readonly port: number;
+  readonly from: Place;
+  readonly bind: string;
+  readonly mbit: number;
+  readonly seconds: number;
+  readonly len: number;
+}
+
+/** measureUdp offers UDP with iperf3 (`-u -b`) and returns what the receiver got (Mbit/s) and the loss (%). */
+export async function measureUdp(t: UdpTransfer): Promise<{ mbit: number; lossPct: number }> {
+  const received = t.to(`timeout 60 iperf3 -s -1 -p ${t.port} -B ${t.listen}`);
+  await waitListening(t.to, t.port);
+  const sent = t.from(`timeout 50 iperf3 -c ${t.listen} -p ${t.port} -B ${t.bind} -u -b ${t.mbit}M -l ${t.len} -t ${t.seconds} --connect-timeout 5000 -J`);
+  const [rr, sr] = await Promise.all([received, sent]);
+  let result: { error?: string; end?: { sum_received?: { bits_per_second?: number; lost_percent?: number } } };
+  try {
+    result = JSON.parse(sr.stdout);
+  } catch {
+    throw new Error(`iperf3 -u client: ${describeResult(["iperf3"], sr)}`);
+  }
+  if (result.error) throw new Error(`iperf3 -u client: ${result.error}`);
+  ok("iperf3 -u client", sr);
+  ok("iperf3 -u server", rr);
+  const sum = result.end?.sum_received;
+  if (sum?.bits_per_second === undefined || sum.lost_percent === undefined) throw new Error(`iperf3 -u: no end.sum_received in ${sr.stdout.slice(0, 200)}`);
+  return { mbit: sum.bits_per_second / 1e6, lossPct: sum.lost_percent };
+}
+
+/** measureRtt pings `to` from `bind` (count echo requests 50 ms apart) with the ping at `ping` and returns the average RTT in ms. */
+export async function measureRtt(from: Place, ping: string, bind: string, to: string, count: number): Promise<number> {
+  const r = ok("ping", await from(`${ping} -n -q -c ${count} -i 0.05 -W 2 -I ${bind} ${to}`));
+  const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+  if (!m) throw new Error(`ping: no rtt line in ${r.stdout}`);
+  return Number(m[1]);
+}

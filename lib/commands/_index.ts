@@ -23,6 +23,7 @@ export const COMMAND_INDEX: readonly CommandEntry[] = [
   { name: "status", group: "node", summary: "show the node's state (--json for scripts)", load: () => import("./status.ts").then((m) => m.status) },
   { name: "port", group: "node", summary: "publish node ports on the host while the node runs (add|rm|ls|sync)", load: () => import("./port.ts").then((m) => m.port) },
   { name: "ls", group: "node", summary: "list this user's nodes on this host: tenant, engine, state, role, ports (--json)", aliases: ["list"], load: () => import("./ls.ts").then((m) => m.ls) },
+  { name: "vxlan-relay", group: "node", summary: "internal: one side of the VXLAN relay (`up` starts both; host: on the host, node: in the node)", load: () => import("./vxlan-relay.ts").then((m) => m.vxlanRelay) },
   { name: "check-preflight", group: "node", summary: "check that this host and engine can run a node", load: () => import("./check-preflight.ts").then((m) => m.checkPreflight) },
   { name: "doctor", group: "node", summary: "check every host prerequisite and print the exact fix for this distribution", load: () => import("./doctor.ts").then((m) => m.doctor) },
   { name: "init-host", group: "node", summary: "prepare this host: root steps as root, the rootless engine as the user", load: () => import("./init-host.ts").then((m) => m.initHost) },

@@ -26,6 +26,7 @@ import { status } from "./status.ts";
 import { syncExternalIp } from "./sync-external-ip.ts";
 import { up } from "./up.ts";
 import { version } from "./version.ts";
+import { vxlanRelay } from "./vxlan-relay.ts";
 
 /** COMMANDS is the whole command surface, in help order. */
 export const COMMANDS: readonly CommandDef[] = [
@@ -39,6 +40,7 @@ export const COMMANDS: readonly CommandDef[] = [
   status,
   port,
   ls,
+  vxlanRelay,
   checkPreflight,
   doctor,
   initHost,

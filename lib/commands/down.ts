@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.ts";
 import { downNode } from "../node/lifecycle.ts";
+import { downRelay } from "../relay/lifecycle.ts";
 import { removeCredentials } from "./_credentials.ts";
 import { boolFlag, dryRunFlag } from "./_shared.ts";
 import { applierFor, nodeContext, nodeLock } from "./_node.ts";
@@ -11,6 +12,8 @@ async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
   const applier = applierFor(ctx, args);
   const go = async () => {
     await downNode({ config, engine, log: ctx.log, applier }, { volumes });
+    // the relay's host side holds PORT_FLANNEL for the node: it goes with it
+    if (!applier.dryRun) await downRelay({ config, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname() });
     // -v: the cluster's data is gone, so what reaches it goes too
     if (volumes && !applier.dryRun) await removeCredentials(ctx, config);
   };

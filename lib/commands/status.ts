@@ -1,5 +1,6 @@
 import { existingVolumes } from "../node/lifecycle.ts";
 import { nodeNames } from "../node/names.ts";
+import { relayReport } from "../relay/lifecycle.ts";
 import { nodeContext } from "./_node.ts";
 import { boolFlag, jsonFlag } from "./_shared.ts";
 import type { CommandDef } from "./_types.ts";
@@ -9,7 +10,7 @@ export const status: CommandDef = {
   name: "status",
   group: "node",
   summary: "show the node's state (--json for scripts)",
-  description: "Shows the engine (and whether it is rootless), the node container's state, its IP, published ports,\nvolumes and image, and systemd's state in the node. Exits 0 whatever the state; `state` is \"absent\" when there is no node.",
+  description: "Shows the engine (and whether it is rootless), the node container's state, its IP, published ports,\nvolumes and image, systemd's state in the node, and which path Flannel's VXLAN to other\nhosts takes (vxlan: \"relay\", through u7s's relay on host sockets, or \"engine\", through the engine's network) and why. Exits 0 whatever the state; `state` is \"absent\" when there is no node.",
   settings: true,
   options: jsonFlag,
   examples: ["u7s status", "u7s status --json | jq -r .node.state"],
@@ -24,6 +25,7 @@ export const status: CommandDef = {
       const r = await engine.exec(names.container, ["systemctl", "is-system-running"]);
       systemd = r.stdout.trim() || null;
     }
+    const vxlan = await relayReport({ config, engine, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname() }, state);
     const report = {
       engine: { name: engine.name, binary: engine.binary, version: info.version, rootless: info.rootless, cgroupVersion: info.cgroupVersion ?? null },
       node: {
@@ -37,6 +39,7 @@ export const status: CommandDef = {
         ports: state?.ports ?? [],
         volumes,
       },
+      vxlan,
       settings: { NODE_NAME: config.nodeName, NODE_IP: config.nodeIp, NODE_SUBNET: config.nodeSubnet, HOST_IP: config.hostIp },
     };
     if (boolFlag(args, "json")) {
@@ -51,6 +54,7 @@ export const status: CommandDef = {
       `ip:       ${n.ip ?? "-"} on ${n.network}`,
       `ports:    ${n.ports.length ? n.ports.map((p) => `${p.host}->${p.container}/${p.protocol}`).join(", ") : "-"}`,
       `volumes:  ${volumes.length ? volumes.join(", ") : "-"}`,
+      `vxlan:    ${vxlan.path === "relay" ? "relay" : "engine"} path: ${vxlan.why}${vxlan.node ? ` (egress ${vxlan.node.stats.egress.packets} / ingress ${vxlan.node.stats.ingress.packets} datagrams)` : ""}`,
     ];
     ctx.out.write(`${lines.join("\n")}\n`);
   },

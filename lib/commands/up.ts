@@ -1,6 +1,7 @@
 import { UsageError } from "../errors.ts";
 import { detachStale, reattach } from "../node/forward.ts";
 import { upNode } from "../node/lifecycle.ts";
+import { downRelay, prepareRelay, upRelay } from "../relay/lifecycle.ts";
 import { isImageRef } from "../node/image.ts";
 import { importLoadedImages } from "../image/node-images.ts";
 import { joinFromPath } from "../state/join-from.ts";
@@ -43,7 +44,10 @@ export const up: CommandDef = {
     "(the CNI, the Flannel pod, the node's condition); on timeout it fails with the node's conditions and the\n" +
     "Flannel pod's last events (--no-init: no cluster, no wait). An initialised or joined node is never\n" +
     "initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports, names\n" +
-    "and subnet.\n" +
+    "and subnet. Flannel's VXLAN to other hosts goes through u7s's relay on host sockets (--vxlan-relay=on,\n" +
+    "the default): `up` starts its host side, which binds HOST_IP:PORT_FLANNEL/udp (the engine does not\n" +
+    "publish it), and the node's unit u7s-vxlan-relay; --vxlan-relay=off (U7S_VXLAN_RELAY) keeps upstream's\n" +
+    "path through the engine's published port. `u7s status` says which path the node uses.\n" +
     JOB_HELP,
   settings: true,
   options: {
@@ -87,11 +91,16 @@ export const up: CommandDef = {
       // A recreate may move the node to a new address: port forwarders relaying to the old one are
       // taken off its network first and started again for the node as it ends up (lib/node/forward.ts).
       const moved = opts.recreate && !applier.dryRun ? await detachStale({ config, engine, log: ctx.log, applier }, config.nodeIp) : [];
+      const relayEnv = { config, engine, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname(), runner: ctx.runner };
+      if (!applier.dryRun) prepareRelay(relayEnv);
+      // recreating without the relay: the engine publishes PORT_FLANNEL again, so the host side must let go of it first
+      if (!applier.dryRun && opts.recreate && !config.vxlanRelay) await downRelay(relayEnv);
       try {
         await upNode({ config, engine, host: ctx.host, log: ctx.log, applier, runner: ctx.runner, env: ctx.env }, opts);
       } finally {
         await reattach({ config, engine, log: ctx.log, applier, host: ctx.host }, moved);
       }
+      if (!applier.dryRun) await upRelay(relayEnv);
       // Images a bundle brought to this host (`u7s image load`) go into the node before anything pulls.
       if (!applier.dryRun) await importLoadedImages({ config, engine, log: ctx.log }, hostDataPaths(ctx.env, ctx.host.hostname()), ctx.log);
       if (!applier.dryRun && !noInit) await clusterAfterUp(ctx, config, engine, join, cluster);

@@ -27,6 +27,8 @@ export interface NodeConfig {
   readonly portKubeApiserver: number;
   /** tenant is U7S_TENANT (0 = upstream's ports, names and subnet; see tenant.ts for the formula). */
   readonly tenant: number;
+  /** vxlanRelay: Flannel's VXLAN to other hosts goes through u7s's relay on host sockets (U7S_VXLAN_RELAY=on), not the engine's published PORT_FLANNEL. */
+  readonly vxlanRelay: boolean;
   /** publish: extra ports the node publishes (--publish, U7S_PUBLISH; see publish.ts). */
   readonly publish: readonly Publish[];
   /** mounts: host paths mounted into the node (--mount, U7S_MOUNT). */
@@ -276,6 +278,14 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     if (names.length > 1) problems.push(`${names.join(", ")} are all ${port}: ports must be pairwise distinct`);
   }
 
+  // The VXLAN relay (lib/relay/): on unless turned off.
+  const relaySetting = get("vxlanRelay");
+  if (!relaySetting) sources.U7S_VXLAN_RELAY = "default";
+  const vxlanRelay = relaySetting === undefined || relaySetting.value === "on";
+  if (relaySetting && relaySetting.value !== "on" && relaySetting.value !== "off") {
+    problems.push(`${describe("vxlanRelay", relaySetting.source)}=${JSON.stringify(relaySetting.value)}: not a relay mode (valid: on, off)`);
+  }
+
   // Extra ports and mounts: checked against the node's own ports and every other tenant's.
   const extra = resolvePublishMounts({ flags, env, nodePorts: Object.fromEntries(Object.entries(ports).map(([k, v]) => [SETTINGS[k as keyof typeof ports].env, v])), otherTenants: otherTenantPorts(tenant) });
   Object.assign(sources, extra.sources);
@@ -294,6 +304,7 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     nodeIp: ip,
     ...ports,
     tenant,
+    vxlanRelay,
     publish: Object.freeze(extra.publish),
     mounts: Object.freeze(extra.mounts),
     sources: Object.freeze(sources),
@@ -317,6 +328,7 @@ export function configEntries(c: NodeConfig): [string, string][] {
     ["PORT_KUBE_APISERVER", String(c.portKubeApiserver)],
     ["HOST_IP_INTERFACE", c.hostIpInterface ?? ""],
     ["U7S_TENANT", String(c.tenant)],
+    ["U7S_VXLAN_RELAY", c.vxlanRelay ? "on" : "off"],
     ["U7S_PUBLISH", publishRecord(c.publish)],
     ["U7S_MOUNT", mountRecord(c.mounts)],
   ];

@@ -14,7 +14,8 @@ import { matchFatalBoot, readBootLog, watchBoot, type FatalBoot } from "./boot-w
 import { listForwarders, removeForwarders } from "./forward.ts";
 import { ensureImage } from "./image.ts";
 import { LABEL_NODE, LABEL_RUN, nodeNames, type NodeNames } from "./names.ts";
-import { configFromSettings, createdSettings, nodeSpec, settingsDiff, settingsRecord } from "./spec.ts";
+import { configFromSettings, createdSettings, nodeSpec, RELAY_ENV, settingsDiff, settingsRecord } from "./spec.ts";
+import { hostRelayPid, relayPaths } from "../relay/host.ts";
 
 /** UpOptions are `u7s up`'s flags. */
 export interface UpOptions {
@@ -220,7 +221,10 @@ async function upExisting(env: UpEnv, opts: UpOptions, existing: ContainerState,
     });
   }
   const wanted = settingsRecord(config, opts.image ?? created.image ?? "");
-  const changes = settingsDiff(created, wanted);
+  // A node made before the VXLAN relay existed keeps the engine's path until recreated, unless the relay was asked for.
+  const keepEnginePath = created[RELAY_ENV] === undefined && config.sources[RELAY_ENV] === "default";
+  if (keepEnginePath && wanted[RELAY_ENV] !== undefined) log.info(`note: ${names.container} sends VXLAN through the engine's published port; \`u7s up --recreate\` switches it to the relay (--vxlan-relay=off keeps it)`);
+  const changes = settingsDiff(created, wanted, keepEnginePath ? [RELAY_ENV] : []);
   if (changes.length > 0 && !opts.recreate) {
     throw new U7sError(`node ${names.container} exists with other settings`, {
       detail: changes.join("\n"),
@@ -333,13 +337,22 @@ interface Replacing {
   why: "recreate" | "repair";
 }
 
+/** relayHeld is PORT_FLANNEL when a node was created with the VXLAN relay: its relay holds the host socket bound to it (lib/relay/). */
+function relayHeld(settings: Record<string, string>): ContainerState["ports"] {
+  const port = Number(settings.PORT_FLANNEL);
+  return settings[RELAY_ENV] === "on" && port > 0 ? [{ host: port, container: port, protocol: "udp" }] : [];
+}
+
 /** checkPorts fails (before anything changes) when a node port is busy; ports in heldByNode are the node's own. */
 async function checkPorts(env: UpEnv, heldByNode: ContainerState["ports"]): Promise<void> {
   // --publish and --mount are the user's input: a taken port or a missing path is a usage error (exit 2)
   const extra = await publishMountProblems(env.config, env.host, heldByNode);
   if (extra.length > 0 && !env.applier.dryRun) throw new UsageError(extra);
   for (const line of env.applier.dryRun ? extra : []) env.log.warn(line);
-  const busy = await busyPorts(env.config, env.host, heldByNode);
+  // with the relay, PORT_FLANNEL is held by this node's own host side when that runs (lib/relay/host.ts)
+  const relayHolds = env.config.vxlanRelay && hostRelayPid(relayPaths(env.env, env.host.hostname(), env.config.nodeName)) !== undefined;
+  const held = relayHolds ? [...heldByNode, { host: env.config.portFlannel, container: env.config.portFlannel, protocol: "udp" as const }] : heldByNode;
+  const busy = await busyPorts(env.config, env.host, held);
   if (busy.length === 0) return;
   if (env.applier.dryRun) {
     env.log.warn(busy.join("; "));
@@ -388,7 +401,7 @@ function freeSubnet(networks: readonly NetworkInfo[]): string | undefined {
 async function createNode(env: UpEnv, opts: UpOptions, old: Replacing | undefined, lookups: Lookups): Promise<ContainerState | undefined> {
   const { config, engine, applier } = env;
   const names = nodeNames(config);
-  await checkPorts(env, old?.state.running ? old.state.ports : []);
+  await checkPorts(env, old?.state.running ? [...old.state.ports, ...relayHeld(old.settings)] : []);
   const networks = await lookups.networks;
   await checkSubnet(env, networks);
   const network = networks.find((n) => n.name === names.network);
@@ -440,6 +453,7 @@ function specInput(env: UpEnv, image: string) {
     hostPaths: { boot: host.exists("/boot"), libModules: host.exists("/lib/modules") },
     // Only nerdctl runs bypass4netnsd; drivers of other engines ignore the annotations.
     bypass4netns: env.env.XDG_RUNTIME_DIR !== undefined && host.exists(`${env.env.XDG_RUNTIME_DIR}/bypass4netnsd.sock`),
+    relay: env.config.vxlanRelay ? relayPaths(env.env, host.hostname(), env.config.nodeName) : undefined,
   };
 }
 

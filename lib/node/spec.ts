@@ -3,6 +3,7 @@ import type { ContainerState, NodeSpec } from "../engine/engine.ts";
 import { POD_CIDR, SERVICE_CIDR } from "../net.ts";
 import { MOUNT_ENV, mountRecord, parseMountRecord, parsePublishRecord, PUBLISH_ENV, publishRecord } from "../config/publish.ts";
 import { VERSION } from "../versions.ts";
+import { NODE_RELAY_DIR, NODE_SOCKET_DIR } from "../relay/host.ts";
 import { LABEL_NODE, LABEL_SETTINGS, LABEL_TENANT, LABEL_VERSION, nodeNames } from "./names.ts";
 
 /** NodeSpecInput is what the node spec needs beyond the settings. */
@@ -12,7 +13,15 @@ export interface NodeSpecInput {
   hostPaths: { boot: boolean; libModules: boolean };
   /** bypass4netns: nerdctl's bypass4netnsd socket is present. */
   bypass4netns: boolean;
+  /**
+   * relay: the host directories of the VXLAN relay (lib/relay/host.ts) when U7S_VXLAN_RELAY is on: the
+   * u7s binary and unit (mounted read-only at NODE_RELAY_DIR) and the unix socket's (at NODE_SOCKET_DIR).
+   */
+  relay?: { binDir: string; socketDir: string };
 }
+
+/** RELAY_ENV is the setting that turns the VXLAN relay on or off (recorded on the node when on). */
+export const RELAY_ENV = "U7S_VXLAN_RELAY";
 
 /** settingsRecord is what a container is created from, compared on the next `up` to say what changed. */
 export function settingsRecord(config: NodeConfig, image: string): Record<string, string> {
@@ -26,6 +35,8 @@ export function settingsRecord(config: NodeConfig, image: string): Record<string
     PORT_KUBELET: String(config.portKubelet),
     PORT_FLANNEL: String(config.portFlannel),
     PORT_KUBE_APISERVER: String(config.portKubeApiserver),
+    // only when on: a node made before the relay existed records nothing and publishes PORT_FLANNEL
+    ...(config.vxlanRelay ? { [RELAY_ENV]: "on" } : {}),
     // only when set: a node made before --publish/--mount existed records neither, and is unchanged
     ...(config.publish.length > 0 ? { [PUBLISH_ENV]: publishRecord(config.publish) } : {}),
     ...(config.mounts.length > 0 ? { [MOUNT_ENV]: mountRecord(config.mounts) } : {}),
@@ -46,7 +57,8 @@ export function nodeSpec(config: NodeConfig, input: NodeSpecInput): NodeSpec {
       same(config.portEtcd),
       same(config.portKubeApiserver),
       same(config.portKubelet),
-      same(config.portFlannel, "udp"),
+      // with the relay, the host side binds PORT_FLANNEL itself (lib/relay/host.ts): the engine must not
+      ...(config.vxlanRelay ? [] : [same(config.portFlannel, "udp")]),
       // --publish: [HOST_IP:]HOST_PORT:NODE_PORT/PROTO
       ...config.publish.map((p) => ({ ...(p.hostIp !== undefined ? { hostIp: p.hostIp } : {}), host: p.hostPort, container: p.nodePort, protocol: p.protocol })),
     ],
@@ -57,6 +69,12 @@ export function nodeSpec(config: NodeConfig, input: NodeSpecInput): NodeSpec {
       { source: names.volumes.var, target: "/var" },
       { source: names.volumes.opt, target: "/opt" },
       { source: names.volumes.etc, target: "/etc" },
+      ...(config.vxlanRelay && input.relay
+        ? [
+            { source: input.relay.binDir, target: NODE_RELAY_DIR, readOnly: true },
+            { source: input.relay.socketDir, target: NODE_SOCKET_DIR },
+          ]
+        : []),
       // --mount: after the volumes, so a path under /var, /opt or /etc shows on top of the volume
       ...config.mounts.map((m) => ({ source: m.source, target: m.target, ...(m.readOnly ? { readOnly: true } : {}) })),
     ],
@@ -117,5 +135,5 @@ export function configFromSettings(config: NodeConfig, record: Record<string, st
   const publish = parsePublishRecord(record[PUBLISH_ENV] ?? "");
   const mounts = parseMountRecord(record[MOUNT_ENV] ?? "");
   if (publish === undefined || mounts === undefined) return undefined;
-  return Object.freeze({ ...config, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>), publish, mounts });
+  return Object.freeze({ ...config, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>), vxlanRelay: record[RELAY_ENV] === "on", publish, mounts });
 }

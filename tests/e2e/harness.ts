@@ -186,14 +186,22 @@ export async function runCommand(argv: readonly string[], opts: RunOpts = {}): P
   }
 }
 
+/**
+ * RELAY_DEFAULT_ENV: the suites run nodes on the engine's VXLAN path (U7S_VXLAN_RELAY=off) unless a test
+ * sets U7S_VXLAN_RELAY itself (asTestUser and onHost add it to every command): the relay's host side is a process of its own per node, and only
+ * tests/e2e/vxlan-relay.test.ts is about it (it passes U7S_VXLAN_RELAY="" for u7s's default, on).
+ */
+export const RELAY_DEFAULT_ENV: Readonly<Record<string, string>> = { U7S_VXLAN_RELAY: "off" };
+
 /** asTestUser builds the argv that runs a command as the test user with extra environment variables. */
 export function asTestUser(argv: readonly string[], env: Record<string, string> = {}): string[] {
-  const assignments = Object.entries(env).map(([k, v]) => {
+  const assignments = Object.entries({ ...RELAY_DEFAULT_ENV, ...env }).map(([k, v]) => {
     if (!ENV_KEY.test(k)) throw new HarnessError(`invalid environment variable name ${JSON.stringify(k)}`);
     return `${k}=${v}`;
   });
   return [loadEnginesEnv().U7S_AS_TEST_USER, "env", ...assignments, ...argv];
 }
+
 
 /** runU7s runs the u7s binary as the test user with CONTAINER_ENGINE=engine; it never throws on a non-zero exit. */
 export function runU7s(engine: TestEngine, args: readonly string[], opts: RunOpts = {}): Promise<CommandResult> {
@@ -359,7 +367,7 @@ export function loadHostsEnv(): HostsEnv {
 
 /** onHost builds the argv that runs a command on a test host (as its user, in its namespaces) with extra environment variables. */
 export function onHost(host: TestHost, argv: readonly string[], env: Record<string, string> = {}): string[] {
-  const assignments = Object.entries(env).map(([k, v]) => {
+  const assignments = Object.entries({ ...RELAY_DEFAULT_ENV, ...env }).map(([k, v]) => {
     if (!ENV_KEY.test(k)) throw new HarnessError(`invalid environment variable name ${JSON.stringify(k)}`);
     return `${k}=${v}`;
   });
@@ -514,6 +522,8 @@ export interface OverlayOpts {
   env?: Record<string, string>;
   /** checksumFix: false leaves flannel.1 without the checksum fix (to show why it is needed). */
   checksumFix?: boolean;
+  /** onlyOwnNodes: remove only the pair's own nodes first (removeHostNode), not every u7s node of the hosts (other suites share them). */
+  onlyOwnNodes?: boolean;
 }
 
 /**
@@ -533,7 +543,7 @@ export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Pr
   for (const [i, host] of [hosts.a, hosts.b].entries()) {
     const config = JSON.parse((await check(host, ["config", "--json"])).stdout) as Record<string, unknown>;
     const nodeName = String(config.NODE_NAME);
-    await cleanupHostNodes(host, nodeName);
+    await (opts.onlyOwnNodes ? removeHostNode(host, nodeName, env) : cleanupHostNodes(host, nodeName));
     // The cluster test image carries u7s's VXLAN checksum service as the real node image does.
     await check(host, ["up", "--no-init", "--image", hosts.clusterImage ?? hosts.testImage]);
     sides.push({
@@ -558,11 +568,11 @@ export async function upOverlayPair(hosts: HostsEnv, opts: OverlayOpts = {}): Pr
   return { a, b, fix: [...fixes].join("+") };
 }
 
-/** downOverlayPair removes both nodes of an overlay pair (u7s down -v, then whatever is left). */
-export async function downOverlayPair(sides: readonly VtepSide[]): Promise<void> {
+/** downOverlayPair removes both nodes of an overlay pair (u7s down -v, then whatever is left; with onlyOwnNodes only what carries their names). */
+export async function downOverlayPair(sides: readonly VtepSide[], opts: Pick<OverlayOpts, "onlyOwnNodes"> = {}): Promise<void> {
   for (const s of sides) {
     await runU7sOnHost(s.host, ["down", "-v"], { env: s.env, timeoutMs: 240_000 });
-    await cleanupHostNodes(s.host, s.nodeName);
+    await (opts.onlyOwnNodes ? removeHostNode(s.host, s.nodeName, s.env) : cleanupHostNodes(s.host, s.nodeName));
   }
 }
 

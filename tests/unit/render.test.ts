@@ -63,6 +63,8 @@ const SETTINGS = {
   PORT_KUBELET: "11250",
   PORT_FLANNEL: "18472",
   PORT_KUBE_APISERVER: "16443",
+  // the engine's VXLAN path: the engine publishes PORT_FLANNEL (the relay's spec: tests/unit/node/spec.test.ts)
+  U7S_VXLAN_RELAY: "off",
 };
 
 type Compose = {

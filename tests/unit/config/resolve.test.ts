@@ -106,6 +106,7 @@ const PRECEDENCE: PrecedenceRow[] = [
   { key: "portFlannel", flag: "18472", env: "28472", read: (c) => c.portFlannel, flagWant: 18472, envWant: 28472, defaultWant: DEFAULT_PORTS.portFlannel },
   { key: "portKubeApiserver", flag: "16443", env: "26443", read: (c) => c.portKubeApiserver, flagWant: 16443, envWant: 26443, defaultWant: DEFAULT_PORTS.portKubeApiserver },
   { key: "tenant", flag: "2", env: "3", read: (c) => [c.tenant, c.portEtcd, c.nodeName], flagWant: [2, 12380, `u7s-${FAKE_HOSTNAME}-t2`], envWant: [3, 12381, `u7s-${FAKE_HOSTNAME}-t3`], defaultWant: [0, 2379, `u7s-${FAKE_HOSTNAME}`] },
+  { key: "vxlanRelay", flag: "off", env: "on", read: (c) => c.vxlanRelay, flagWant: false, envWant: true, defaultWant: true },
 ];
 const PRECEDENCE_HOST: FakeHostOptions = {
   binaries: ["dockerd-rootless.sh", "docker", "podman"],

@@ -9,7 +9,7 @@ import { FakeHost } from "../../fixtures/fakes.ts";
 const config = () =>
   resolveNodeConfig({
     flags: {},
-    env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", U7S_PUBLISH: "127.0.0.1:8080:30080/tcp,30053/udp", U7S_MOUNT: "/srv:/data:ro" },
+    env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", U7S_PUBLISH: "127.0.0.1:8080:30080/tcp,30053/udp", U7S_MOUNT: "/srv:/data:ro", U7S_VXLAN_RELAY: "off" },
     host: new FakeHost({ binaries: ["docker"], dirs: ["/srv"] }),
   });
 

@@ -6,8 +6,9 @@ import type { ContainerState } from "../../../lib/engine/engine.ts";
 import { configFromSettings, createdSettings, nodeSpec, settingsDiff, settingsRecord } from "../../../lib/node/spec.ts";
 import { FakeHost } from "../../fixtures/fakes.ts";
 
+// the engine's VXLAN path unless a test turns the relay on
 const config = (env: Record<string, string> = {}) =>
-  resolveNodeConfig({ flags: {}, env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", ...env }, host: new FakeHost({ binaries: ["docker"], dirs: ["/srv"] }) });
+  resolveNodeConfig({ flags: {}, env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", U7S_VXLAN_RELAY: "off", ...env }, host: new FakeHost({ binaries: ["docker"], dirs: ["/srv"] }) });
 
 const INPUT = { image: "localhost/img:1", hostPaths: { boot: true, libModules: true }, bypass4netns: false };
 

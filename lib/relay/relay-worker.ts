@@ -1,0 +1,122 @@
+// relay-worker: one data loop of the VXLAN relay, on its own thread (a Bun Worker) because it blocks in
+// poll(2): wait for datagrams on the route sockets, take each socket's queue in batches (recvmmsg(2)),
+// keep what passes the checks (sender is a peer, payload is VXLAN per RFC 7348) and send it on in one
+// sendmmsg(2) per batch. Orders and counters: control.ts. Started by relay.ts's startRelay.
+import { CTL, MAX_ROUTES, STAT, readConfig, type LoopConfig, type Route } from "./control.ts";
+import { EAGAIN, EINTR, POLLERR, POLLFD_SIZE, POLLIN, addr, libc } from "./ffi.ts";
+import { formatIpv4, RecvBatch, SendBatch } from "./udp.ts";
+import { isVxlanAt } from "./vxlan.ts";
+
+/** LoopInit: the first message a loop gets. */
+export interface LoopInit {
+  ctl: Int32Array;
+  stats: Float64Array;
+  batch: number;
+  checkPeers: boolean;
+  /** rounds: batches taken from one socket before looking at the others (fairness between peers). */
+  rounds?: number;
+}
+
+declare const self: Worker;
+
+/** DrainContext: what drain checks against and counts into. */
+export interface DrainContext {
+  peers: Set<number>;
+  checkPeers: boolean;
+  stats: Float64Array;
+  rounds: number;
+}
+
+/**
+ * drain relays what is queued on one route's socket: up to `rounds` batches (then the other sockets get
+ * their turn), each received with one recvmmsg(2), checked (whole, VXLAN, from a peer) and sent with one
+ * sendmmsg(2). Counts what passed and why the rest did not.
+ */
+export function drain(route: Route, sender: SendBatch, rb: RecvBatch, ctx: DrainContext): void {
+  const { stats } = ctx;
+  for (let round = 0; round < ctx.rounds; round++) {
+    const n = rb.recv(route.inFd);
+    if (n <= 0) {
+      if (n < 0 && -n !== EAGAIN && -n !== EINTR) stats[STAT.recvErrors]!++;
+      return;
+    }
+    let bytes = 0;
+    for (let k = 0; k < n; k++) {
+      const len = rb.length(k);
+      if (rb.truncated(k)) stats[STAT.truncated]!++;
+      else if (!isVxlanAt(rb.buf, k * rb.slot, len)) stats[STAT.notVxlan]!++;
+      else if (ctx.checkPeers && !ctx.peers.has(rb.sourceIp(k))) stats[STAT.unknownPeer]!++;
+      else {
+        sender.add(rb.bufAddr + k * rb.slot, len);
+        bytes += len;
+      }
+    }
+    if (sender.count > 0) {
+      const queued = sender.count;
+      const r = sender.flush(route.outFd);
+      stats[STAT.packets]! += r.sent;
+      // All of a batch goes to one destination and has one fate, but count a partial send in proportion.
+      stats[STAT.bytes]! += r.errors === 0 ? bytes : Math.round((bytes * r.sent) / queued);
+      stats[STAT.sendErrors]! += r.errors;
+    }
+    if (n < rb.size) return; // the queue is empty: no need for another recvmmsg to learn it
+  }
+}
+
+/** runLoop relays until the control block says stop. */
+export function runLoop(init: LoopInit): void {
+  const { ctl, stats, batch, checkPeers } = init;
+  const rounds = init.rounds ?? 8;
+  const rb = new RecvBatch(batch);
+  const wakeFd = ctl[CTL.wakeFd]!;
+  const wakeBuf = new Uint8Array(8);
+  const pfds = new Uint8Array((MAX_ROUTES + 1) * POLLFD_SIZE);
+  const pdv = new DataView(pfds.buffer);
+  const pfdsAddr = addr(pfds);
+  let seq = -1;
+  let cfg: LoopConfig = { routes: [], peers: [] };
+  let peers = new Set<number>();
+  let senders: SendBatch[] = [];
+  const senderCache = new Map<string, SendBatch>();
+
+  const apply = (): void => {
+    const got = readConfig(ctl);
+    if (got === undefined || got.seq === seq) return;
+    seq = got.seq;
+    cfg = got.cfg;
+    peers = new Set(cfg.peers);
+    senders = cfg.routes.map((r) => {
+      const key = `${r.destIp}:${r.destPort}`;
+      let s = senderCache.get(key);
+      if (s === undefined) senderCache.set(key, (s = new SendBatch(batch, { ip: formatIpv4(r.destIp), port: r.destPort })));
+      return s;
+    });
+    pdv.setInt32(0, wakeFd, true);
+    pdv.setInt16(4, POLLIN, true);
+    cfg.routes.forEach((r, i) => {
+      pdv.setInt32((i + 1) * POLLFD_SIZE, r.inFd, true);
+      pdv.setInt16((i + 1) * POLLFD_SIZE + 4, POLLIN, true);
+    });
+    Atomics.store(ctl, CTL.ack, seq);
+  };
+
+  while (Atomics.load(ctl, CTL.stop) === 0) {
+    apply();
+    const nfds = cfg.routes.length + 1;
+    const ready = libc.poll(pfdsAddr, nfds, 1000);
+    if (ready <= 0) continue;
+    if ((pdv.getInt16(6, true) & POLLIN) !== 0) libc.read(wakeFd, wakeBuf, 8);
+    for (let i = 0; i < cfg.routes.length; i++) {
+      const rev = pdv.getInt16((i + 1) * POLLFD_SIZE + 6, true);
+      if ((rev & (POLLIN | POLLERR)) !== 0) drain(cfg.routes[i]!, senders[i]!, rb, { peers, checkPeers, stats, rounds });
+    }
+  }
+}
+
+// Worker entry: the first message starts the loop; "stopped" tells the main thread it may close the sockets.
+if (!Bun.isMainThread) {
+  self.onmessage = (ev: MessageEvent<LoopInit>) => {
+    runLoop(ev.data);
+    self.postMessage("stopped");
+  };
+}

@@ -1,0 +1,72 @@
+// lib/relay/lifecycle.ts relayReport: which VXLAN path `u7s status` says a node uses, and why.
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
+import type { ContainerState, Engine } from "../../../lib/engine/engine.ts";
+import { relayReport } from "../../../lib/relay/lifecycle.ts";
+import { relayPaths } from "../../../lib/relay/host.ts";
+import { FakeHost } from "../../fixtures/fakes.ts";
+
+const NOW = Date.parse("2026-12-02T17:00:00Z");
+const config = (env: Record<string, string> = {}) =>
+  resolveNodeConfig({ flags: {}, env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a", HOST_IP: "10.0.0.1", ...env }, host: new FakeHost({ binaries: ["docker"] }) });
+
+function state(relay: boolean, running = true): ContainerState {
+  const settings = { image: "img", HOST_IP: "10.0.0.1", NODE_NAME: "u7s-host-a", ...(relay ? { U7S_VXLAN_RELAY: "on" } : {}) };
+  return { name: "u7s-host-a", running, status: running ? "running" : "exited", labels: { "io.u7s.settings": JSON.stringify(settings) } } as unknown as ContainerState;
+}
+
+/** engineWith answers `cat /run/u7s-vxlan-relay.json` in the node with text (undefined: no such file). */
+function engineWith(text: string | undefined): Engine {
+  return { exec: async () => (text === undefined ? { exitCode: 1, stdout: "", stderr: "No such file" } : { exitCode: 0, stdout: text, stderr: "" }) } as unknown as Engine;
+}
+
+const nodeStatus = (updated: number, peers: Record<string, number>) =>
+  JSON.stringify({ pid: 7, since: "", updated: new Date(updated).toISOString(), hostIp: "10.0.0.1", flannelPort: 8472, zone: 3, peers, stats: { egress: { packets: 5, bytes: 1 }, ingress: { packets: 4, bytes: 1 }, dropped: {} } });
+
+describe("relayReport", () => {
+  const env = { HOME: "/nonexistent", XDG_RUNTIME_DIR: "/nonexistent/run" };
+
+  test("off: the engine path, saying so", async () => {
+    const c = await config({ U7S_VXLAN_RELAY: "off" });
+    const r = await relayReport({ config: c, engine: engineWith(undefined), log: undefined as never, env, hostname: "host-a" }, state(false), NOW);
+    expect(r).toEqual({ path: "engine", why: "U7S_VXLAN_RELAY=off: the engine publishes PORT_FLANNEL", hostSide: null, node: null });
+  });
+
+  test("a node made without the relay while it is on: the engine path, with how to switch", async () => {
+    const r = await relayReport({ config: await config(), engine: engineWith(undefined), log: undefined as never, env, hostname: "host-a" }, state(false), NOW);
+    expect(r.path).toBe("engine");
+    expect(r.why).toContain("--recreate");
+  });
+
+  test("on, but no host side running: the engine path, nothing receives", async () => {
+    const r = await relayReport({ config: await config(), engine: engineWith(nodeStatus(NOW, {})), log: undefined as never, env, hostname: "host-a" }, state(true), NOW);
+    expect(r.path).toBe("engine");
+    expect(r.why).toContain("host side is not running");
+  });
+
+  test("on, with a host side (this process stands in) and a fresh node report: the relay path with its peers; a stale report: the engine path", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "u7s-status-"));
+    try {
+      const e = { HOME: tmp, XDG_RUNTIME_DIR: tmp };
+      const paths = relayPaths(e, "host-a", "u7s-host-a");
+      mkdirSync(paths.socketDir, { recursive: true });
+      // a process whose cmdline holds `vxlan-relay host` stands in for the host side (bash keeps its arguments)
+      const fake = Bun.spawn(["bash", "-c", "sleep 30; :", "vxlan-relay", "host"], { stdout: "ignore" });
+      writeFileSync(paths.pidFile, String(fake.pid));
+      const base = { config: await config(), log: undefined as never, env: e, hostname: "host-a" };
+      const fresh = await relayReport({ ...base, engine: engineWith(nodeStatus(NOW - 1000, { "10.0.0.2": 40001 })) }, state(true), NOW);
+      expect({ path: fresh.path, why: fresh.why, pid: fresh.hostSide?.pid }).toEqual({ path: "relay", why: "relaying for 1 peer", pid: fake.pid });
+      const none = await relayReport({ ...base, engine: engineWith(nodeStatus(NOW - 1000, {})) }, state(true), NOW);
+      expect(none.why).toContain("no peers yet");
+      const stale = await relayReport({ ...base, engine: engineWith(nodeStatus(NOW - 60_000, { "10.0.0.2": 40001 })) }, state(true), NOW);
+      expect({ path: stale.path, node: stale.node }).toEqual({ path: "engine", node: null });
+      expect(stale.why).toContain("node's relay is not running");
+      fake.kill();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
