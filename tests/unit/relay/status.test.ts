@@ -1,6 +1,6 @@
 // lib/relay/lifecycle.ts relayReport: which VXLAN path `u7s status` says a node uses, and why.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
@@ -55,6 +55,8 @@ describe("relayReport", () => {
       mkdirSync(paths.socketDir, { recursive: true });
       // a process whose cmdline holds `vxlan-relay host` stands in for the host side (bash keeps its arguments)
       const fake = Bun.spawn(["bash", "-c", "sleep 30; :", "vxlan-relay", "host"], { stdout: "ignore" });
+      // Until the child has exec'd bash, its cmdline is still this test's own (seen on a busy machine).
+      while (!readFileSync(`/proc/${fake.pid}/cmdline`, "utf8").includes("vxlan-relay")) await Bun.sleep(5);
       writeFileSync(paths.pidFile, String(fake.pid));
       const base = { config: await config(), log: undefined as never, env: e, hostname: "host-a" };
       const fresh = await relayReport({ ...base, engine: engineWith(nodeStatus(NOW - 1000, { "10.0.0.2": 40001 })) }, state(true), NOW);
