@@ -13,7 +13,7 @@ async function runDown(ctx: Ctx, args: Args, volumes: boolean) {
   const go = async () => {
     await downNode({ config, engine, log: ctx.log, applier }, { volumes });
     // the relay's host side holds PORT_FLANNEL for the node: it goes with it
-    if (!applier.dryRun) await downRelay({ config, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname() });
+    if (!applier.dryRun) await downRelay({ config, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname(), runner: ctx.runner });
     // -v: the cluster's data is gone, so what reaches it goes too
     if (volumes && !applier.dryRun) await removeCredentials(ctx, config);
   };

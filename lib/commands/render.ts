@@ -23,8 +23,8 @@ async function renderCompose(ctx: Ctx, image: string): Promise<string> {
     hostPaths: { boot: ctx.host.exists("/boot"), libModules: ctx.host.exists("/lib/modules") },
     bypass4netns:
       config.containerEngineType === "nerdctl" && runtimeDir !== undefined && runtimeDir !== "" && ctx.host.exists(`${runtimeDir}/bypass4netnsd.sock`),
-    // the relay's directories as `up` mounts them (none without a runtime directory: `up` refuses then)
-    relay: config.vxlanRelay && runtimeDir?.startsWith("/") ? relayPaths(ctx.env, ctx.host.hostname(), config.nodeName) : undefined,
+    // the relay's directories as `up` mounts them
+    relay: config.vxlanRelay ? relayPaths(ctx.env, ctx.host.hostname(), config.nodeName) : undefined,
   });
   return composeFile(spec, config);
 }

@@ -2,7 +2,8 @@
 // message carries the descriptors as an SCM_RIGHTS control message and a JSON blob as its data. The socket
 // file is made 0600 before listen(2), and SO_PEERCRED (unix(7), socket(7)) refuses a client of another uid
 // even if the file's mode were wrong.
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, openSync, unlinkSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { U7sError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import {
@@ -33,13 +34,25 @@ export function sockaddrUn(path: string): { sa: Uint8Array; len: number } {
   const bytes = new TextEncoder().encode(path);
   if (bytes.length === 0 || bytes.length > SOCKADDR_UN_SIZE - 3) {
     throw new U7sError(`unix socket path too long or empty (${bytes.length} bytes, at most ${SOCKADDR_UN_SIZE - 3}): ${path}`, {
-      hint: "use a shorter XDG_RUNTIME_DIR",
+      hint: "a longer path is reached through its directory (unixName); the socket's own name must fit",
     });
   }
   const sa = new Uint8Array(SOCKADDR_UN_SIZE);
   new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
   sa.set(bytes, 2);
   return { sa, len: 2 + bytes.length + 1 };
+}
+
+/**
+ * unixName returns a name for a unix socket path that fits sun_path (unix(7): 108 bytes): the path itself,
+ * or, when longer (a deep home directory), the socket's name in its directory reached through a descriptor
+ * of that directory (/proc/self/fd/N/NAME, proc(5)), which bind(2) and connect(2) resolve like any path.
+ * done() closes that descriptor once bound or connected.
+ */
+export function unixName(path: string): { name: string; done(): void } {
+  if (new TextEncoder().encode(path).length <= SOCKADDR_UN_SIZE - 3) return { name: path, done: () => {} };
+  const dir = openSync(dirname(path), "r");
+  return { name: `/proc/self/fd/${dir}/${basename(path)}`, done: () => closeSync(dir) };
 }
 
 /** peerCredentials reads the connected peer's pid and uid (unix(7) SO_PEERCRED: struct ucred {pid, uid, gid}). */
@@ -67,11 +80,22 @@ export interface ServeOptions {
 export function serveSockets(path: string, give: (peer: Peer) => Handout | undefined, opts: ServeOptions = {}): { close(): void } {
   const uid = opts.uid ?? process.getuid!();
   removeStaleSocket(path);
-  const { sa, len } = sockaddrUn(path);
+  const short = unixName(path);
   const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw new U7sError(`cannot create a unix socket for ${path}: ${errnoName(errno())}`);
+  if (fd < 0) {
+    short.done();
+    throw new U7sError(`cannot create a unix socket for ${path}: ${errnoName(errno())}`);
+  }
   try {
-    if (libc.bind(fd, sa, len) !== 0) throw new U7sError(`cannot bind a unix socket to ${path}: ${errnoName(errno())}`);
+    let bound: number, e: number;
+    try {
+      const { sa, len } = sockaddrUn(short.name);
+      bound = libc.bind(fd, sa, len);
+      e = errno();
+    } finally {
+      short.done();
+    }
+    if (bound !== 0) throw new U7sError(`cannot bind a unix socket to ${path}: ${errnoName(e)}`);
     // bind(2) made the file with 0777 & ~umask; nobody can connect before listen(2), so chmod now is in time.
     chmodSync(path, 0o600);
     if (libc.listen(fd, 16) !== 0) throw new U7sError(`cannot listen on ${path}: ${errnoName(errno())}`);
@@ -194,13 +218,26 @@ export function parseRights(control: Uint8Array, controllen: number): number[] {
  */
 export async function fetchSockets(path: string, timeoutMs: number): Promise<Handout> {
   const deadline = Date.now() + timeoutMs;
-  const { sa, len } = sockaddrUn(path);
   for (;;) {
     const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw new U7sError(`cannot create a unix socket: ${errnoName(errno())}`);
     try {
-      if (libc.connect(fd, sa, len) === 0) return await receiveHandout(fd, path, deadline);
-      const e = errno();
+      // the directory may be missing yet (ENOENT as for a missing socket): then the path is tried as it is
+      let short: { name: string; done(): void };
+      try {
+        short = unixName(path);
+      } catch {
+        short = { name: path, done: () => {} };
+      }
+      let connected: number, e: number;
+      try {
+        const { sa, len } = sockaddrUn(short.name);
+        connected = libc.connect(fd, sa, len);
+        e = errno();
+      } finally {
+        short.done();
+      }
+      if (connected === 0) return await receiveHandout(fd, path, deadline);
       // ENOENT, ECONNREFUSED: the server is not (yet) there; EAGAIN: its backlog is full.
       if (e !== 2 && e !== 111 && e !== EAGAIN) throw new U7sError(`cannot connect to ${path}: ${errnoName(e)}`);
       if (Date.now() >= deadline) {

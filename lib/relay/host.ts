@@ -13,7 +13,8 @@ import type { NodeConfig } from "../config/resolve.ts";
 import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { XdgEnv } from "../state/paths.ts";
-import { hostDataPaths, statePaths } from "../state/paths.ts";
+import { hostDataPaths, statePaths, xdgConfigHome } from "../state/paths.ts";
+import { hostUnitArgv, hostUnitFile, hostUnitName, hostUnitText, removeHostUnit, UNIT_MARKER, writeHostUnit } from "./boot.ts";
 
 /** NODE_RELAY_DIR is where the node sees the relay's directory (read-only): the u7s binary and the unit. */
 export const NODE_RELAY_DIR = "/usr/local/lib/u7s";
@@ -28,33 +29,43 @@ export const RELAY_UNIT_TEXT: string = relayUnit;
 
 /** RelayPaths are the host's files of one node's relay. */
 export interface RelayPaths {
+  /** nodeName: the node these files are of (its host side's command line names it). */
+  nodeName: string;
+  /** host: the machine's real host name. */
+  host: string;
+  /** hostUnit: the host side's systemd --user unit (lib/relay/boot.ts), and hostUnitFile, where `up` writes it. */
+  hostUnit: string;
+  hostUnitFile: string;
   /** binDir: what the node mounts read-only at NODE_RELAY_DIR ($XDG_DATA_HOME/u7s/HOST/relay): a copy of u7s and the unit. */
   binDir: string;
-  /** socketDir: $XDG_RUNTIME_DIR/u7s/HOST/NODE, mode 0700, mounted at NODE_SOCKET_DIR. */
+  /**
+   * socketDir: $XDG_STATE_HOME/u7s/HOST/NODE/relay, mode 0700, mounted at NODE_SOCKET_DIR. Not in
+   * $XDG_RUNTIME_DIR: a reboot empties that, and an engine refuses to start a node whose bind
+   * source is missing (Podman), so the node would not come back at boot.
+   */
   socketDir: string;
   /** socket: the unix socket (mode 0600) the host side serves the host socket on. */
   socket: string;
-  /** pidFile: the host side's pid (in socketDir). */
+  /** pidFile: the host side's pid (in socketDir; it outlives a reboot, so hostRelayPid checks the process's command line). */
   pidFile: string;
   /** logFile: the host side's log ($XDG_STATE_HOME/u7s/HOST/NODE/vxlan-relay.log). */
   logFile: string;
 }
 
-/** relayPaths places a node's relay files: per host and node, like every other state of u7s. */
+/** relayPaths places a node's relay files: per host and node, like every other state of u7s, all of them kept across a reboot. */
 export function relayPaths(env: XdgEnv, host: string, nodeName: string): RelayPaths {
-  const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime === undefined || !runtime.startsWith("/")) {
-    throw new U7sError("XDG_RUNTIME_DIR is not set: the VXLAN relay keeps its unix socket there", {
-      hint: "log in through systemd-logind (or set XDG_RUNTIME_DIR to /run/user/$(id -u)), or use the engine's path: --vxlan-relay=off",
-    });
-  }
-  const socketDir = join(runtime, "u7s", host, nodeName);
+  const { stateDir } = statePaths(env, host, nodeName);
+  const socketDir = join(stateDir, "relay");
   return {
+    nodeName,
+    host,
+    hostUnit: hostUnitName(host, nodeName),
+    hostUnitFile: hostUnitFile(xdgConfigHome(env), host, nodeName),
     binDir: join(hostDataPaths(env, host).dataDir, "relay"),
     socketDir,
     socket: join(socketDir, SOCKET_NAME),
     pidFile: join(socketDir, "host.pid"),
-    logFile: join(statePaths(env, host, nodeName).stateDir, "vxlan-relay.log"),
+    logFile: join(stateDir, "vxlan-relay.log"),
   };
 }
 
@@ -98,7 +109,10 @@ export function isRelayMeta(m: unknown): m is RelayMeta {
   return typeof o === "object" && o !== null && typeof o.hostIp === "string" && typeof o.flannelPort === "number" && typeof o.nodeName === "string";
 }
 
-/** hostRelayPid returns the pid of this node's running host side, or undefined (no pid file, a dead or another process). */
+/**
+ * hostRelayPid returns the pid of this node's running host side, or undefined (no pid file, a dead or
+ * another process: after a reboot the pid file is old, and its pid may be another node's host side).
+ */
 export function hostRelayPid(paths: RelayPaths): number | undefined {
   let pid: number;
   try {
@@ -109,15 +123,20 @@ export function hostRelayPid(paths: RelayPaths): number | undefined {
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    // ours: `u7s vxlan-relay host` (a pid reused by another program is not)
-    return cmdline.includes("vxlan-relay") && cmdline.includes("host") ? pid : undefined;
+    // ours: `u7s vxlan-relay host --node-name NODE` (a pid reused by another program or node is not)
+    const node = cmdline.indexOf("--node-name");
+    const sameNode = node >= 0 && cmdline[node + 1] === paths.nodeName;
+    return cmdline.includes("vxlan-relay") && cmdline.includes("host") && sameNode ? pid : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** HostRelayStart says how the host side was started: found running, as a systemd --user unit, or as a detached process. */
-export type HostRelayStart = { how: "running" | "systemd" | "detached"; pid: number };
+/**
+ * HostRelayStart says how the host side runs (found running, started by its systemd --user unit, or as a
+ * detached process) and whether it comes back at boot by itself: "unit" (its unit is enabled), or why not.
+ */
+export type HostRelayStart = { how: "running" | "systemd" | "detached"; pid: number; boot: "unit" | "no-user-systemd" | "foreign-unit" };
 
 /** hostRelayArgs are the host side's arguments: the node's settings as flags (it resolves them as `up` did). */
 export function hostRelayArgs(config: NodeConfig): string[] {
@@ -131,59 +150,47 @@ export function hostRelayArgs(config: NodeConfig): string[] {
   ];
 }
 
-/** hostRelayUnit is the host side's systemd --user unit name (node names are DNS labels: valid in unit names). */
-export function hostRelayUnit(nodeName: string): string {
-  return `u7s-vxlan-relay-${nodeName}.service`;
-}
-
-/** PASSED_ENV: what the host side needs of the environment under systemd (the engine CLI and u7s's own directories). */
-const PASSED_ENV = ["PATH", "HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "DOCKER_HOST", "CONTAINER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_ENGINE_TYPE"];
-
-/**
- * systemdRunArgv starts the host side as a transient systemd --user service (systemd-run(1)) that
- * systemd restarts when it fails (systemd.service(5) Restart=on-failure; it exits 0 when its node is
- * gone or it is stopped), logging to paths.logFile.
- */
-export function systemdRunArgv(paths: RelayPaths, config: NodeConfig, env: XdgEnv, binary: string): string[] {
-  const setenv = PASSED_ENV.filter((k) => env[k] !== undefined && env[k] !== "").map((k) => `--setenv=${k}=${env[k]}`);
-  return [
-    "systemd-run", "--user", "--quiet", "--collect",
-    `--unit=${hostRelayUnit(config.nodeName)}`,
-    "--property=Restart=on-failure", "--property=RestartSec=1",
-    `--property=StandardOutput=append:${paths.logFile}`, `--property=StandardError=append:${paths.logFile}`,
-    ...setenv,
-    binary, ...hostRelayArgs(config),
-  ];
-}
-
 /** userSystemd tells whether the user has a systemd manager to supervise the host side (`systemctl --user is-system-running`). */
-async function userSystemd(run: Runner): Promise<boolean> {
+export async function userSystemd(run: Runner): Promise<boolean> {
   try {
     const r = await run(["systemctl", "--user", "is-system-running"], { timeoutMs: 5_000 });
-    return ["running", "degraded"].includes(r.stdout.trim());
+    return ["running", "degraded", "starting"].includes(r.stdout.trim());
   } catch {
     return false; // no systemctl
   }
 }
 
 /**
- * startHostRelay starts this node's host side unless it runs: `u7s vxlan-relay host` supervised by
- * systemd --user where the user has one, else as a detached process of its own session (either way it
- * outlives `u7s up`, the engine and its restarts), logging to paths.logFile. It waits until the socket
- * is served.
+ * installHostUnit writes and enables the host side's persistent unit (it starts at boot), true when it
+ * is enabled; false when a unit of its name is not u7s's (left alone) or systemctl refuses.
+ */
+async function installHostUnit(paths: RelayPaths, config: NodeConfig, env: XdgEnv, run: Runner): Promise<boolean> {
+  const text = hostUnitText({ host: paths.host, nodeName: config.nodeName, binary: join(paths.binDir, "u7s"), args: hostRelayArgs(config), logFile: paths.logFile, env });
+  const wrote = writeHostUnit(paths.hostUnitFile, text);
+  if (wrote === "foreign") return false;
+  if (wrote === "written") await run(hostUnitArgv.daemonReload);
+  return (await run(hostUnitArgv.enable(paths.hostUnit))).exitCode === 0;
+}
+
+/**
+ * startHostRelay starts this node's host side unless it runs: where the user has a systemd manager, from
+ * a persistent unit that `up` writes and enables (it comes back at boot, restarted on failure), else as a
+ * detached process of its own session (it outlives `u7s up`, the engine and its restarts, not a reboot).
+ * It logs to paths.logFile, and the call waits until the socket is served.
  */
 export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env: XdgEnv, run: Runner, binary: string = process.execPath): Promise<HostRelayStart> {
-  const running = hostRelayPid(paths);
-  if (running !== undefined && existsSync(paths.socket)) return { how: "running", pid: running };
-  if (running !== undefined) await stopHostRelay(paths);
   mkdirSync(dirname(paths.logFile), { recursive: true, mode: 0o700 });
+  let boot: HostRelayStart["boot"] = "no-user-systemd";
+  if (await userSystemd(run)) boot = (await installHostUnit(paths, config, env, run)) ? "unit" : "foreign-unit";
+  const running = hostRelayPid(paths);
+  if (running !== undefined && existsSync(paths.socket)) return { how: "running", pid: running, boot };
+  if (running !== undefined) await stopHostRelay(paths);
   let how: HostRelayStart["how"] = "detached";
   let child: ReturnType<typeof spawn> | undefined;
-  if (await userSystemd(run)) {
-    // a unit of that name left from an earlier run (failed, not collected) would refuse the new one
-    await run(["systemctl", "--user", "reset-failed", hostRelayUnit(config.nodeName)]).catch(() => undefined);
-    const r = await run(systemdRunArgv(paths, config, env, binary));
-    if (r.exitCode === 0) how = "systemd";
+  if (boot === "unit") {
+    // a failed run of the unit (e.g. before HOST_IP was up) would refuse a start
+    await run(hostUnitArgv.resetFailed(paths.hostUnit)).catch(() => undefined);
+    if ((await run(hostUnitArgv.start(paths.hostUnit))).exitCode === 0) how = "systemd";
   }
   if (how === "detached") {
     const log = openSync(paths.logFile, "a", 0o600);
@@ -193,7 +200,7 @@ export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env:
   }
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await Bun.sleep(50)) {
     const pid = hostRelayPid(paths);
-    if (existsSync(paths.socket) && pid !== undefined && (child === undefined || pid === child.pid)) return { how, pid };
+    if (existsSync(paths.socket) && pid !== undefined && (child === undefined || pid === child.pid)) return { how, pid, boot };
     if (child !== undefined && child.exitCode !== null) break;
   }
   const tail = existsSync(paths.logFile) ? readFileSync(paths.logFile, "utf8").trim().split("\n").slice(-3).join("\n") : "";
@@ -201,6 +208,21 @@ export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env:
     detail: tail || undefined,
     hint: `see ${paths.logFile}; or use the engine's path: --vxlan-relay=off`,
   });
+}
+
+/**
+ * removeHostRelayUnit disables (and stops) the host side's unit and removes its file, when u7s wrote it:
+ * "removed", "foreign" (a unit of that name u7s did not write: untouched) or "none".
+ */
+export async function removeHostRelayUnit(paths: RelayPaths, run: Runner): Promise<"removed" | "foreign" | "none"> {
+  if (!existsSync(paths.hostUnitFile)) return "none";
+  const file = readFileSync(paths.hostUnitFile, "utf8");
+  if (!file.startsWith(`${UNIT_MARKER}\n`)) return "foreign";
+  // without a user manager (a host without systemd sharing this home) there is nothing to disable: the file goes
+  await run(hostUnitArgv.disableNow(paths.hostUnit)).catch(() => undefined);
+  const removed = removeHostUnit(paths.hostUnitFile);
+  await run(hostUnitArgv.daemonReload).catch(() => undefined);
+  return removed === "removed" ? "removed" : "none";
 }
 
 /** stopHostRelay ends this node's host side (SIGTERM, then SIGKILL after 3 s) and removes its files; false when none ran. */

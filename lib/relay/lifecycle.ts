@@ -7,7 +7,8 @@ import type { Log } from "../log.ts";
 import { nodeNames } from "../node/names.ts";
 import { createdSettings, RELAY_ENV } from "../node/spec.ts";
 import type { XdgEnv } from "../state/paths.ts";
-import { ENABLE_NODE_UNIT, hostRelayPid, hostRelayUnit, prepareRelayDirs, relayPaths, startHostRelay, stopHostRelay } from "./host.ts";
+import { existsSync } from "node:fs";
+import { ENABLE_NODE_UNIT, hostRelayPid, prepareRelayDirs, relayPaths, removeHostRelayUnit, startHostRelay, stopHostRelay } from "./host.ts";
 import { NODE_STATUS_FILE, type NodeRelayStatus } from "./node.ts";
 
 /** RelayUpEnv is what the relay's steps of `up` and `down` need. */
@@ -41,14 +42,24 @@ export async function upRelay(e: RelayUpEnv): Promise<void> {
   if (r.exitCode !== 0) {
     throw new U7sError(`cannot start the VXLAN relay in node ${name}`, { detail: lastLines(r.stderr, 3) || undefined, hint: "see `u7s exec -- journalctl -u u7s-vxlan-relay`; or use the engine's path: `u7s up --recreate --vxlan-relay=off`" });
   }
-  const how = { running: "already running", systemd: `systemd --user unit ${hostRelayUnit(e.config.nodeName)}`, detached: "a detached process" }[started.how];
+  const how = { running: "already running", systemd: `systemd --user unit ${paths.hostUnit}`, detached: "a detached process" }[started.how];
   e.log.info(`VXLAN relay: ${e.config.hostIp}:${e.config.portFlannel}/udp served by pid ${started.pid} (${how}); the node relays Flannel's VXLAN through it`);
+  if (started.boot !== "unit") e.log.warn(`VXLAN relay: ${NO_BOOT[started.boot](paths.hostUnitFile)}`);
 }
 
-/** downRelay stops the node's host side (after the node is gone); nothing when none runs or there is no runtime directory. */
-export async function downRelay(e: Omit<RelayUpEnv, "engine" | "runner">): Promise<void> {
-  if (!e.env.XDG_RUNTIME_DIR?.startsWith("/")) return;
-  if (await stopHostRelay(relayPaths(e.env, e.hostname, e.config.nodeName))) e.log.info(`stopped the VXLAN relay's host side of ${e.config.nodeName}`);
+/** NO_BOOT says why the host side will not come back by itself after a reboot, and what brings it back. */
+const NO_BOOT = {
+  "no-user-systemd": () => "no systemd user manager here, so the relay's host side will not come back by itself after a reboot: run `u7s up` after one (until then the node's VXLAN leaves through the engine and none arrives)",
+  "foreign-unit": (file: string) => `${file} is not u7s's (left alone), so the relay's host side will not come back by itself after a reboot: run \`u7s up\` after one`,
+};
+
+/** downRelay stops the node's host side (after the node is gone) and removes its unit (only one u7s wrote); nothing when there is none. */
+export async function downRelay(e: Omit<RelayUpEnv, "engine">): Promise<void> {
+  const paths = relayPaths(e.env, e.hostname, e.config.nodeName);
+  const unit = await removeHostRelayUnit(paths, e.runner);
+  if (unit === "removed") e.log.info(`removed the VXLAN relay's systemd --user unit ${paths.hostUnitFile}`);
+  if (unit === "foreign") e.log.warn(`kept ${paths.hostUnitFile}: u7s did not write it`);
+  if (await stopHostRelay(paths)) e.log.info(`stopped the VXLAN relay's host side of ${e.config.nodeName}`);
 }
 
 /** RelayReport is what `u7s status` says about the node's VXLAN path. */
@@ -59,6 +70,8 @@ export interface RelayReport {
   why: string;
   /** hostSide: the host side's pid, when it runs. */
   hostSide: { pid: number; socket: string } | null;
+  /** hostUnit: the host side's systemd --user unit u7s wrote (it starts it at boot), null when there is none (nothing starts it at boot). */
+  hostUnit: string | null;
   /** node: the node relay's own report (peers, their ports, counters), when it runs. */
   node: NodeRelayStatus | null;
 }
@@ -66,18 +79,31 @@ export interface RelayReport {
 /** STALE_MS: a node relay report older than this means the relay is not running. */
 const STALE_MS = 10_000;
 
+/**
+ * hostSideDown says why the host side is not running and what it costs: the node relay waits for it
+ * (egress leaves through the engine) and nothing receives on PORT_FLANNEL, which the engine does not
+ * publish for a relay node: no VXLAN arrives from other hosts until `u7s up`.
+ */
+export function hostSideDown(hostUnit: string | null): string {
+  const cause = hostUnit
+    ? `the relay's host side is not running (its systemd --user unit ${hostUnit} should run it: \`systemctl --user status ${hostUnit}\`)`
+    : "the relay's host side is not running (no systemd --user unit starts it at boot: after a reboot, or it was stopped)";
+  return `${cause}; \`u7s up\` restores the relay. Meanwhile the node's VXLAN leaves through the engine, and none from other hosts arrives (nothing receives on PORT_FLANNEL)`;
+}
+
 /** relayReport finds out which VXLAN path the node uses and why. */
 export async function relayReport(e: Omit<RelayUpEnv, "runner">, state: ContainerState | undefined, now = Date.now()): Promise<RelayReport> {
-  const none = { hostSide: null, node: null };
+  const none = { hostSide: null, hostUnit: null, node: null };
   const record = state ? createdSettings(state) : undefined;
   if (!state) return { path: "engine", why: "no node", ...none };
   if (record?.[RELAY_ENV] !== "on") {
     const why = e.config.vxlanRelay ? "the node was created without the relay (`u7s up --recreate` turns it on)" : "U7S_VXLAN_RELAY=off: the engine publishes PORT_FLANNEL";
     return { path: "engine", why, ...none };
   }
-  const paths = !e.env.XDG_RUNTIME_DIR?.startsWith("/") ? undefined : relayPaths(e.env, e.hostname, e.config.nodeName);
-  const pid = paths ? hostRelayPid(paths) : undefined;
-  const hostSide = pid !== undefined && paths ? { pid, socket: paths.socket } : null;
+  const paths = relayPaths(e.env, e.hostname, e.config.nodeName);
+  const pid = hostRelayPid(paths);
+  const hostSide = pid !== undefined ? { pid, socket: paths.socket } : null;
+  const hostUnit = existsSync(paths.hostUnitFile) ? paths.hostUnit : null;
   let node: NodeRelayStatus | null = null;
   if (state.running) {
     const r = await e.engine.exec(state.name, ["cat", NODE_STATUS_FILE]);
@@ -88,9 +114,9 @@ export async function relayReport(e: Omit<RelayUpEnv, "runner">, state: Containe
     }
   }
   const fresh = node !== null && now - Date.parse(node.updated) < STALE_MS;
-  if (!state.running) return { path: "engine", why: "the node is not running", hostSide, node: null };
-  if (!hostSide) return { path: "engine", why: "the relay's host side is not running (`u7s up` starts it); nothing receives on PORT_FLANNEL", hostSide, node: fresh ? node : null };
-  if (!fresh) return { path: "engine", why: "the node's relay is not running (systemd restarts it: `u7s exec -- systemctl status u7s-vxlan-relay`); egress leaves through the engine, ingress waits in the host socket", hostSide, node: null };
+  if (!state.running) return { path: "engine", why: "the node is not running", hostSide, hostUnit, node: null };
+  if (!hostSide) return { path: "engine", why: hostSideDown(hostUnit), hostSide, hostUnit, node: fresh ? node : null };
+  if (!fresh) return { path: "engine", why: "the node's relay is not running (systemd restarts it: `u7s exec -- systemctl status u7s-vxlan-relay`); egress leaves through the engine, ingress waits in the host socket", hostSide, hostUnit, node: null };
   const peers = Object.keys(node!.peers).length;
-  return { path: "relay", why: peers === 0 ? "relay ready; no peers yet (Flannel knows no other host)" : `relaying for ${peers} ${peers === 1 ? "peer" : "peers"}`, hostSide, node };
+  return { path: "relay", why: peers === 0 ? "relay ready; no peers yet (Flannel knows no other host)" : `relaying for ${peers} ${peers === 1 ? "peer" : "peers"}`, hostSide, hostUnit, node };
 }

@@ -72,6 +72,11 @@ export function isHostSegment(s: string): boolean {
   return HOST_SEGMENT.test(s);
 }
 
+/** xdgConfigHome is $XDG_CONFIG_HOME (default ~/.config): where systemd --user also looks for the user's units (systemd.unit(5)). */
+export function xdgConfigHome(env: XdgEnv): string {
+  return xdgBase(env, "XDG_CONFIG_HOME", ".config");
+}
+
 /** hostConfigRoot is $XDG_CONFIG_HOME/u7s/HOST: the config (kubeconfig, join files) of every node of a host. */
 export function hostConfigRoot(env: XdgEnv, host: string): string {
   return join(xdgBase(env, "XDG_CONFIG_HOME", ".config"), "u7s", host);

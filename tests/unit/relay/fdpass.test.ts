@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { AF_UNIX, CMSGHDR, POLLIN, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET, libc, putU64 } from "../../../lib/relay/ffi.ts";
-import { fetchSockets, MAX_FDS, MAX_META, parseRights, peerCredentials, serveSockets, sockaddrUn } from "../../../lib/relay/fdpass.ts";
+import { fetchSockets, MAX_FDS, MAX_META, parseRights, peerCredentials, serveSockets, sockaddrUn, unixName } from "../../../lib/relay/fdpass.ts";
 import { closeFd, localEndpoint, openUdp, pollOne, recvFrom, sendTo } from "../../../lib/relay/udp.ts";
 
 const cleanups: (() => void)[] = [];
@@ -230,7 +230,7 @@ describe("serveSockets and fetchSockets (unix(7) SCM_RIGHTS)", () => {
     try {
       sockaddrUn("");
     } catch (e) {
-      expect((e as { hint?: string }).hint).toBe("use a shorter XDG_RUNTIME_DIR");
+      expect((e as { hint?: string }).hint).toContain("the socket's own name must fit");
     }
     expect(() => sockaddrUn("")).toThrow(/too long or empty/);
     const { sa, len } = sockaddrUn("/" + "x".repeat(106));
@@ -238,6 +238,25 @@ describe("serveSockets and fetchSockets (unix(7) SCM_RIGHTS)", () => {
     expect(sa[0]).toBe(AF_UNIX);
     expect(sa[2]).toBe("/".charCodeAt(0));
     expect(sa[109]).toBe(0);
+  });
+
+  test("a socket path longer than sun_path (a deep home directory) is served and fetched through its directory's descriptor, leaking none", async () => {
+    const deep = `${dir()}/${"d".repeat(60)}/${"e".repeat(60)}`;
+    mkdirSync(deep, { recursive: true });
+    const path = `${deep}/vxlan-relay.sock`;
+    expect(path.length).toBeGreaterThan(107);
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    serve(path, () => ({ fds: [], meta: "deep" }));
+    expect(statSync(path).isSocket()).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect((await fetchSockets(path, 3000)).meta).toBe("deep");
+    // the server's listening socket stays open; the directory descriptors do not
+    expect(fds()).toBe(before + 1);
+    const short = unixName(path);
+    expect(short.name).toMatch(/^\/proc\/self\/fd\/\d+\/vxlan-relay\.sock$/);
+    short.done();
+    expect(unixName("/short/x.sock").name).toBe("/short/x.sock");
   });
 
   test("SO_PEERCRED names this process on a connected pair", async () => {

@@ -21,23 +21,25 @@ afterEach(() => {
 });
 
 describe("relayPaths", () => {
-  test("the socket in the runtime directory, per host and node; the binary under XDG_DATA_HOME; the log under XDG_STATE_HOME", () => {
+  test("the socket directory and the log under XDG_STATE_HOME, the binary under XDG_DATA_HOME: all kept across a reboot; the unit under XDG_CONFIG_HOME", () => {
     expect(relayPaths(ENV, "login1", "u7s-login1-t3")).toEqual({
+      nodeName: "u7s-login1-t3",
+      host: "login1",
+      hostUnit: "u7s-vxlan-relay-login1-u7s-login1-t3.service",
+      hostUnitFile: "/home/u/.config/systemd/user/u7s-vxlan-relay-login1-u7s-login1-t3.service",
       binDir: "/home/u/.local/share/u7s/login1/relay",
-      socketDir: "/run/user/1000/u7s/login1/u7s-login1-t3",
-      socket: "/run/user/1000/u7s/login1/u7s-login1-t3/vxlan-relay.sock",
-      pidFile: "/run/user/1000/u7s/login1/u7s-login1-t3/host.pid",
+      socketDir: "/home/u/.local/state/u7s/login1/u7s-login1-t3/relay",
+      socket: "/home/u/.local/state/u7s/login1/u7s-login1-t3/relay/vxlan-relay.sock",
+      pidFile: "/home/u/.local/state/u7s/login1/u7s-login1-t3/relay/host.pid",
       logFile: "/home/u/.local/state/u7s/login1/u7s-login1-t3/vxlan-relay.log",
     });
   });
 
-  test.each([[{ HOME: "/home/u" }], [{ HOME: "/home/u", XDG_RUNTIME_DIR: "relative" }]])("no absolute XDG_RUNTIME_DIR (%p): an error that says how to turn the relay off", (env) => {
-    expect(() => relayPaths(env, "h", "n")).toThrow(/XDG_RUNTIME_DIR is not set/);
-    try {
-      relayPaths(env, "h", "n");
-    } catch (err) {
-      expect(String((err as { hint?: string }).hint)).toContain("--vxlan-relay=off");
-    }
+  test("nothing under XDG_RUNTIME_DIR (a reboot empties it, and the node's bind source must be there at boot): none needed", () => {
+    const p = relayPaths({ HOME: "/home/u", XDG_STATE_HOME: "/s", XDG_CONFIG_HOME: "/c", XDG_DATA_HOME: "/d" }, "h", "n");
+    expect(Object.values(p).filter((v) => v.startsWith("/run"))).toEqual([]);
+    expect(p.socketDir).toBe("/s/u7s/h/n/relay");
+    expect(p.hostUnitFile).toBe("/c/systemd/user/u7s-vxlan-relay-h-n.service");
   });
 });
 
@@ -107,6 +109,28 @@ describe("hostRelayPid", () => {
     writeFileSync(paths.pidFile, "junk");
     expect(hostRelayPid(paths)).toBeUndefined();
   });
+
+  test("after a reboot the old pid may be another node's host side: only this node's counts", async () => {
+    tmp = mkdtempSync(join(tmpdir(), "u7s-relay-"));
+    const paths = relayPaths({ HOME: tmp }, "h", "n");
+    prepareRelayDirs(paths, process.execPath);
+    const spawnAs = async (node: string) => {
+      const p = Bun.spawn(["bash", "-c", "sleep 30; :", "vxlan-relay", "host", "--node-name", node], { stdout: "ignore" });
+      while (!readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes("vxlan-relay")) await Bun.sleep(5);
+      return p;
+    };
+    const other = await spawnAs("n2");
+    const own = await spawnAs("n");
+    try {
+      writeFileSync(paths.pidFile, `${other.pid}\n`);
+      expect(hostRelayPid(paths)).toBeUndefined();
+      writeFileSync(paths.pidFile, `${own.pid}\n`);
+      expect(hostRelayPid(paths)).toBe(own.pid);
+    } finally {
+      other.kill();
+      own.kill();
+    }
+  });
 });
 
 describe("isRelayMeta", () => {
@@ -119,24 +143,5 @@ describe("isRelayMeta", () => {
     ["x", false],
   ])("%p: %p", (meta, want) => {
     expect(isRelayMeta(meta)).toBe(want);
-  });
-});
-
-describe("supervision by systemd --user", () => {
-  test("systemd-run starts the host side as a transient unit per node, restarted on failure, logging to the log file, with the engine's environment", async () => {
-    const { systemdRunArgv, hostRelayUnit, hostRelayArgs } = await import("../../../lib/relay/host.ts");
-    const c = await config({ U7S_TENANT: "3" });
-    const paths = relayPaths(ENV, "host-a", c.nodeName);
-    const argv = systemdRunArgv(paths, c, { ...ENV, PATH: "/usr/bin", DOCKER_HOST: "unix:///run/user/1000/docker.sock", SECRET: "x", XDG_CONFIG_HOME: "" }, "/opt/u7s");
-    expect(hostRelayUnit(c.nodeName)).toBe("u7s-vxlan-relay-u7s-host-a-t3.service");
-    expect(argv).toEqual([
-      "systemd-run", "--user", "--quiet", "--collect",
-      "--unit=u7s-vxlan-relay-u7s-host-a-t3.service",
-      "--property=Restart=on-failure", "--property=RestartSec=1",
-      `--property=StandardOutput=append:${paths.logFile}`, `--property=StandardError=append:${paths.logFile}`,
-      "--setenv=PATH=/usr/bin", "--setenv=HOME=/home/u", "--setenv=XDG_RUNTIME_DIR=/run/user/1000", "--setenv=DOCKER_HOST=unix:///run/user/1000/docker.sock",
-      "/opt/u7s", ...hostRelayArgs(c),
-    ]);
-    expect(hostRelayArgs(c)).toEqual(["vxlan-relay", "host", "--container-engine", "docker", "--node-name", "u7s-host-a-t3", "--host-ip", "10.0.0.1", "--port-flannel", String(c.portFlannel), "--tenant", "3"]);
   });
 });

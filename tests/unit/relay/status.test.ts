@@ -32,7 +32,7 @@ describe("relayReport", () => {
   test("off: the engine path, saying so", async () => {
     const c = await config({ U7S_VXLAN_RELAY: "off" });
     const r = await relayReport({ config: c, engine: engineWith(undefined), log: undefined as never, env, hostname: "host-a" }, state(false), NOW);
-    expect(r).toEqual({ path: "engine", why: "U7S_VXLAN_RELAY=off: the engine publishes PORT_FLANNEL", hostSide: null, node: null });
+    expect(r).toEqual({ path: "engine", why: "U7S_VXLAN_RELAY=off: the engine publishes PORT_FLANNEL", hostSide: null, hostUnit: null, node: null });
   });
 
   test("a node made without the relay while it is on: the engine path, with how to switch", async () => {
@@ -41,10 +41,30 @@ describe("relayReport", () => {
     expect(r.why).toContain("--recreate");
   });
 
-  test("on, but no host side running: the engine path, nothing receives", async () => {
+  test("on, but no host side running and no unit (after a reboot without a systemd user manager): the engine path, why, and that `u7s up` restores it", async () => {
     const r = await relayReport({ config: await config(), engine: engineWith(nodeStatus(NOW, {})), log: undefined as never, env, hostname: "host-a" }, state(true), NOW);
     expect(r.path).toBe("engine");
-    expect(r.why).toContain("host side is not running");
+    expect(r.hostUnit).toBeNull();
+    expect(r.why).toBe(
+      "the relay's host side is not running (no systemd --user unit starts it at boot: after a reboot, or it was stopped); `u7s up` restores the relay. " +
+        "Meanwhile the node's VXLAN leaves through the engine, and none from other hosts arrives (nothing receives on PORT_FLANNEL)",
+    );
+  });
+
+  test("on, no host side running, but its unit is there: the engine path, naming the unit to look at", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "u7s-status-"));
+    try {
+      const e = { HOME: tmp };
+      const paths = relayPaths(e, "host-a", "u7s-host-a");
+      mkdirSync(join(tmp, ".config/systemd/user"), { recursive: true });
+      writeFileSync(paths.hostUnitFile, "unit");
+      const r = await relayReport({ config: await config(), engine: engineWith(nodeStatus(NOW, {})), log: undefined as never, env: e, hostname: "host-a" }, state(true), NOW);
+      expect(r.hostUnit).toBe("u7s-vxlan-relay-host-a-u7s-host-a.service");
+      expect(r.why).toContain("its systemd --user unit u7s-vxlan-relay-host-a-u7s-host-a.service should run it: `systemctl --user status u7s-vxlan-relay-host-a-u7s-host-a.service`");
+      expect(r.why).toContain("`u7s up` restores the relay");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   test("on, with a host side (this process stands in) and a fresh node report: the relay path with its peers; a stale report: the engine path", async () => {
@@ -54,7 +74,7 @@ describe("relayReport", () => {
       const paths = relayPaths(e, "host-a", "u7s-host-a");
       mkdirSync(paths.socketDir, { recursive: true });
       // a process whose cmdline holds `vxlan-relay host` stands in for the host side (bash keeps its arguments)
-      const fake = Bun.spawn(["bash", "-c", "sleep 30; :", "vxlan-relay", "host"], { stdout: "ignore" });
+      const fake = Bun.spawn(["bash", "-c", "sleep 30; :", "vxlan-relay", "host", "--node-name", "u7s-host-a"], { stdout: "ignore" });
       // Until the child has exec'd bash, its cmdline is still this test's own (seen on a busy machine).
       while (!readFileSync(`/proc/${fake.pid}/cmdline`, "utf8").includes("vxlan-relay")) await Bun.sleep(5);
       writeFileSync(paths.pidFile, String(fake.pid));
