@@ -46,8 +46,11 @@ export const up: CommandDef = {
     "initialised or joined again. --tenant N (U7S_TENANT) runs another node on this host: own ports, names\n" +
     "and subnet. Flannel's VXLAN to other hosts goes through u7s's relay on host sockets (--vxlan-relay=on,\n" +
     "the default): `up` starts its host side, which binds HOST_IP:PORT_FLANNEL/udp (the engine does not\n" +
-    "publish it), and the node's unit u7s-vxlan-relay; --vxlan-relay=off (U7S_VXLAN_RELAY) keeps upstream's\n" +
-    "path through the engine's published port. `u7s status` says which path the node uses.\n" +
+    "publish it), and the node's unit u7s-vxlan-relay. Where the user has a systemd manager, the host side runs\n" +
+    "from a unit `up` writes and enables ($XDG_CONFIG_HOME/systemd/user/u7s-vxlan-relay-HOST-NODE_NAME.service;\n" +
+    "`down` removes it), so it comes back at boot with the node; without one, `up` says that after a reboot\n" +
+    "`u7s up` must run again. --vxlan-relay=off (U7S_VXLAN_RELAY) keeps upstream's path through the engine's\n" +
+    "published port. `u7s status` says which path the node uses.\n" +
     JOB_HELP,
   settings: true,
   options: {

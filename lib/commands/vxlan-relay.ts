@@ -21,10 +21,12 @@ export const vxlanRelay: CommandDef = {
   description:
     "Internal; `u7s up` runs both sides when U7S_VXLAN_RELAY is on (the default). `host` runs as the user on\n" +
     "the host: it binds HOST_IP:PORT_FLANNEL/udp and hands that socket to the node's relay over a unix socket\n" +
-    "of mode 0600 in $XDG_RUNTIME_DIR/u7s/HOST/NODE_NAME/ (peers of another uid are refused), until the node\n" +
-    "is gone or `u7s down` stops it. `node` runs in the node (systemd unit u7s-vxlan-relay): it fetches the\n" +
-    "socket, relays Flannel's VXLAN datagrams for the cluster's hosts through it and steers them there with\n" +
-    "iptables rules of its own (chain U7S-VXLAN-RELAY); `node --cleanup` takes those rules out.",
+    "of mode 0600 in $XDG_STATE_HOME/u7s/HOST/NODE_NAME/relay/ (kept across a reboot: the node mounts it;\n" +
+    "peers of another uid are refused), until the node is gone or `u7s down` stops it; a systemd --user unit\n" +
+    "that `up` writes runs it at boot where the user has a systemd manager. `node` runs in the node (systemd\n" +
+    "unit u7s-vxlan-relay): it fetches the socket, relays Flannel's VXLAN datagrams for the cluster's hosts\n" +
+    "through it and steers them there with iptables rules of its own (chain U7S-VXLAN-RELAY); `node --cleanup`\n" +
+    "takes those rules out.",
   settings: true,
   maxPositionals: 1,
   options: {
