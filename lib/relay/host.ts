@@ -1,10 +1,11 @@
 // The host side of the VXLAN relay: `u7s vxlan-relay host`, run as the user on the host (in the
 // host's network namespace). It creates the host socket bound HOST_IP:PORT_FLANNEL (instead of the
 // engine publishing that port) and serves it to the node's relay over a unix socket of mode 0600 in
-// the user's runtime directory (unix(7): connecting needs write permission on the socket file; the
-// server also checks the peer's uid with SO_PEERCRED). It keeps its copy of the socket, so a node
-// relay started again (node or engine restart) gets the same socket; datagrams wait in its receive
-// buffer meanwhile. It ends when the node is gone (or `u7s down` stops it).
+// the node's state directory, which the node mounts and which outlives a reboot (unix(7): connecting
+// needs write permission on the socket file; the server also checks the peer's uid with SO_PEERCRED).
+// It keeps its copy of the socket, so a node relay started again (node or engine restart) gets the
+// same socket; datagrams wait in its receive buffer meanwhile. It ends when the node is gone (or
+// `u7s down` stops it); a systemd --user unit (boot.ts) starts it at boot where the user has a manager.
 import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";

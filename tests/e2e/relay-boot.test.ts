@@ -115,8 +115,13 @@ describe("a host reboot with the VXLAN relay (tenant 27 on host A: Docker, host 
   test("the nodes boot again; status says the host side is not running and that `u7s up` restores the relay; after `u7s up` traffic goes through it both ways", async () => {
     const { a, b } = await upOverlayPair(env, { env: TENANT, onlyOwnNodes: true });
     try {
-      await relayUp(a, b);
-      await relayUp(b, a);
+      for (const [side, peer] of [[a, b], [b, a]] as const) {
+        // the socket (0600) in the node's state directory (0700), which a reboot keeps: not under /run
+        const socket = (await relayUp(side, peer)).hostSide!.socket;
+        expect(socket).toBe(`${side.host.home}/.local/state/u7s/${side.host.hostname}/${side.nodeName}/relay/vxlan-relay.sock`);
+        const st = await onHost(side.host, ["stat", "-c", "%a %F", socket, socket.replace(/\/[^/]+$/, "")]);
+        expect(st.stdout.trim().split("\n")).toEqual(["600 socket", "700 directory"]);
+      }
       for (const side of [a, b]) await simulateReboot(side);
       for (const side of [a, b]) {
         // booted without a u7s command: running, its relay waiting for the host side, no steering (egress through the engine)
