@@ -3,6 +3,7 @@ import { composeFile } from "../node/compose.ts";
 import { UsageError } from "../errors.ts";
 import { kubeadmConfig } from "../cluster/kubeadm-config.ts";
 import { nodeSpec } from "../node/spec.ts";
+import { relayPaths } from "../relay/host.ts";
 import { publishMountOptions, stringFlag } from "./_shared.ts";
 import type { CommandDef, Ctx } from "./_types.ts";
 
@@ -22,6 +23,8 @@ async function renderCompose(ctx: Ctx, image: string): Promise<string> {
     hostPaths: { boot: ctx.host.exists("/boot"), libModules: ctx.host.exists("/lib/modules") },
     bypass4netns:
       config.containerEngineType === "nerdctl" && runtimeDir !== undefined && runtimeDir !== "" && ctx.host.exists(`${runtimeDir}/bypass4netnsd.sock`),
+    // the relay's directories as `up` mounts them (none without a runtime directory: `up` refuses then)
+    relay: config.vxlanRelay && runtimeDir?.startsWith("/") ? relayPaths(ctx.env, ctx.host.hostname(), config.nodeName) : undefined,
   });
   return composeFile(spec, config);
 }

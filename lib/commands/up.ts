@@ -80,7 +80,7 @@ export const up: CommandDef = {
       // A recreate may move the node to a new address: port forwarders relaying to the old one are
       // taken off its network first and started again for the node as it ends up (lib/node/forward.ts).
       const moved = opts.recreate && !applier.dryRun ? await detachStale({ config, engine, log: ctx.log, applier }, config.nodeIp) : [];
-      const relayEnv = { config, engine, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname() };
+      const relayEnv = { config, engine, log: ctx.log, env: ctx.env, hostname: ctx.host.hostname(), runner: ctx.runner };
       if (!applier.dryRun) prepareRelay(relayEnv);
       // recreating without the relay: the engine publishes PORT_FLANNEL again, so the host side must let go of it first
       if (!applier.dryRun && opts.recreate && !config.vxlanRelay) await downRelay(relayEnv);

@@ -35,7 +35,7 @@ export const vxlanRelay: CommandDef = {
     const side = args.positionals[0];
     const log = (line: string) => process.stderr.write(`u7s vxlan-relay ${side}: ${line}\n`);
     if (side === "node") {
-      if (boolFlag(args, "cleanup")) return cleanupNodeRelay(ctx.runner);
+      if (boolFlag(args, "cleanup")) return cleanupNodeRelay(ctx.runner, log);
       return runNodeRelay({ run: ctx.runner, log, signal: stopSignal() });
     }
     if (side === "host") {

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import relayUnit from "../../assets/u7s-vxlan-relay.service" with { type: "text" };
 import type { NodeConfig } from "../config/resolve.ts";
 import { U7sError } from "../errors.ts";
+import type { Runner } from "../exec.ts";
 import type { XdgEnv } from "../state/paths.ts";
 import { hostDataPaths, statePaths } from "../state/paths.ts";
 
@@ -115,21 +116,12 @@ export function hostRelayPid(paths: RelayPaths): number | undefined {
   }
 }
 
-/** HostRelayStart says how the host side was started. */
-export type HostRelayStart = { how: "running" | "started"; pid: number };
+/** HostRelayStart says how the host side was started: found running, as a systemd --user unit, or as a detached process. */
+export type HostRelayStart = { how: "running" | "systemd" | "detached"; pid: number };
 
-/**
- * startHostRelay starts this node's host side unless it runs: `u7s vxlan-relay host` as a detached
- * process of its own session (it outlives `u7s up`, the engine and its restarts), logging to
- * paths.logFile, with the node's settings as flags. It waits until the socket is served.
- */
-export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env: XdgEnv, binary: string = process.execPath): Promise<HostRelayStart> {
-  const running = hostRelayPid(paths);
-  if (running !== undefined && existsSync(paths.socket)) return { how: "running", pid: running };
-  if (running !== undefined) await stopHostRelay(paths);
-  mkdirSync(dirname(paths.logFile), { recursive: true, mode: 0o700 });
-  const log = openSync(paths.logFile, "a", 0o600);
-  const args = [
+/** hostRelayArgs are the host side's arguments: the node's settings as flags (it resolves them as `up` did). */
+export function hostRelayArgs(config: NodeConfig): string[] {
+  return [
     "vxlan-relay", "host",
     "--container-engine", config.containerEngine ?? "",
     "--node-name", config.nodeName,
@@ -137,13 +129,72 @@ export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env:
     "--port-flannel", String(config.portFlannel),
     "--tenant", String(config.tenant),
   ];
-  const child = spawn(binary, args, { detached: true, stdio: ["ignore", log, log], env: { ...process.env, ...env } as NodeJS.ProcessEnv });
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) throw new U7sError("cannot start the VXLAN relay's host side", { hint: `see ${paths.logFile}` });
+}
+
+/** hostRelayUnit is the host side's systemd --user unit name (node names are DNS labels: valid in unit names). */
+export function hostRelayUnit(nodeName: string): string {
+  return `u7s-vxlan-relay-${nodeName}.service`;
+}
+
+/** PASSED_ENV: what the host side needs of the environment under systemd (the engine CLI and u7s's own directories). */
+const PASSED_ENV = ["PATH", "HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "DOCKER_HOST", "CONTAINER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_ENGINE_TYPE"];
+
+/**
+ * systemdRunArgv starts the host side as a transient systemd --user service (systemd-run(1)) that
+ * systemd restarts when it fails (systemd.service(5) Restart=on-failure; it exits 0 when its node is
+ * gone or it is stopped), logging to paths.logFile.
+ */
+export function systemdRunArgv(paths: RelayPaths, config: NodeConfig, env: XdgEnv, binary: string): string[] {
+  const setenv = PASSED_ENV.filter((k) => env[k] !== undefined && env[k] !== "").map((k) => `--setenv=${k}=${env[k]}`);
+  return [
+    "systemd-run", "--user", "--quiet", "--collect",
+    `--unit=${hostRelayUnit(config.nodeName)}`,
+    "--property=Restart=on-failure", "--property=RestartSec=1",
+    `--property=StandardOutput=append:${paths.logFile}`, `--property=StandardError=append:${paths.logFile}`,
+    ...setenv,
+    binary, ...hostRelayArgs(config),
+  ];
+}
+
+/** userSystemd tells whether the user has a systemd manager to supervise the host side (`systemctl --user is-system-running`). */
+async function userSystemd(run: Runner): Promise<boolean> {
+  try {
+    const r = await run(["systemctl", "--user", "is-system-running"], { timeoutMs: 5_000 });
+    return ["running", "degraded"].includes(r.stdout.trim());
+  } catch {
+    return false; // no systemctl
+  }
+}
+
+/**
+ * startHostRelay starts this node's host side unless it runs: `u7s vxlan-relay host` supervised by
+ * systemd --user where the user has one, else as a detached process of its own session (either way it
+ * outlives `u7s up`, the engine and its restarts), logging to paths.logFile. It waits until the socket
+ * is served.
+ */
+export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env: XdgEnv, run: Runner, binary: string = process.execPath): Promise<HostRelayStart> {
+  const running = hostRelayPid(paths);
+  if (running !== undefined && existsSync(paths.socket)) return { how: "running", pid: running };
+  if (running !== undefined) await stopHostRelay(paths);
+  mkdirSync(dirname(paths.logFile), { recursive: true, mode: 0o700 });
+  let how: HostRelayStart["how"] = "detached";
+  let child: ReturnType<typeof spawn> | undefined;
+  if (await userSystemd(run)) {
+    // a unit of that name left from an earlier run (failed, not collected) would refuse the new one
+    await run(["systemctl", "--user", "reset-failed", hostRelayUnit(config.nodeName)]).catch(() => undefined);
+    const r = await run(systemdRunArgv(paths, config, env, binary));
+    if (r.exitCode === 0) how = "systemd";
+  }
+  if (how === "detached") {
+    const log = openSync(paths.logFile, "a", 0o600);
+    child = spawn(binary, hostRelayArgs(config), { detached: true, stdio: ["ignore", log, log], env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+    child.unref();
+    if (child.pid === undefined) throw new U7sError("cannot start the VXLAN relay's host side", { hint: `see ${paths.logFile}` });
+  }
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await Bun.sleep(50)) {
-    if (existsSync(paths.socket) && hostRelayPid(paths) === pid) return { how: "started", pid };
-    if (child.exitCode !== null) break;
+    const pid = hostRelayPid(paths);
+    if (existsSync(paths.socket) && pid !== undefined && (child === undefined || pid === child.pid)) return { how, pid };
+    if (child !== undefined && child.exitCode !== null) break;
   }
   const tail = existsSync(paths.logFile) ? readFileSync(paths.logFile, "utf8").trim().split("\n").slice(-3).join("\n") : "";
   throw new U7sError(`the VXLAN relay's host side did not start (it serves ${paths.socket})`, {

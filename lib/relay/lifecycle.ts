@@ -2,12 +2,12 @@
 import type { NodeConfig } from "../config/resolve.ts";
 import type { ContainerState, Engine } from "../engine/engine.ts";
 import { U7sError } from "../errors.ts";
-import { lastLines } from "../exec.ts";
+import { lastLines, type Runner } from "../exec.ts";
 import type { Log } from "../log.ts";
 import { nodeNames } from "../node/names.ts";
 import { createdSettings, RELAY_ENV } from "../node/spec.ts";
 import type { XdgEnv } from "../state/paths.ts";
-import { ENABLE_NODE_UNIT, hostRelayPid, prepareRelayDirs, relayPaths, startHostRelay, stopHostRelay } from "./host.ts";
+import { ENABLE_NODE_UNIT, hostRelayPid, hostRelayUnit, prepareRelayDirs, relayPaths, startHostRelay, stopHostRelay } from "./host.ts";
 import { NODE_STATUS_FILE, type NodeRelayStatus } from "./node.ts";
 
 /** RelayUpEnv is what the relay's steps of `up` and `down` need. */
@@ -18,6 +18,8 @@ export interface RelayUpEnv {
   env: XdgEnv;
   /** hostname: the machine's real host name (state is kept per host). */
   hostname: string;
+  /** runner runs host commands (systemctl --user, systemd-run). */
+  runner: Runner;
 }
 
 /** prepareRelay makes the directories the node mounts when the relay is on (before the node is created or started). */
@@ -34,17 +36,18 @@ export async function upRelay(e: RelayUpEnv): Promise<void> {
   const state = await e.engine.inspectContainer(name);
   if (!state || createdSettings(state)?.[RELAY_ENV] !== "on") return;
   const paths = relayPaths(e.env, e.hostname, e.config.nodeName);
-  const started = await startHostRelay(paths, e.config, e.env);
+  const started = await startHostRelay(paths, e.config, e.env, e.runner);
   const r = await e.engine.exec(name, ENABLE_NODE_UNIT);
   if (r.exitCode !== 0) {
     throw new U7sError(`cannot start the VXLAN relay in node ${name}`, { detail: lastLines(r.stderr, 3) || undefined, hint: "see `u7s exec -- journalctl -u u7s-vxlan-relay`; or use the engine's path: `u7s up --recreate --vxlan-relay=off`" });
   }
-  e.log.info(`VXLAN relay: ${e.config.hostIp}:${e.config.portFlannel}/udp served by pid ${started.pid}${started.how === "running" ? " (already running)" : ""}; the node relays Flannel's VXLAN through it`);
+  const how = { running: "already running", systemd: `systemd --user unit ${hostRelayUnit(e.config.nodeName)}`, detached: "a detached process" }[started.how];
+  e.log.info(`VXLAN relay: ${e.config.hostIp}:${e.config.portFlannel}/udp served by pid ${started.pid} (${how}); the node relays Flannel's VXLAN through it`);
 }
 
 /** downRelay stops the node's host side (after the node is gone); nothing when none runs or there is no runtime directory. */
-export async function downRelay(e: Omit<RelayUpEnv, "engine">): Promise<void> {
-  if (e.env.XDG_RUNTIME_DIR === undefined) return;
+export async function downRelay(e: Omit<RelayUpEnv, "engine" | "runner">): Promise<void> {
+  if (!e.env.XDG_RUNTIME_DIR?.startsWith("/")) return;
   if (await stopHostRelay(relayPaths(e.env, e.hostname, e.config.nodeName))) e.log.info(`stopped the VXLAN relay's host side of ${e.config.nodeName}`);
 }
 
@@ -64,7 +67,7 @@ export interface RelayReport {
 const STALE_MS = 10_000;
 
 /** relayReport finds out which VXLAN path the node uses and why. */
-export async function relayReport(e: RelayUpEnv, state: ContainerState | undefined, now = Date.now()): Promise<RelayReport> {
+export async function relayReport(e: Omit<RelayUpEnv, "runner">, state: ContainerState | undefined, now = Date.now()): Promise<RelayReport> {
   const none = { hostSide: null, node: null };
   const record = state ? createdSettings(state) : undefined;
   if (!state) return { path: "engine", why: "no node", ...none };
@@ -72,7 +75,7 @@ export async function relayReport(e: RelayUpEnv, state: ContainerState | undefin
     const why = e.config.vxlanRelay ? "the node was created without the relay (`u7s up --recreate` turns it on)" : "U7S_VXLAN_RELAY=off: the engine publishes PORT_FLANNEL";
     return { path: "engine", why, ...none };
   }
-  const paths = e.env.XDG_RUNTIME_DIR === undefined ? undefined : relayPaths(e.env, e.hostname, e.config.nodeName);
+  const paths = !e.env.XDG_RUNTIME_DIR?.startsWith("/") ? undefined : relayPaths(e.env, e.hostname, e.config.nodeName);
   const pid = paths ? hostRelayPid(paths) : undefined;
   const hostSide = pid !== undefined && paths ? { pid, socket: paths.socket } : null;
   let node: NodeRelayStatus | null = null;

@@ -112,10 +112,14 @@ export async function runNodeRelay(deps: NodeRelayDeps): Promise<void> {
   if (failed !== undefined) throw new Error(`the relay failed: ${failed}`);
 }
 
+/** CLEANED_UP is what the unit's ExecStopPost logs once the rules are out (the e2e test looks for it after a SIGKILL). */
+export const CLEANED_UP = "steering rules removed: VXLAN leaves through the engine's network";
+
 /** cleanupNodeRelay takes the steering out (the unit's ExecStopPost: also after the relay was killed). */
-export async function cleanupNodeRelay(run: Runner): Promise<void> {
+export async function cleanupNodeRelay(run: Runner, log: (line: string) => void): Promise<void> {
   await removeSteering(run);
   rmSync(NODE_STATUS_FILE, { force: true });
+  log(CLEANED_UP);
 }
 
 function writeStatus(s: NodeRelayStatus): void {

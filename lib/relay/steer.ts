@@ -44,8 +44,9 @@ interface FdbEntry {
 export function fdbPeers(json: string, self: string): string[] {
   let entries: unknown;
   try {
-    entries = JSON.parse(json === "" ? "[]" : json);
+    entries = JSON.parse(json);
   } catch {
+    // no output (no flannel.1 yet) or not JSON: no peers
     return [];
   }
   if (!Array.isArray(entries)) return [];

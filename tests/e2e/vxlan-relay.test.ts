@@ -73,7 +73,8 @@ async function status(side: VtepSide): Promise<{ vxlan: Vxlan; node: { ports: { 
 async function relayUp(side: VtepSide, peer: VtepSide, seconds = 60): Promise<Vxlan> {
   return eventually(`host ${side.host.id}: the relay path with peer ${peer.host.ip}`, async () => {
     const v = (await status(side)).vxlan;
-    return v.path === "relay" && v.node && peer.host.ip in v.node.peers ? v : undefined;
+    if (v.path === "relay" && v.node && peer.host.ip in v.node.peers) return v;
+    throw new Error(`u7s status --json .vxlan: ${JSON.stringify({ ...v, node: v.node && { pid: v.node.pid, peers: v.node.peers } })}`);
   }, seconds);
 }
 
@@ -218,6 +219,9 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       });
       const again = await relayUp(a, b);
       expect(again.node!.pid).not.toBe(first.node!.pid);
+      // the unit's ExecStopPost took the killed relay's rules out before systemd started it again
+      const journal = await nodeSh(a, "journalctl -u u7s-vxlan-relay --no-pager -o cat");
+      expect(journal).toContain("steering rules removed: VXLAN leaves through the engine's network");
       const before = await counters(a);
       await ping(a, b);
       await grew(a, before);
@@ -269,8 +273,10 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
     try {
       await relayUp(a, b);
       const hostPid = (await status(a)).vxlan.hostSide!.pid;
+      const started = await startedAt(a);
       await restartDocker(a.host);
       await eventually("node A running again after the engine restart", async () => ((await status(a)).vxlan.node ? true : undefined), 120);
+      expect(await startedAt(a)).not.toBe(started);
       await redoFlannel(a, b);
       const v = await relayUp(a, b, 90);
       expect(v.hostSide!.pid).toBe(hostPid);
@@ -278,6 +284,27 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
       await ping(a, b);
       await ping(b, a);
       await grew(a, before);
+    } finally {
+      await downOverlayPair([a, b], { onlyOwnNodes: true });
+    }
+  }, TIMEOUT_MS);
+
+  test("engine restart on host B (Podman): the host side survives, the node comes back with the relay", async () => {
+    const { a, b } = await upOverlayPair(env, { env: { U7S_TENANT: "20", ...RELAY_ON }, onlyOwnNodes: true });
+    try {
+      await relayUp(b, a);
+      const hostPid = (await status(b)).vxlan.hostSide!.pid;
+      const started = await startedAt(b);
+      await restartPodman(b.host);
+      expect(await startedAt(b)).not.toBe(started);
+      await eventually("node B running again after the engine restart", async () => ((await status(b)).vxlan.node ? true : undefined), 120);
+      await redoFlannel(a, b);
+      const v = await relayUp(b, a, 90);
+      expect(v.hostSide!.pid).toBe(hostPid);
+      const before = await counters(b);
+      await ping(b, a);
+      await ping(a, b);
+      await grew(b, before);
     } finally {
       await downOverlayPair([a, b], { onlyOwnNodes: true });
     }
@@ -327,6 +354,14 @@ describe("the VXLAN relay between host A (Docker) and host B (Podman)", () => {
   }, TIMEOUT_MS);
 });
 
+/** startedAt is when the engine last started a side's node container. */
+async function startedAt(side: VtepSide): Promise<string> {
+  const argv = [side.host.engine, "inspect", "--format", "{{.State.StartedAt}}", side.nodeName];
+  const r = await runOnHost(side.host, argv);
+  expect(r.exitCode, describeResult(argv, r)).toBe(0);
+  return r.stdout.trim();
+}
+
 /** redoFlannel sets up flannel.1 in both nodes again (a restarted node has none; Flannel would make it). */
 async function redoFlannel(a: VtepSide, b: VtepSide): Promise<void> {
   const { FLANNEL_VXLAN_SCRIPT } = await import("./harness.ts");
@@ -335,6 +370,19 @@ async function redoFlannel(a: VtepSide, b: VtepSide): Promise<void> {
       const r = await runU7sOnHost(self.host, ["exec", "--", "sh", "-c", FLANNEL_VXLAN_SCRIPT, "flannel-vxlan", self.nodeIp, String(self.portFlannel), self.podAddr, self.mac, peer.podAddr, peer.mac, peer.host.ip], { env: self.env, timeoutMs: 60_000 });
       return r.exitCode === 0 ? true : undefined;
     }, 120);
+  }
+}
+
+/**
+ * restartPodman restarts host's rootless Podman as far as it has an engine: `podman system migrate` stops
+ * every container and the pause process that holds the user namespace (podman-system-migrate(1)), then
+ * the containers with restart policy always start again as podman-restart.service does at boot
+ * (`podman start --all --filter restart-policy=always`).
+ */
+async function restartPodman(host: TestHost): Promise<void> {
+  for (const argv of [["podman", "system", "migrate"], ["podman", "start", "--all", "--filter", "restart-policy=always"]]) {
+    const r = await runOnHost(host, argv, { timeoutMs: 180_000 });
+    expect(r.exitCode, describeResult(argv, r)).toBe(0);
   }
 }
 
@@ -347,6 +395,7 @@ async function restartDocker(host: TestHost): Promise<void> {
   await runCommand(["kill", "-TERM", pid]);
   await eventually("dockerd to exit", async () => ((await runCommand(["kill", "-0", pid])).exitCode !== 0 ? true : undefined), 60);
   const log = `${env.raw.U7S_HOSTS_LOG_DIR ?? "/var/log/u7s-test-hosts"}/dockerd-${host.id}.log`;
-  Bun.spawn(["setsid", "sh", "-c", 'cd / && exec "$0" dockerd-rootless.sh >>"$1" 2>&1 </dev/null', host.exec, log], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).unref();
+  // as tests/setup-hosts.sh's start_docker: setsid, the log, cd / (the daemon outlives the test)
+  Bun.spawn(["setsid", "sh", "-c", 'cd / && exec "$0" /usr/share/docker.io/contrib/dockerd-rootless.sh >>"$1" 2>&1 </dev/null', host.exec, log], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).unref();
   await eventually("dockerd to answer", async () => ((await runOnHost(host, ["docker", "info"], { timeoutMs: 10_000 })).exitCode === 0 ? true : undefined), 120);
 }

@@ -121,3 +121,22 @@ describe("isRelayMeta", () => {
     expect(isRelayMeta(meta)).toBe(want);
   });
 });
+
+describe("supervision by systemd --user", () => {
+  test("systemd-run starts the host side as a transient unit per node, restarted on failure, logging to the log file, with the engine's environment", async () => {
+    const { systemdRunArgv, hostRelayUnit, hostRelayArgs } = await import("../../../lib/relay/host.ts");
+    const c = await config({ U7S_TENANT: "3" });
+    const paths = relayPaths(ENV, "host-a", c.nodeName);
+    const argv = systemdRunArgv(paths, c, { ...ENV, PATH: "/usr/bin", DOCKER_HOST: "unix:///run/user/1000/docker.sock", SECRET: "x", XDG_CONFIG_HOME: "" }, "/opt/u7s");
+    expect(hostRelayUnit(c.nodeName)).toBe("u7s-vxlan-relay-u7s-host-a-t3.service");
+    expect(argv).toEqual([
+      "systemd-run", "--user", "--quiet", "--collect",
+      "--unit=u7s-vxlan-relay-u7s-host-a-t3.service",
+      "--property=Restart=on-failure", "--property=RestartSec=1",
+      `--property=StandardOutput=append:${paths.logFile}`, `--property=StandardError=append:${paths.logFile}`,
+      "--setenv=PATH=/usr/bin", "--setenv=HOME=/home/u", "--setenv=XDG_RUNTIME_DIR=/run/user/1000", "--setenv=DOCKER_HOST=unix:///run/user/1000/docker.sock",
+      "/opt/u7s", ...hostRelayArgs(c),
+    ]);
+    expect(hostRelayArgs(c)).toEqual(["vxlan-relay", "host", "--container-engine", "docker", "--node-name", "u7s-host-a-t3", "--host-ip", "10.0.0.1", "--port-flannel", String(c.portFlannel), "--tenant", "3"]);
+  });
+});

@@ -5,6 +5,7 @@ import type { RunResult, Runner } from "../../../lib/exec.ts";
 import {
   applySteering,
   CHAIN,
+  FDB_ARGV,
   fdbPeers,
   jumpRule,
   jumpSpecs,
@@ -29,12 +30,21 @@ describe("fdbPeers", () => {
       { mac: "02:75:37:00:00:06", dst: "fe80::1" },
       { mac: "02:75:37:00:00:07", dst: "10.213.0.256" },
       { mac: "02:75:37:00:00:08" },
+      { mac: "02:75:37:00:00:09", dst: 1 },
+      { mac: "02:75:37:00:00:0a", dst: "x10.213.0.7" },
+      { mac: "02:75:37:00:00:0b", dst: "10.213.0.7x" },
+      { mac: "02:75:37:00:00:0c", dst: "10.213.0.255" },
       null,
     ]);
-    expect(fdbPeers(fdb, "10.213.0.1")).toEqual(["10.213.0.10", "10.213.0.2"]);
+    expect(fdbPeers(fdb, "10.213.0.1")).toEqual(["10.213.0.10", "10.213.0.2", "10.213.0.255"]);
   });
 
-  test.each([["", []], ["not json", []], ['{"dst":"10.0.0.1"}', []], ["[]", []]] as const)("%p gives no peers", (text, want) => {
+  test("FDB_ARGV asks bridge(8) for flannel.1's entries as JSON; the mark is one bit of its own", () => {
+    expect(FDB_ARGV).toEqual(["bridge", "-j", "fdb", "show", "dev", "flannel.1"]);
+    expect(MARK).toBe("0x200000");
+  });
+
+  test.each([["", []], ["not json", []], ["{", []], ['{"dst":"10.0.0.1"}', []], ["[]", []]] as const)("%p gives no peers", (text, want) => {
     expect(fdbPeers(text, "10.0.0.9")).toEqual([...want]);
   });
 });
@@ -89,6 +99,7 @@ class FakeIptables {
     const ok = (stdout = ""): RunResult => ({ exitCode: 0, stdout, stderr: "" });
     const fail = (stderr: string): RunResult => ({ exitCode: 1, stdout: "", stderr });
     if (argv[0] === "iptables-restore") {
+      if (argv.join(" ") !== "iptables-restore --noflush -w 5") return fail(`fake: ${argv.join(" ")}`);
       let table = "";
       for (const line of (opts?.input ?? "").split("\n")) {
         if (line.startsWith("*")) table = line.slice(1);
@@ -97,6 +108,7 @@ class FakeIptables {
       }
       return ok();
     }
+    if (argv[0] !== "iptables" || argv[1] !== "-w" || argv[2] !== "5" || argv[3] !== "-t") return fail(`fake: not \`iptables -w 5 -t TABLE ...\`: ${argv.join(" ")}`);
     const args = argv.slice(argv.indexOf("-t") + 2);
     const t = this.tables[argv[argv.indexOf("-t") + 1]!]!;
     const [op, chain, ...rest] = args;
@@ -122,6 +134,7 @@ class FakeIptables {
       case "-X":
         if (!t[chain!]) return fail("iptables: No chain/target/match by that name.");
         if (Object.values(t).some((rules) => rules.some((r) => r.endsWith(`-j ${chain}`)))) return fail("iptables: Too many links.");
+        if (t[chain!]!.length > 0) return fail("iptables: Directory not empty.");
         delete t[chain!];
         return ok();
     }
@@ -143,8 +156,15 @@ describe("applySteering and removeSteering", () => {
     expect(ipt.tables).toEqual(once);
     expect(ipt.tables.nat!.OUTPUT!.filter((r) => r.includes(CHAIN))).toHaveLength(1);
     expect(ipt.tables.raw![CHAIN]).toEqual(rawRules(["10.213.0.2"], 8472, 9).map((r) => r.join(" ")));
+    expect(ipt.tables.nat![CHAIN]).toEqual(natRules(ports, 8472).map((r) => r.join(" ")));
     // the jump goes first in OUTPUT: before other rules of the chain
     expect(ipt.tables.nat!.OUTPUT![0]).toContain(`-j ${CHAIN}`);
+  });
+
+  test("the raw rules list the peers in order, whatever the order of the map", async () => {
+    const ipt = new FakeIptables();
+    await applySteering(ipt.run, new Map([["10.213.0.3", 40002], ["10.213.0.2", 40001]]), 8472, 9);
+    expect(ipt.tables.raw![CHAIN]).toEqual(rawRules(["10.213.0.2", "10.213.0.3"], 8472, 9).map((r) => r.join(" ")));
   });
 
   test("apply with other peers replaces the chains' rules (no rule of a gone peer stays)", async () => {
@@ -156,8 +176,8 @@ describe("applySteering and removeSteering", () => {
   });
 
   test("a failing iptables-restore is an error naming the command and its stderr", async () => {
-    const run: Runner = async (argv) => (argv[0] === "iptables-restore" ? { exitCode: 2, stdout: "", stderr: "iptables-restore: line 2 failed" } : { exitCode: 0, stdout: "", stderr: "" });
-    await expect(applySteering(run, ports, 8472, 9)).rejects.toThrow(/iptables-restore --noflush -w 5 failed \(exit 2\): iptables-restore: line 2 failed/);
+    const run: Runner = async (argv) => (argv[0] === "iptables-restore" ? { exitCode: 2, stdout: "", stderr: "iptables-restore: line 2 failed\n" } : { exitCode: 0, stdout: "", stderr: "" });
+    await expect(applySteering(run, ports, 8472, 9)).rejects.toThrow(/iptables-restore --noflush -w 5 failed \(exit 2\): iptables-restore: line 2 failed$/);
   });
 
   test("remove: raw's jump and chain before nat's; everything of u7s's goes, the rest stays; idempotent", async () => {
@@ -176,7 +196,7 @@ describe("applySteering and removeSteering", () => {
   });
 
   test("jumpSpecs finds the jumps in `iptables -S OUTPUT` output as -D arguments; splitRule keeps a quoted comment whole", () => {
-    const listing = `-P OUTPUT ACCEPT\n-A OUTPUT -p udp -m udp --dport 8472 -m comment --comment "u7s vxlan relay" -j ${CHAIN}\n-A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT\n`;
+    const listing = `-P OUTPUT ACCEPT\n-A KUBE-X -j ${CHAIN}\n-A OUTPUT -p udp -m udp --dport 8472 -m comment --comment "u7s vxlan relay" -j ${CHAIN}\n-A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT\n`;
     expect(jumpSpecs(listing)).toEqual([["OUTPUT", "-p", "udp", "-m", "udp", "--dport", "8472", "-m", "comment", "--comment", "u7s vxlan relay", "-j", CHAIN]]);
     expect(splitRule('a "b c" d')).toEqual(["a", "b c", "d"]);
   });
