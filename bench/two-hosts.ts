@@ -13,7 +13,7 @@
 //
 // Run (as root, after `npm run test:setup` and ./compile.sh):
 //   node_modules/.bin/bun bench/two-hosts.ts [--runs 3] [--mib 64] [--veth-mib 1024] [--udp-mbit 500] [--udp-seconds 3]
-//     [--relay-mtu N]   (an experiment: flannel.1's MTU on the relay pair; default the engine's eth0 MTU - 50, as Flannel)
+//     [--node-mtu N]   (NODE_MTU for both pairs: the node network's MTU, flannel.1 gets N - 50; default the engine's 1500)
 //
 // TCP is measured with iperf3 (Debian's package: on the host from tests/setup-tools.sh, in the nodes from the
 // cluster test image), one TCP stream of a fixed size (`-n`), the receiver's bits_per_second, so TCP slow start is
@@ -41,7 +41,7 @@ const { values } = parseArgs({
     "udp-mbit": { type: "string", default: "500" },
     "udp-seconds": { type: "string", default: "3" },
     ping: { type: "string", default: "/tmp/relaycore-ping/x/bin/ping" },
-    "relay-mtu": { type: "string" },
+    "node-mtu": { type: "string" },
   },
 });
 const runs = Number(values.runs);
@@ -95,22 +95,12 @@ try {
   console.error(`bench/two-hosts.ts: no ping at ${values.ping}: ICMP rows are left out (get it: apt-get download iputils-ping && dpkg-deb -x iputils-ping_*.deb /tmp/relaycore-ping/x)`);
 }
 try {
-  for (const name of Object.keys(PATHS) as PathName[]) pairs[name] = await upOverlayPair(hosts, { env: { ...PATHS[name] }, onlyOwnNodes: true });
+  const mtuEnv: Record<string, string> = values["node-mtu"] === undefined ? {} : { NODE_MTU: values["node-mtu"] };
+  for (const name of Object.keys(PATHS) as PathName[]) pairs[name] = await upOverlayPair(hosts, { env: { ...PATHS[name], ...mtuEnv }, onlyOwnNodes: true });
   const setupS = (performance.now() - t0) / 1000;
   const engine = pairs.engine!;
   const relay = pairs.relay!;
   if (pingBinary) for (const p of [engine, relay]) for (const side of [p.a, p.b]) await copyPing(side, pingBinary);
-  if (values["relay-mtu"] !== undefined) {
-    // An experiment: flannel.1's MTU on the relay pair only (the relay's cost is per datagram). The kernel caps a
-    // VXLAN device's MTU at its lower device's minus 50 (flannel.1 is made with `dev eth0`), so eth0 grows too:
-    // its VXLAN datagrams go to the relay over lo, but other large packets through eth0 would not pass the
-    // engine's bridge, so not for real clusters.
-    const mtu = Number(values["relay-mtu"]);
-    for (const side of [relay.a, relay.b]) {
-      const r = await runU7sOnHost(side.host, ["exec", "--", "sh", "-c", `ip link set eth0 mtu ${mtu + 50} && ip link set flannel.1 mtu ${mtu}`], { env: side.env });
-      if (r.exitCode !== 0) throw new Error(`cannot set flannel.1's MTU on host ${side.host.id}: ${r.stderr}`);
-    }
-  }
   const { tool, missing } = await pickTool({
     "on host A": onHost(engine.a.host),
     "on host B": onHost(engine.b.host),
@@ -157,7 +147,7 @@ try {
   console.log(
     `two test hosts: A ${hosts.a.ip} (${hosts.a.engine}), B ${hosts.b.ip} (${hosts.b.engine}); median of ${runs} paired runs; ` +
       `${vethMib} MiB over the veth, ${mib} MiB otherwise; checksum fix: ${engine.fix}/${relay.fix}; both pairs up + overlay in ${setupS.toFixed(1)} s; ` +
-      `${values["relay-mtu"] ? `relay pair's flannel.1 MTU ${values["relay-mtu"]}; ` : ""}load average ${load0.map((x) => x.toFixed(2)).join(" ")} before, ${load1.map((x) => x.toFixed(2)).join(" ")} after (${navigator.hardwareConcurrency} cores)\n`,
+      `${values["node-mtu"] ? `NODE_MTU ${values["node-mtu"]} (flannel.1 ${Number(values["node-mtu"]) - 50}); ` : ""}load average ${load0.map((x) => x.toFixed(2)).join(" ")} before, ${load1.map((x) => x.toFixed(2)).join(" ")} after (${navigator.hardwareConcurrency} cores)\n`,
   );
   console.log("| measure | direction | engine path | VXLAN relay | relay / engine |");
   console.log("|---|---|---:|---:|---:|");

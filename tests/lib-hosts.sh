@@ -1,5 +1,15 @@
-# tests/lib-hosts.sh: shell functions tests/setup-hosts.sh, tests/setup-host-trixie.sh and tests/setup-job-hosts.sh
-# share (sourced; the sourcing script defines log).
+# tests/lib-hosts.sh: shell functions tests/setup-engines.sh, tests/setup-hosts.sh, tests/setup-host-trixie.sh and
+# tests/setup-job-hosts.sh share (sourced; the sourcing script sets LOG_TAG, the prefix of its log lines).
+T0=$(date +%s%N)
+log() { echo "[$LOG_TAG] $*" >&2; }
+die() { echo "[$LOG_TAG] ERROR: $*" >&2; exit 1; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+phase() { # phase NAME FUNCTION [ARG...]: run it and print how long it took
+  local s name=$1; shift; s=$(date +%s%N); "$@"
+  local ms; ms=$(ms_since "$s"); log "$(printf 'phase %-22s %3d.%01ds' "$name" $((ms / 1000)) $((ms % 1000 / 100)))"
+}
+ns_exists() { [ -e "/run/netns/$1" ]; }
+is_mount() { findmnt -n "$1" >/dev/null 2>&1; }
 kill_cgroup() { # kill_cgroup DIR: SIGKILL every process in DIR and below (only the test hosts' users live there), rmdir it
   local d=$1 p
   [ -d "$d" ] || return 0

@@ -14,6 +14,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LOG_TAG=setup-engines
+# shellcheck source=tests/lib-hosts.sh
+. "$HERE/lib-hosts.sh"
 WORK=$HERE/.work
 ENV_FILE=$WORK/engines.env
 IMAGES=$WORK/images
@@ -37,14 +40,6 @@ HOST_PACKAGES=(docker.io containerd runc iptables rootlesskit slirp4netns uidmap
   podman conmon netavark aardvark-dns catatonit golang-github-containers-common
   debootstrap curl ca-certificates iproute2 socat unzip)
 
-T0=$(date +%s%N)
-log() { echo "[setup-engines] $*" >&2; }
-die() { echo "[setup-engines] ERROR: $*" >&2; exit 1; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-phase() { # phase NAME FUNCTION: run it and print how long it took
-  local s; s=$(date +%s%N); "$2"
-  local ms; ms=$(ms_since "$s"); log "$(printf 'phase %-22s %3d.%01ds' "$1" $((ms / 1000)) $((ms % 1000 / 100)))"
-}
 
 [ "$(id -u)" = 0 ] || die "run as root: it installs packages and starts engines for $USER_"
 export DEBIAN_FRONTEND=noninteractive PATH=$SAFE_PATH:$PATH

@@ -21,6 +21,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lib-hosts.sh
+LOG_TAG=setup-host-trixie
 . "$HERE/lib-hosts.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 WORK=$HERE/.work
@@ -50,18 +51,8 @@ select_host() { # select_host c|d: the per-host names below
   NSDIR=$RUN_DIR/host-$H MNT=$RUN_DIR/host-$H/mnt UTS=$RUN_DIR/uts-$H
 }
 
-T0=$(date +%s%N)
-log() { echo "[setup-host-trixie] $*" >&2; }
-die() { echo "[setup-host-trixie] ERROR: $*" >&2; exit 1; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-phase() { # phase NAME FUNCTION: run it and print how long it took
-  local s; s=$(date +%s%N); "$2"
-  local ms; ms=$(ms_since "$s"); log "$(printf 'phase %-22s %3d.%01ds' "$1" $((ms / 1000)) $((ms % 1000 / 100)))"
-}
 [ "$(id -u)" = 0 ] || die "run as root: it creates namespaces and unpacks a root file system"
 export PATH=$SAFE_PATH:$PATH
-ns_exists() { [ -e "/run/netns/$1" ]; }
-is_mount() { findmnt -n "$1" >/dev/null 2>&1; }
 cg_dirs() { cgroup_dirs "$U"; } # the delegated cgroup directories (tests/lib-hosts.sh), as tests/setup-hosts.sh makes them
 as_h() { timeout 600 "$W" "$@"; }
 in_root() { chroot "$TROOT" /usr/bin/env -i PATH=$SAFE_PATH LANG=C.UTF-8 "$@"; } # admin steps, before the namespace

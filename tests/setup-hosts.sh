@@ -26,6 +26,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lib-hosts.sh
+LOG_TAG=setup-hosts
 . "$HERE/lib-hosts.sh"
 WORK=$HERE/.work
 ENGINES_ENV=$WORK/engines.env
@@ -48,14 +49,6 @@ HOSTS_CIDR=10.213.0.0/16        # every address this script hands out
 HOSTS=(a b)
 declare -A IP=([a]=$PREFIX.1 [b]=$PREFIX.2)
 
-T0=$(date +%s%N)
-log() { echo "[setup-hosts] $*" >&2; }
-die() { echo "[setup-hosts] ERROR: $*" >&2; exit 1; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-phase() { # phase NAME FUNCTION [ARG...]: run it and print how long it took
-  local s name=$1; shift; s=$(date +%s%N); "$@"
-  local ms; ms=$(ms_since "$s"); log "$(printf 'phase %-22s %3d.%01ds' "$name" $((ms / 1000)) $((ms % 1000 / 100)))"
-}
 
 [ "$(id -u)" = 0 ] || die "run as root: it creates namespaces, users and engines"
 export PATH=$SAFE_PATH:$PATH
@@ -75,7 +68,6 @@ host_env() { # host_env h: sets U H UID_ GID_ HOME_ XDG_ SOCK W for host h (user
 cg_dirs() { cgroup_dirs "$1"; } # cg_dirs USER: the delegated cgroup directories (tests/lib-hosts.sh)
 ping_sock() { [ -S "$1" ] && [ "$(curl -s --max-time 5 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]; }
 as_host() { local h=$1; shift; timeout 600 "$(wrapper_of "$h")" "$@"; }
-ns_exists() { [ -e "/run/netns/$1" ]; }
 
 # ------------------------------------------------------------------ engines choice
 ENGINES_ARG=${U7S_HOSTS_ENGINES:-docker,podman}

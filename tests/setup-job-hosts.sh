@@ -22,6 +22,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lib-hosts.sh
+LOG_TAG=setup-job-hosts
 . "$HERE/lib-hosts.sh"
 WORK=$HERE/.work
 ENGINES_ENV=$WORK/engines.env
@@ -43,18 +44,8 @@ user_env() { # the job user's ids and home (user must exist)
   UID_=$(id -u "$JOB_USER"); GID_=$(id -g "$JOB_USER"); HOME_=$(getent passwd "$JOB_USER" | cut -d: -f6)
 }
 
-T0=$(date +%s%N)
-log() { echo "[setup-job-hosts] $*" >&2; }
-die() { echo "[setup-job-hosts] ERROR: $*" >&2; exit 1; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-phase() { # phase NAME FUNCTION: run it and print how long it took
-  local s; s=$(date +%s%N); "$2"
-  local ms; ms=$(ms_since "$s"); log "$(printf 'phase %-22s %3d.%01ds' "$1" $((ms / 1000)) $((ms % 1000 / 100)))"
-}
 [ "$(id -u)" = 0 ] || die "run as root: it creates namespaces and a user"
 export PATH=$SAFE_PATH:$PATH
-ns_exists() { [ -e "/run/netns/$1" ]; }
-is_mount() { findmnt -n "$1" >/dev/null 2>&1; }
 as_job() { setpriv --reuid="$UID_" --regid="$GID_" --init-groups -- "$@"; } # as the job user, on the machine
 
 # ------------------------------------------------------------------ status / down

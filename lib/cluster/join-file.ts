@@ -1,4 +1,4 @@
-import { unusableRange } from "../config/resolve.ts";
+import { MTU_MAX, MTU_MIN, unusableRange } from "../config/resolve.ts";
 import { DEFAULT_PORTS } from "../config/settings.ts";
 import { UsageError } from "../errors.ts";
 import { isIPv4, isNodeSubnet, nodeSubnet } from "../net.ts";
@@ -17,6 +17,8 @@ export interface JoinFile {
     portKubeApiserver: number;
     portFlannel: number;
     nodeSubnet: string;
+    /** nodeMtu: the control plane's NODE_MTU, only when set (a file without it: the engine's default). */
+    nodeMtu?: number;
   };
   /** join: the arguments of `kubeadm join` (from `kubeadm token create --print-join-command`). */
   join: {
@@ -43,6 +45,7 @@ export interface Join {
     portKubeApiserver: number;
     portFlannel: number | undefined;
     nodeSubnet: string | undefined;
+    nodeMtu?: number;
   };
   join: JoinFile["join"];
 }
@@ -123,8 +126,8 @@ export function parseJoinFile(text: string, source: string): JoinFile {
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(`${where} is not an object`);
     return v as Record<string, unknown>;
   };
-  const keys = (o: Record<string, unknown>, where: string, allowed: readonly string[]) => {
-    const extra = Object.keys(o).filter((k) => !allowed.includes(k));
+  const keys = (o: Record<string, unknown>, where: string, allowed: readonly string[], optional: readonly string[] = []) => {
+    const extra = Object.keys(o).filter((k) => !allowed.includes(k) && !optional.includes(k));
     if (extra.length > 0) throw bad(`unknown field ${where}${extra[0]}`);
     const missing = allowed.filter((k) => !(k in o));
     if (missing.length > 0) throw bad(`missing field ${where}${missing[0]}`);
@@ -145,7 +148,7 @@ export function parseJoinFile(text: string, source: string): JoinFile {
   if (top.kind !== JOIN_FILE_KIND) throw bad(`kind=${JSON.stringify(top.kind)} (expected ${JOIN_FILE_KIND})`);
   if (top.version !== 1) throw bad(`version=${JSON.stringify(top.version)} is not supported (this u7s reads version 1)`);
   const cp = obj(top.controlPlane, "controlPlane");
-  keys(cp, "controlPlane.", ["nodeName", "hostIp", "portKubeApiserver", "portFlannel", "nodeSubnet"]);
+  keys(cp, "controlPlane.", ["nodeName", "hostIp", "portKubeApiserver", "portFlannel", "nodeSubnet"], ["nodeMtu"]);
   const nodeName = str(cp, "nodeName", "controlPlane.", isNodeName, "a Kubernetes node name");
   const hostIpProblem = typeof cp.hostIp === "string" ? controlPlaneHostIpProblem(cp.hostIp) : "not a string";
   if (hostIpProblem) throw bad(`controlPlane.hostIp=${JSON.stringify(cp.hostIp)} is not valid (${hostIpProblem}; ${CONTROL_PLANE_HOST_IP_VALID})`);
@@ -153,6 +156,10 @@ export function parseJoinFile(text: string, source: string): JoinFile {
   const portKubeApiserver = port(cp, "portKubeApiserver", "controlPlane.");
   const portFlannel = port(cp, "portFlannel", "controlPlane.");
   const nodeSubnet = str(cp, "nodeSubnet", "controlPlane.", isNodeSubnet, "an IPv4 x.y.z.0/24");
+  const mtu = cp.nodeMtu;
+  if ("nodeMtu" in cp && !(typeof mtu === "number" && Number.isInteger(mtu) && mtu >= MTU_MIN && mtu <= MTU_MAX)) {
+    throw bad(`controlPlane.nodeMtu=${JSON.stringify(mtu)} is not an MTU (${MTU_MIN}-${MTU_MAX})`);
+  }
   const j = obj(top.join, "join");
   keys(j, "join.", ["endpoint", "token", "caCertHashes"]);
   const endpoint = str(j, "endpoint", "join.", (s) => s === `${nodeName}:${portKubeApiserver}`, `must be controlPlane.nodeName:portKubeApiserver, ${nodeName}:${portKubeApiserver}`);
@@ -165,14 +172,14 @@ export function parseJoinFile(text: string, source: string): JoinFile {
   return {
     kind: JOIN_FILE_KIND,
     version: 1,
-    controlPlane: { nodeName, hostIp, portKubeApiserver, portFlannel, nodeSubnet },
+    controlPlane: { nodeName, hostIp, portKubeApiserver, portFlannel, nodeSubnet, ...("nodeMtu" in cp ? { nodeMtu: mtu as number } : {}) },
     join: { endpoint, token, caCertHashes: hashes as string[] },
     created,
   };
 }
 
 /** JoinWorker is what joinProblems and joinWarnings compare of the worker's settings. */
-export type JoinWorker = { nodeName: string; nodeSubnet: string; portFlannel: number };
+export type JoinWorker = { nodeName: string; nodeSubnet: string; portFlannel: number; nodeMtu?: number };
 
 /** joinProblems lists why this worker cannot join the cluster of a join file (empty when it can); what the file does not say is not checked here (see joinWarnings). */
 export function joinProblems(f: Pick<Join, "controlPlane">, worker: JoinWorker): string[] {
@@ -180,6 +187,14 @@ export function joinProblems(f: Pick<Join, "controlPlane">, worker: JoinWorker):
   const cp = f.controlPlane;
   if (cp.portFlannel !== undefined && worker.portFlannel !== cp.portFlannel) {
     problems.push(`PORT_FLANNEL=${worker.portFlannel} differs from the cluster's ${cp.portFlannel}: every host of a cluster must use the same Flannel port (set PORT_FLANNEL=${cp.portFlannel})`);
+  }
+  // NODE_MTU: a u7s join file says the control plane's (absent: the engine's default); upstream's script says nothing.
+  if (cp.portFlannel !== undefined && worker.nodeMtu !== cp.nodeMtu) {
+    const show = (m: number | undefined) => (m === undefined ? "unset (the engine's 1500)" : String(m));
+    problems.push(
+      `NODE_MTU=${show(worker.nodeMtu)} differs from the cluster's ${show(cp.nodeMtu)}: every host of a cluster must use the same MTU ` +
+        `(${cp.nodeMtu === undefined ? "unset NODE_MTU" : `set NODE_MTU=${cp.nodeMtu}`})`,
+    );
   }
   if (worker.nodeSubnet === cp.nodeSubnet) {
     problems.push(`NODE_SUBNET=${worker.nodeSubnet} is the control plane's too (the host-name hash has only 256 values): set NODE_SUBNET to another x.y.z.0/24 on this host`);

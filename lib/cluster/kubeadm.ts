@@ -40,7 +40,7 @@ export async function joinFileFor(env: ClusterEnv, ttl: string, now: Date): Prom
   return {
     kind: JOIN_FILE_KIND,
     version: 1,
-    controlPlane: { nodeName: c.nodeName, hostIp: c.hostIp, portKubeApiserver: c.portKubeApiserver, portFlannel: c.portFlannel, nodeSubnet: c.nodeSubnet },
+    controlPlane: { nodeName: c.nodeName, hostIp: c.hostIp, portKubeApiserver: c.portKubeApiserver, portFlannel: c.portFlannel, nodeSubnet: c.nodeSubnet, ...(c.nodeMtu !== undefined ? { nodeMtu: c.nodeMtu } : {}) },
     join: { endpoint, token: join.token, caCertHashes: join.caCertHashes },
     created: now.toISOString(),
   };

@@ -40,7 +40,7 @@ export const status: CommandDef = {
         volumes,
       },
       vxlan,
-      settings: { NODE_NAME: config.nodeName, NODE_IP: config.nodeIp, NODE_SUBNET: config.nodeSubnet, HOST_IP: config.hostIp },
+      settings: { NODE_NAME: config.nodeName, NODE_IP: config.nodeIp, NODE_SUBNET: config.nodeSubnet, HOST_IP: config.hostIp, NODE_MTU: config.nodeMtu ?? null },
     };
     if (boolFlag(args, "json")) {
       ctx.out.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -51,7 +51,7 @@ export const status: CommandDef = {
       `engine:   ${engine.name} ${info.version} (${info.rootless ? "rootless" : "NOT rootless"}, cgroup v${info.cgroupVersion ?? "?"})`,
       `node:     ${n.name} ${n.state}${n.systemd ? ` (systemd ${n.systemd})` : ""}`,
       `image:    ${n.image ?? "-"}`,
-      `ip:       ${n.ip ?? "-"} on ${n.network}`,
+      `ip:       ${n.ip ?? "-"} on ${n.network}${config.nodeMtu === undefined ? "" : ` (MTU ${config.nodeMtu})`}`,
       `ports:    ${n.ports.length ? n.ports.map((p) => `${p.host}->${p.container}/${p.protocol}`).join(", ") : "-"}`,
       `volumes:  ${volumes.length ? volumes.join(", ") : "-"}`,
       `vxlan:    ${vxlan.path === "relay" ? "relay" : "engine"} path: ${vxlan.why}${vxlan.node ? ` (egress ${vxlan.node.stats.egress.packets} / ingress ${vxlan.node.stats.ingress.packets} datagrams)` : ""}`,

@@ -29,6 +29,8 @@ export interface NodeConfig {
   readonly tenant: number;
   /** vxlanRelay: Flannel's VXLAN to other hosts goes through u7s's relay on host sockets (U7S_VXLAN_RELAY=on), not the engine's published PORT_FLANNEL. */
   readonly vxlanRelay: boolean;
+  /** nodeMtu is NODE_MTU: the node network's MTU (flannel.1 takes it minus 50), undefined for the engine's default (1500). */
+  readonly nodeMtu?: number;
   /** publish: extra ports the node publishes (--publish, U7S_PUBLISH; see publish.ts). */
   readonly publish: readonly Publish[];
   /** mounts: host paths mounted into the node (--mount, U7S_MOUNT). */
@@ -286,6 +288,15 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     problems.push(`${describe("vxlanRelay", relaySetting.source)}=${JSON.stringify(relaySetting.value)}: not a relay mode (valid: on, off)`);
   }
 
+  // The node network's MTU: Flannel gives flannel.1 the node's eth0 MTU minus 50, so a larger one means larger VXLAN
+  // datagrams, which the relay moves at the same cost per datagram (README Performance).
+  const mtuSetting = get("nodeMtu");
+  if (!mtuSetting) sources.NODE_MTU = "default";
+  const nodeMtu = mtuSetting === undefined ? undefined : Number(mtuSetting.value);
+  if (mtuSetting && !(/^\d+$/.test(mtuSetting.value) && nodeMtu! >= MTU_MIN && nodeMtu! <= MTU_MAX)) {
+    problems.push(`${describe("nodeMtu", mtuSetting.source)}=${JSON.stringify(mtuSetting.value)}: not an MTU (valid: ${MTU_MIN}-${MTU_MAX})`);
+  }
+
   // Extra ports and mounts: checked against the node's own ports and every other tenant's.
   const extra = resolvePublishMounts({ flags, env, nodePorts: Object.fromEntries(Object.entries(ports).map(([k, v]) => [SETTINGS[k as keyof typeof ports].env, v])), otherTenants: otherTenantPorts(tenant) });
   Object.assign(sources, extra.sources);
@@ -305,12 +316,17 @@ export async function resolveNodeConfig({ flags, env, host }: ResolveInput): Pro
     ...ports,
     tenant,
     vxlanRelay,
+    ...(nodeMtu === undefined ? {} : { nodeMtu }),
     publish: Object.freeze(extra.publish),
     mounts: Object.freeze(extra.mounts),
     sources: Object.freeze(sources),
     ...(warnings.length > 0 ? { warnings: Object.freeze(warnings) } : {}),
   });
 }
+
+/** MTU_MIN, MTU_MAX: NODE_MTU's range (IPv6's minimum link MTU, RFC 8200; slirp4netns's largest, 65520). */
+export const MTU_MIN = 1280;
+export const MTU_MAX = 65520;
 
 /** configEntries lists the settings under upstream's names, in the order `u7s config` prints them. */
 export function configEntries(c: NodeConfig): [string, string][] {
@@ -329,6 +345,7 @@ export function configEntries(c: NodeConfig): [string, string][] {
     ["HOST_IP_INTERFACE", c.hostIpInterface ?? ""],
     ["U7S_TENANT", String(c.tenant)],
     ["U7S_VXLAN_RELAY", c.vxlanRelay ? "on" : "off"],
+    ["NODE_MTU", c.nodeMtu === undefined ? "" : String(c.nodeMtu)],
     ["U7S_PUBLISH", publishRecord(c.publish)],
     ["U7S_MOUNT", mountRecord(c.mounts)],
   ];

@@ -18,6 +18,7 @@ export interface SettingFlags {
   portKubeApiserver?: string;
   tenant?: string;
   vxlanRelay?: string;
+  nodeMtu?: string;
 }
 
 /** SETTINGS maps each setting flag to its upstream environment variable name and help text. */
@@ -35,6 +36,7 @@ export const SETTINGS = {
   portKubeApiserver: { env: "PORT_KUBE_APISERVER", flag: "port-kube-apiserver", help: "kube-apiserver port (tcp)" },
   tenant: { env: "U7S_TENANT", flag: "tenant", help: "tenant number 0-99: moves ports, names and subnet so many nodes share a host (0 = upstream's)" },
   vxlanRelay: { env: "U7S_VXLAN_RELAY", flag: "vxlan-relay", help: "on (default): Flannel's VXLAN to other hosts goes through host sockets (u7s's relay); off: through the engine's published PORT_FLANNEL" },
+  nodeMtu: { env: "NODE_MTU", flag: "node-mtu", help: "the node network's MTU, 1280-65520 (default: the engine's, 1500); every host of a cluster needs the same" },
 } as const satisfies Record<keyof SettingFlags, { env: string; flag: string; help: string }>;
 
 /** DEFAULT_PORTS are upstream's port defaults. */

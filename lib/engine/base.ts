@@ -103,6 +103,8 @@ const NOT_FOUND = /no such (container|object|volume|network|image)|not found|ima
 export abstract class DockerLikeEngine implements Engine {
   abstract readonly name: EngineName;
   readonly restartUnit: string | undefined = undefined;
+  /** mtuOption is the network driver option that sets a network's MTU (`network create --opt NAME=N`). */
+  readonly mtuOption: string = "com.docker.network.driver.mtu";
   readonly binary: string;
   protected readonly runner: Runner;
   constructor(binary: string, runner: Runner) {
@@ -347,8 +349,10 @@ export abstract class DockerLikeEngine implements Engine {
   buildArgs(tag: string, contextDir: string): string[] {
     return [this.binary, "build", "-t", tag, contextDir];
   }
-  networkCreateArgs(name: string, subnet: string, labels: Record<string, string>): string[] {
-    return [this.binary, "network", "create", "--subnet", subnet, ...labelFlags(labels), name];
+  networkCreateArgs(name: string, subnet: string, labels: Record<string, string>, mtu?: number): string[] {
+    // NODE_MTU: the bridge driver's MTU option (Docker's network create docs; nerdctl takes the same name)
+    const mtuFlags = mtu === undefined ? [] : ["--opt", `${this.mtuOption}=${mtu}`];
+    return [this.binary, "network", "create", "--subnet", subnet, ...mtuFlags, ...labelFlags(labels), name];
   }
   networkRemoveArgs(name: string): string[] {
     return [this.binary, "network", "rm", name];

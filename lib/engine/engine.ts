@@ -213,7 +213,7 @@ export interface Engine {
   inEngineNetns(cmd: readonly string[], rootless: boolean, runtimeDir: string | undefined): Promise<string[] | undefined>;
 
   buildArgs(tag: string, contextDir: string): string[];
-  networkCreateArgs(name: string, subnet: string, labels: Record<string, string>): string[];
+  networkCreateArgs(name: string, subnet: string, labels: Record<string, string>, mtu?: number): string[];
   networkRemoveArgs(name: string): string[];
   volumeCreateArgs(name: string, labels: Record<string, string>): string[];
   volumeRemoveArgs(names: readonly string[]): string[];

@@ -120,6 +120,8 @@ export class PodmanEngine extends DockerLikeEngine {
   // Podman has no daemon: after a reboot, only podman-restart.service starts `--restart always`
   // containers (https://docs.podman.io/en/latest/markdown/podman-run.1.html#restart-policy).
   override readonly restartUnit = "podman-restart.service";
+  /** mtuOption: Podman's bridge driver names it `mtu` (podman-network-create(1), --opt). */
+  override readonly mtuOption = "mtu";
   async info(): Promise<EngineInfo> {
     return parsePodmanInfo((await this.infoJson()) as PodmanInfo);
   }

@@ -32,6 +32,8 @@ export function composeObject(spec: NodeSpec, config: NodeConfig): Record<string
     networks: {
       default: {
         name: spec.network,
+        // NODE_MTU: the bridge driver's MTU option (the compose file's driver_opts, as `network create --opt`)
+        ...(config.nodeMtu === undefined ? {} : { driver_opts: { "com.docker.network.driver.mtu": String(config.nodeMtu) } }),
         ipam: { config: [{ subnet: config.nodeSubnet }] },
       },
     },

@@ -470,7 +470,7 @@ async function createObjects(env: UpEnv, keepNetwork: boolean, existing: readonl
     undo.push({ what, argv: removeArgv });
   };
   const made = [
-    ...(keepNetwork ? [] : [create(`Creating network ${names.network} (${config.nodeSubnet})`, engine.networkCreateArgs(names.network, config.nodeSubnet, labels), `network ${names.network}`, engine.networkRemoveArgs(names.network))]),
+    ...(keepNetwork ? [] : [create(`Creating network ${names.network} (${config.nodeSubnet})`, engine.networkCreateArgs(names.network, config.nodeSubnet, labels, config.nodeMtu), `network ${names.network}`, engine.networkRemoveArgs(names.network))]),
     ...Object.values(names.volumes)
       .filter((v) => !existing.some((e) => e.name === v))
       .map((v) => create(`Creating volume ${v}`, engine.volumeCreateArgs(v, labels), `volume ${v}`, engine.volumeRemoveArgs([v]))),
@@ -507,7 +507,7 @@ async function restore(env: UpEnv, old: Replacing, networkRemoved: boolean): Pro
   const names = nodeNames(oldConfig);
   try {
     if (networkRemoved || !(await engine.networkExists(names.network))) {
-      const r = await runner(engine.networkCreateArgs(names.network, oldConfig.nodeSubnet, { [LABEL_NODE]: oldConfig.nodeName }));
+      const r = await runner(engine.networkCreateArgs(names.network, oldConfig.nodeSubnet, { [LABEL_NODE]: oldConfig.nodeName }, oldConfig.nodeMtu));
       if (r.exitCode !== 0) return `cannot recreate its network: ${lastLines(r.stderr, 1)}`;
     }
     const r = await runner(engine.runArgs(nodeSpec(oldConfig, specInput(env, old.settings.image))));

@@ -37,6 +37,8 @@ export function settingsRecord(config: NodeConfig, image: string): Record<string
     PORT_KUBE_APISERVER: String(config.portKubeApiserver),
     // only when on: a node made before the relay existed records nothing and publishes PORT_FLANNEL
     ...(config.vxlanRelay ? { [RELAY_ENV]: "on" } : {}),
+    // only when set (NODE_MTU): a node on the engine's default MTU records nothing, as before the setting existed
+    ...(config.nodeMtu !== undefined ? { NODE_MTU: String(config.nodeMtu) } : {}),
     // only when set: a node made before --publish/--mount existed records neither, and is unchanged
     ...(config.publish.length > 0 ? { [PUBLISH_ENV]: publishRecord(config.publish) } : {}),
     ...(config.mounts.length > 0 ? { [MOUNT_ENV]: mountRecord(config.mounts) } : {}),
@@ -135,5 +137,7 @@ export function configFromSettings(config: NodeConfig, record: Record<string, st
   const publish = parsePublishRecord(record[PUBLISH_ENV] ?? "");
   const mounts = parseMountRecord(record[MOUNT_ENV] ?? "");
   if (publish === undefined || mounts === undefined) return undefined;
-  return Object.freeze({ ...config, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>), vxlanRelay: record[RELAY_ENV] === "on", publish, mounts });
+  const { nodeMtu: _current, ...rest } = config;
+  const mtu = /^[0-9]{4,5}$/.test(record.NODE_MTU ?? "") ? { nodeMtu: Number(record.NODE_MTU) } : {};
+  return Object.freeze({ ...rest, hostIp, nodeSubnet, nodeIp, ...(ports as Record<keyof typeof ports, number>), vxlanRelay: record[RELAY_ENV] === "on", ...mtu, publish, mounts });
 }

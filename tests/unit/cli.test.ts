@@ -8,7 +8,7 @@ import { wrongRows } from "../fixtures/table.ts";
 
 const UPSTREAM_ORDER: string[] = [...UPSTREAM_NAMES];
 // Settings u7s adds after upstream's; `config` may print these after the upstream ones.
-const U7S_ONLY = ["HOST_IP_INTERFACE", "U7S_TENANT", "U7S_VXLAN_RELAY", "U7S_PUBLISH", "U7S_MOUNT"];
+const U7S_ONLY = ["HOST_IP_INTERFACE", "U7S_TENANT", "U7S_VXLAN_RELAY", "NODE_MTU", "U7S_PUBLISH", "U7S_MOUNT"];
 
 /** parseConfig reads `u7s config` output into [name, value] pairs, in order. */
 function parseConfig(stdout: string): [string, string][] {

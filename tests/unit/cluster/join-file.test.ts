@@ -217,3 +217,33 @@ describe("what upstream's join-command does not say", () => {
 test("kubeadmJoinArgs passes the file's values as separate arguments", () => {
   expect(kubeadmJoinArgs(valid)).toEqual(["kubeadm", "join", "u7s-cp:6443", "--token", "abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", HASH]);
 });
+
+describe("NODE_MTU in the join file", () => {
+  const worker = { nodeName: "u7s-w", nodeSubnet: "10.100.8.0/24", portFlannel: 8472 };
+  const withMtu = (m: unknown) => ({ ...valid, controlPlane: { ...valid.controlPlane, nodeMtu: m } });
+
+  test("a file may carry the control plane's NODE_MTU; one without it stays valid", () => {
+    expect(parseJoinFile(text(withMtu(9000)), "j.json").controlPlane.nodeMtu).toBe(9000);
+    expect("nodeMtu" in parseJoinFile(text(valid), "j.json").controlPlane).toBe(false);
+  });
+
+  test.each([1279, 65521, 1500.5, "9000", null])("controlPlane.nodeMtu=%p is refused", (m) => {
+    expect(() => parseJoinFile(text(withMtu(m)), "j.json")).toThrow(`join file j.json: controlPlane.nodeMtu=${JSON.stringify(m)} is not an MTU (1280-65520)`);
+  });
+
+  test("a worker with another NODE_MTU is refused, naming both; the same one (or both unset) joins", () => {
+    expect(joinProblems(withMtu(9000) as JoinFile, { ...worker, nodeMtu: 9000 })).toEqual([]);
+    expect(joinProblems(valid, worker)).toEqual([]);
+    expect(joinProblems(withMtu(9000) as JoinFile, worker)).toEqual([
+      "NODE_MTU=unset (the engine's 1500) differs from the cluster's 9000: every host of a cluster must use the same MTU (set NODE_MTU=9000)",
+    ]);
+    expect(joinProblems(valid, { ...worker, nodeMtu: 9000 })).toEqual([
+      "NODE_MTU=9000 differs from the cluster's unset (the engine's 1500): every host of a cluster must use the same MTU (unset NODE_MTU)",
+    ]);
+  });
+
+  test("upstream's join-command says nothing about it: not checked", () => {
+    const upstream = { controlPlane: { ...valid.controlPlane, portFlannel: undefined, nodeSubnet: undefined } };
+    expect(joinProblems(upstream, { ...worker, nodeMtu: 9000 })).toEqual([]);
+  });
+});

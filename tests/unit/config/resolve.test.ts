@@ -107,6 +107,7 @@ const PRECEDENCE: PrecedenceRow[] = [
   { key: "portKubeApiserver", flag: "16443", env: "26443", read: (c) => c.portKubeApiserver, flagWant: 16443, envWant: 26443, defaultWant: DEFAULT_PORTS.portKubeApiserver },
   { key: "tenant", flag: "2", env: "3", read: (c) => [c.tenant, c.portEtcd, c.nodeName], flagWant: [2, 12380, `u7s-${FAKE_HOSTNAME}-t2`], envWant: [3, 12381, `u7s-${FAKE_HOSTNAME}-t3`], defaultWant: [0, 2379, `u7s-${FAKE_HOSTNAME}`] },
   { key: "vxlanRelay", flag: "off", env: "on", read: (c) => c.vxlanRelay, flagWant: false, envWant: true, defaultWant: true },
+  { key: "nodeMtu", flag: "9000", env: "1280", read: (c) => c.nodeMtu, flagWant: 9000, envWant: 1280, defaultWant: undefined },
 ];
 const PRECEDENCE_HOST: FakeHostOptions = {
   binaries: ["dockerd-rootless.sh", "docker", "podman"],
@@ -516,5 +517,34 @@ describe("settings that cannot work (issue 6)", () => {
   test("an invalid node name derived from HOSTNAME says to set NODE_NAME", async () => {
     const lines = await problemLines({}, { HOSTNAME: "login_01" });
     expect(lines).toEqual([expect.stringContaining(`it derives from HOSTNAME="login_01": set NODE_NAME (or --node-name) to a valid name`)]);
+  });
+});
+
+describe("NODE_MTU", () => {
+  test.each(["1279", "65521", "1500.5", "jumbo", "-1500", "09000x"])("%p is refused, naming the valid range", async (v) => {
+    let err: { problems?: readonly string[]; exitCode?: number } | undefined;
+    try {
+      await resolve({}, { NODE_MTU: v });
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.exitCode).toBe(2);
+    expect(err?.problems).toContain(`NODE_MTU=${JSON.stringify(v)}: not an MTU (valid: 1280-65520)`);
+  });
+
+  test.each([
+    ["1280", 1280],
+    ["65520", 65520],
+    ["9000", 9000],
+  ])("%p is taken and printed by configEntries", async (v, n) => {
+    const { config } = await resolve({ nodeMtu: v });
+    expect(config.nodeMtu).toBe(n);
+    expect(Object.fromEntries(configEntries(config)).NODE_MTU).toBe(String(n));
+  });
+
+  test("unset: the engine's default, printed empty", async () => {
+    const { config } = await resolve();
+    expect("nodeMtu" in config).toBe(false);
+    expect(Object.fromEntries(configEntries(config)).NODE_MTU).toBe("");
   });
 });

@@ -50,6 +50,14 @@ describe("runArgs per engine", () => {
   test("the other builders", () => {
     const e = new PodmanEngine("podman", noRun);
     expect(e.networkCreateArgs("n", "10.100.7.0/24", { a: "b" })).toEqual(["podman", "network", "create", "--subnet", "10.100.7.0/24", "--label", "a=b", "n"]);
+    // NODE_MTU: each engine's bridge MTU option (podman-network-create(1) `--opt mtu=`; Docker's and nerdctl's driver option)
+    expect(e.networkCreateArgs("n", "10.100.7.0/24", {}, 9000)).toEqual(["podman", "network", "create", "--subnet", "10.100.7.0/24", "--opt", "mtu=9000", "n"]);
+    expect(new DockerEngine("docker", noRun).networkCreateArgs("n", "10.100.7.0/24", {}, 9000)).toEqual(
+      ["docker", "network", "create", "--subnet", "10.100.7.0/24", "--opt", "com.docker.network.driver.mtu=9000", "n"],
+    );
+    expect(new NerdctlEngine("nerdctl", noRun).networkCreateArgs("n", "10.100.7.0/24", {}, 1280)).toEqual(
+      ["nerdctl", "network", "create", "--subnet", "10.100.7.0/24", "--opt", "com.docker.network.driver.mtu=1280", "n"],
+    );
     expect(e.volumeRemoveArgs(["v1", "v2"])).toEqual(["podman", "volume", "rm", "v1", "v2"]);
     expect(e.execArgs("n", ["bash"], { interactive: true, tty: true, env: { A: "1" } })).toEqual(["podman", "exec", "--interactive", "--tty", "--env", "A=1", "n", "bash"]);
     expect(e.logsArgs("n", { follow: true, tail: 5 })).toEqual(["podman", "logs", "--follow", "--tail", "5", "n"]);

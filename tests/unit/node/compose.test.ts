@@ -35,6 +35,13 @@ describe("composeObject", () => {
     expect(o.volumes).toEqual({ [`${n}-var`]: { name: `${n}-var` }, [`${n}-opt`]: { name: `${n}-opt` }, [`${n}-etc`]: { name: `${n}-etc` } });
   });
 
+  test("NODE_MTU: the network's driver_opts carry it (as `network create --opt`); unset: none", async () => {
+    const c = await resolveNodeConfig({ flags: { nodeMtu: "9000" }, env: { CONTAINER_ENGINE: "docker", HOSTNAME: "host-a" }, host: new FakeHost({ binaries: ["docker"] }) });
+    const spec = nodeSpec(c, { image: "i", hostPaths: { boot: false, libModules: false }, bypass4netns: false });
+    const o = composeObject(spec, c) as { networks: { default: Record<string, unknown> } };
+    expect(o.networks.default.driver_opts).toEqual({ "com.docker.network.driver.mtu": "9000" });
+  });
+
   test("annotations only when the node has some (bypass4netns)", async () => {
     const c = await config();
     const spec = nodeSpec(c, { image: "i", hostPaths: { boot: false, libModules: false }, bypass4netns: true });

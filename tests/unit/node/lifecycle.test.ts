@@ -1168,6 +1168,20 @@ describe("exec and shell", () => {
   });
 });
 
+describe("NODE_MTU", () => {
+  test.each(FLAVORS)("%s: up creates the network with it, status shows it", async (flavor) => {
+    const { engine, u7s } = setup(flavor);
+    const env = { NODE_MTU: "9000" };
+    const up = await u7s(["up", "--no-init"], env);
+    expect(up.code).toBe(0);
+    const create = engine.calls.find((c) => c.includes("network") && c.includes("create"))!;
+    expect(create.join(" ")).toMatch(/--opt (com\.docker\.network\.driver\.mtu|mtu)=9000/);
+    const s = JSON.parse((await u7s(["status", "--json"], env)).stdout);
+    expect(s.settings.NODE_MTU).toBe(9000);
+    expect((await u7s(["status"], env)).stdout).toContain("(MTU 9000)");
+  });
+});
+
 describe("objects are looked up by exact name", () => {
   test.each(FLAVORS)("%s: a NODE_NAME that is a prefix of another container's and network's ID is neither", async (flavor) => {
     const { engine, u7s } = setup(flavor);

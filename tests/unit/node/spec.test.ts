@@ -24,6 +24,16 @@ describe("settingsRecord and configFromSettings", () => {
     expect(back.tenant).toBe(now.tenant);
   });
 
+  test("NODE_MTU: recorded when set and given back (a restored network keeps its MTU); a record without it gives none", async () => {
+    const made = await config({ NODE_MTU: "9000" });
+    const rec = settingsRecord(made, "img");
+    expect(rec.NODE_MTU).toBe("9000");
+    expect(configFromSettings(await config(), rec)!.nodeMtu).toBe(9000);
+    const plain = settingsRecord(await config(), "img");
+    expect("NODE_MTU" in plain).toBe(false);
+    expect("nodeMtu" in configFromSettings(await config({ NODE_MTU: "1500" }), plain)!).toBe(false);
+  });
+
   test("a record without --publish and --mount holds neither key (a node made before they existed is unchanged)", async () => {
     expect(Object.keys(settingsRecord(await config(), "img"))).toEqual(["image", "HOST_IP", "NODE_NAME", "NODE_SUBNET", "NODE_IP", "PORT_ETCD", "PORT_KUBELET", "PORT_FLANNEL", "PORT_KUBE_APISERVER"]);
   });
