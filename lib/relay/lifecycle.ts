@@ -7,8 +7,8 @@ import type { Log } from "../log.ts";
 import { nodeNames } from "../node/names.ts";
 import { createdSettings, RELAY_ENV } from "../node/spec.ts";
 import type { XdgEnv } from "../state/paths.ts";
-import { existsSync } from "node:fs";
-import { ENABLE_NODE_UNIT, hostRelayPid, prepareRelayDirs, relayPaths, removeHostRelayUnit, startHostRelay, stopHostRelay } from "./host.ts";
+import { existsSync, realpathSync } from "node:fs";
+import { ENABLE_NODE_UNIT, NODE_SOCKET_DIR, hostRelayPid, prepareRelayDirs, relayPaths, removeHostRelayUnit, startHostRelay, stopHostRelay } from "./host.ts";
 import { NODE_STATUS_FILE, type NodeRelayStatus } from "./node.ts";
 
 /** RelayUpEnv is what the relay's steps of `up` and `down` need. */
@@ -29,6 +29,23 @@ export function prepareRelay(e: RelayUpEnv): void {
 }
 
 /**
+ * staleSocketMount says when the node mounts its socket directory from elsewhere than paths.socketDir: a node
+ * made by a u7s that kept it under $XDG_RUNTIME_DIR, which would not boot after a reboot and cannot reach a
+ * host side serving in the new place. undefined when the mount is where u7s serves.
+ */
+export function staleSocketMount(state: Pick<ContainerState, "mounts" | "name">, socketDir: string): string | undefined {
+  const m = state.mounts.find((x) => x.destination === NODE_SOCKET_DIR);
+  if (m === undefined || m.source === socketDir) return undefined;
+  // the engine may report the path through a symlink resolved (or not): the same directory is no problem
+  try {
+    if (realpathSync(m.source) === realpathSync(socketDir)) return undefined;
+  } catch {
+    // one of them is missing: not the same
+  }
+  return `node ${state.name} mounts the VXLAN relay's socket directory from ${m.source} (an earlier u7s's place, which a reboot removes, so the node would not boot): run \`u7s up --recreate\` to move it to ${socketDir}`;
+}
+
+/**
  * upRelay starts the relay for an up node that was created with it (its settings record says so):
  * the host side unless it runs, then the node's unit (enabled, so it comes back with the node).
  */
@@ -37,6 +54,8 @@ export async function upRelay(e: RelayUpEnv): Promise<void> {
   const state = await e.engine.inspectContainer(name);
   if (!state || createdSettings(state)?.[RELAY_ENV] !== "on") return;
   const paths = relayPaths(e.env, e.hostname, e.config.nodeName);
+  const stale = staleSocketMount(state, paths.socketDir);
+  if (stale !== undefined) e.log.warn(stale);
   const started = await startHostRelay(paths, e.config, e.env, e.runner);
   const r = await e.engine.exec(name, ENABLE_NODE_UNIT);
   if (r.exitCode !== 0) {

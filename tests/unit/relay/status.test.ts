@@ -1,11 +1,11 @@
 // lib/relay/lifecycle.ts relayReport: which VXLAN path `u7s status` says a node uses, and why.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveNodeConfig } from "../../../lib/config/resolve.ts";
 import type { ContainerState, Engine } from "../../../lib/engine/engine.ts";
-import { relayReport } from "../../../lib/relay/lifecycle.ts";
+import { relayReport, staleSocketMount } from "../../../lib/relay/lifecycle.ts";
 import { relayPaths } from "../../../lib/relay/host.ts";
 import { FakeHost } from "../../fixtures/fakes.ts";
 
@@ -87,6 +87,26 @@ describe("relayReport", () => {
       expect({ path: stale.path, node: stale.node }).toEqual({ path: "engine", node: null });
       expect(stale.why).toContain("node's relay is not running");
       fake.kill();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("staleSocketMount", () => {
+  test("a node mounting its socket directory from an earlier u7s's place (the runtime directory) is named, with `u7s up --recreate`; the current place or a symlink to it is fine", () => {
+    const tmp = mkdtempSync(join(tmpdir(), "u7s-stale-"));
+    try {
+      const dir = join(tmp, "state/relay");
+      mkdirSync(dir, { recursive: true });
+      symlinkSync(join(tmp, "state"), join(tmp, "link"));
+      const node = (source: string) => ({ name: "u7s-host-a", mounts: [{ type: "bind", source, destination: "/usr/local/lib/u7s/run" }] });
+      expect(staleSocketMount(node(dir), dir)).toBeUndefined();
+      expect(staleSocketMount(node(join(tmp, "link/relay")), dir)).toBeUndefined();
+      expect(staleSocketMount({ name: "n", mounts: [] }, dir)).toBeUndefined();
+      expect(staleSocketMount(node("/run/user/1000/u7s/host-a/u7s-host-a"), dir)).toBe(
+        `node u7s-host-a mounts the VXLAN relay's socket directory from /run/user/1000/u7s/host-a/u7s-host-a (an earlier u7s's place, which a reboot removes, so the node would not boot): run \`u7s up --recreate\` to move it to ${dir}`,
+      );
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
