@@ -21,6 +21,7 @@ import { importLoadedImages } from "../image/node-images.ts";
 import { hasManifest, readArchive } from "../image/bundle.ts";
 import type { Log } from "../log.ts";
 import { downNode, upNode } from "../node/lifecycle.ts";
+import { downRelay, prepareRelay, upRelay } from "../relay/lifecycle.ts";
 import { ensurePrivateDir, writeFileAtomic } from "../state/files.ts";
 import { hostDataPaths } from "../state/paths.ts";
 import { clusterAfterUp, clusterContextFor, loadJoinFile } from "../commands/_cluster.ts";
@@ -168,7 +169,11 @@ export function realActions(s: JobSetup): JobActions {
       if (s.imageArchive !== undefined) image = await loadImageArchive(n, s.imageArchive, s.image, s.log);
       await nodeLock(ctx, config, "u7s up --job", async () => {
         const applier = realApplier(ctx.runner, s.log, ctx.debug);
+        // The VXLAN relay (on unless U7S_VXLAN_RELAY=off) as `u7s up` starts it; its host side is a process of the job's.
+        const relayEnv = { config, engine, log: s.log, env: ctx.env, hostname: ctx.host.hostname(), runner: ctx.runner, atBoot: false };
+        prepareRelay(relayEnv);
         await upNode({ config, engine, host: ctx.host, log: s.log, applier, runner: ctx.runner, env: ctx.env }, { image, recreate: false, timeoutSeconds: s.systemdTimeoutSeconds, skipPreflight: s.skipPreflight });
+        await upRelay(relayEnv);
         await importLoadedImages({ config, engine, log: s.log }, hostDataPaths(ctx.env, ctx.host.hostname()), s.log);
       });
     },
@@ -204,9 +209,10 @@ export function realActions(s: JobSetup): JobActions {
 
     async downNode() {
       if (!node) return; // no engine yet: no node either
-      const { config, teardownRunner } = node;
+      const { config, teardownRunner, ctx } = node;
       const engine = detectEngine(config, teardownRunner);
       await downNode({ config, engine, log: s.log, applier: realApplier(teardownRunner, s.log) }, { volumes: true });
+      await downRelay({ config, log: s.log, env: ctx.env, hostname: ctx.host.hostname(), runner: teardownRunner });
     },
 
     async stopEngine() {
@@ -266,10 +272,10 @@ export async function downActions(ctx: Ctx, args: Args, state: JobState, scratch
   const runner = withEnv(ctx.runner, engineEnv);
   return {
     async downNode() {
-      if (state.privateEngine && !engine) return; // the engine is gone, and its nodes with it
       const config = await resolveNodeConfig({ flags: { ...settingFlags(args), nodeName: state.nodeName }, env, host: ctx.host });
-      const e = detectEngine(config, runner);
-      await downNode({ config, engine: e, log, applier: realApplier(runner, log) }, { volumes: true });
+      // the engine gone takes its nodes with it, not the relay's host side (a process of the job's own)
+      if (!state.privateEngine || engine) await downNode({ config, engine: detectEngine(config, runner), log, applier: realApplier(runner, log) }, { volumes: true });
+      await downRelay({ config, log, env, hostname: ctx.host.hostname(), runner });
     },
     async stopEngine() {
       if (engine) await log.step(`Stopping the private ${engine.engine} and removing ${scratch}`, () => engine.stop());

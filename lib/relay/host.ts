@@ -137,7 +137,7 @@ export function hostRelayPid(paths: RelayPaths): number | undefined {
  * HostRelayStart says how the host side runs (found running, started by its systemd --user unit, or as a
  * detached process) and whether it comes back at boot by itself: "unit" (its unit is enabled), or why not.
  */
-export type HostRelayStart = { how: "running" | "systemd" | "detached"; pid: number; boot: "unit" | "no-user-systemd" | "foreign-unit" };
+export type HostRelayStart = { how: "running" | "systemd" | "detached"; pid: number; boot: "unit" | "no-user-systemd" | "foreign-unit" | "not-asked" };
 
 /** hostRelayArgs are the host side's arguments: the node's settings as flags (it resolves them as `up` did). */
 export function hostRelayArgs(config: NodeConfig): string[] {
@@ -177,12 +177,13 @@ async function installHostUnit(paths: RelayPaths, config: NodeConfig, env: XdgEn
  * startHostRelay starts this node's host side unless it runs: where the user has a systemd manager, from
  * a persistent unit that `up` writes and enables (it comes back at boot, restarted on failure), else as a
  * detached process of its own session (it outlives `u7s up`, the engine and its restarts, not a reboot).
- * It logs to paths.logFile, and the call waits until the socket is served.
+ * It logs to paths.logFile, and the call waits until the socket is served. atBoot false (a batch job's
+ * node, gone with the job): always a detached process, no unit written ("not-asked").
  */
-export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env: XdgEnv, run: Runner, binary: string = process.execPath): Promise<HostRelayStart> {
+export async function startHostRelay(paths: RelayPaths, config: NodeConfig, env: XdgEnv, run: Runner, binary: string = process.execPath, atBoot = true): Promise<HostRelayStart> {
   mkdirSync(dirname(paths.logFile), { recursive: true, mode: 0o700 });
-  let boot: HostRelayStart["boot"] = "no-user-systemd";
-  if (await userSystemd(run)) boot = (await installHostUnit(paths, config, env, run)) ? "unit" : "foreign-unit";
+  let boot: HostRelayStart["boot"] = atBoot ? "no-user-systemd" : "not-asked";
+  if (atBoot && (await userSystemd(run))) boot = (await installHostUnit(paths, config, env, run)) ? "unit" : "foreign-unit";
   const running = hostRelayPid(paths);
   if (running !== undefined && existsSync(paths.socket)) return { how: "running", pid: running, boot };
   if (running !== undefined) await stopHostRelay(paths);

@@ -21,6 +21,8 @@ export interface RelayUpEnv {
   hostname: string;
   /** runner runs host commands (systemctl --user, systemd-run). */
   runner: Runner;
+  /** atBoot false: the node lives only as long as a batch job (`up --job`), so its host side is not made to come back at boot. */
+  atBoot?: boolean;
 }
 
 /** prepareRelay makes the directories the node mounts when the relay is on (before the node is created or started). */
@@ -56,14 +58,14 @@ export async function upRelay(e: RelayUpEnv): Promise<void> {
   const paths = relayPaths(e.env, e.hostname, e.config.nodeName);
   const stale = staleSocketMount(state, paths.socketDir);
   if (stale !== undefined) e.log.warn(stale);
-  const started = await startHostRelay(paths, e.config, e.env, e.runner);
+  const started = await startHostRelay(paths, e.config, e.env, e.runner, undefined, e.atBoot ?? true);
   const r = await e.engine.exec(name, ENABLE_NODE_UNIT);
   if (r.exitCode !== 0) {
     throw new U7sError(`cannot start the VXLAN relay in node ${name}`, { detail: lastLines(r.stderr, 3) || undefined, hint: "see `u7s exec -- journalctl -u u7s-vxlan-relay`; or use the engine's path: `u7s up --recreate --vxlan-relay=off`" });
   }
   const how = { running: "already running", systemd: `systemd --user unit ${paths.hostUnit}`, detached: "a detached process" }[started.how];
   e.log.info(`VXLAN relay: ${e.config.hostIp}:${e.config.portFlannel}/udp served by pid ${started.pid} (${how}); the node relays Flannel's VXLAN through it`);
-  if (started.boot !== "unit") e.log.warn(`VXLAN relay: ${NO_BOOT[started.boot](paths.hostUnitFile)}`);
+  if (started.boot !== "unit" && started.boot !== "not-asked") e.log.warn(`VXLAN relay: ${NO_BOOT[started.boot](paths.hostUnitFile)}`);
 }
 
 /** NO_BOOT says why the host side will not come back by itself after a reboot, and what brings it back. */
