@@ -195,6 +195,9 @@ describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped 
       for (const t of [cp, worker]) {
         expect(t.stdout).toBe(`export KUBECONFIG=${kubeconfig}\n`);
         expect(t.stderr.split("\n").filter((l) => l !== "").every((l) => l.startsWith(`[${t.host.hostname}] `)), show(t)).toBe(true);
+        // the VXLAN relay (on by default) runs for the job's node, its host side a detached process of the job's
+        expect(t.stderr, show(t)).toContain(`VXLAN relay: ${t.host.ip}:`);
+        expect(t.stderr, show(t)).toContain("(a detached process)");
       }
       // the batch script's wait (examples/slurm.sbatch): on any host, once both nodes are Ready
       const waited = await onHost(hosts.f, ["env", ...slurmEnv(jobId), bin, "kubeconfig", "--job", "--nodes", "2", "--timeout", "60"]);
