@@ -46,7 +46,6 @@ user_env() { # the job user's ids and home (user must exist)
 
 [ "$(id -u)" = 0 ] || die "run as root: it creates namespaces and a user"
 export PATH=$SAFE_PATH:$PATH
-as_job() { setpriv --reuid="$UID_" --regid="$GID_" --init-groups -- "$@"; } # as the job user, on the machine
 
 # ------------------------------------------------------------------ status / down
 status() {
@@ -165,11 +164,13 @@ host_check() { # the wrapper lands where it should, as the job would see it
 # ------------------------------------------------------------------ 3. images the job loads, a place for dist/u7s
 envval() { sed -n "s/^$1=//p" "$ENGINES_ENV" | tail -n 1; }
 JOB_IMAGE="" JOB_CLUSTER_IMAGE=""
-readable_archive() { # readable_archive ARCHIVE: ARCHIVE if the job user can read it, else a copy it can (with .id)
-  local a=$1 c=$JOB_DIR/images/${1##*/}
-  if as_job test -r "$a"; then echo "$a"; return; fi
+readable_archive() { # readable_archive ARCHIVE: ARCHIVE if the job user can read it on every host, else a copy it can (with .id)
+  local a=$1 c=$JOB_DIR/images/${1##*/} h ok=1
+  # read on the hosts themselves: their /tmp is their own, so a checkout under /tmp is not there
+  for h in "${HOSTS[@]}"; do "/usr/local/bin/u7s-host-$h-exec" test -r "$a" || ok=0; done
+  if [ "$ok" = 1 ]; then echo "$a"; return; fi
   if [ ! -s "$c" ] || [ "$(cat "$c.id" 2>/dev/null)" != "$(cat "$a.id" 2>/dev/null)" ]; then
-    log "copying $a to $c ($JOB_USER cannot read it)"
+    log "copying $a to $c ($JOB_USER cannot read it on the hosts)"
     install -d -m 0755 "$JOB_DIR/images"; cp "$a" "$c.tmp"; chmod 0644 "$c.tmp"; mv "$c.tmp" "$c"
     [ ! -f "$a.id" ] || install -m 0644 "$a.id" "$c.id"
   fi
