@@ -30,6 +30,8 @@ let home: string;
 let uid: string;
 let bin: string;
 let archive: string;
+/** kubectl: a copy of the test kubectl where the job hosts see it (U7S_JOB_BIN_DIR). */
+let kubectl: string;
 let perNode: string[];
 
 /** perNodeLine reads the per-node `u7s up --job ...` arguments from examples/slurm.sbatch, so the example is what runs. */
@@ -64,6 +66,10 @@ beforeAll(() => {
   bin = join(need("U7S_JOB_BIN_DIR"), "u7s-e2e-job");
   copyFileSync(u7sBinary(), bin);
   chmodSync(bin, 0o755);
+  // kubectl too: a checkout under /tmp (CI's clone) is not there on the hosts
+  kubectl = join(need("U7S_JOB_BIN_DIR"), "kubectl-e2e-job");
+  copyFileSync(clusterTools().kubectl, kubectl);
+  chmodSync(kubectl, 0o755);
   perNode = perNodeLine();
 });
 
@@ -204,7 +210,6 @@ describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped 
       expect(waited.exitCode, waited.stderr).toBe(0);
       expect(waited.stdout).toBe(`export KUBECONFIG=${kubeconfig}\n`);
       // every host can use the kubeconfig (it points at the control plane's HOST_IP); the cluster has both nodes, Ready
-      const kubectl = clusterTools().kubectl;
       const [e, f] = [await jobState(hosts.e, jobId), await jobState(hosts.f, jobId)];
       const want = [
         { name: e.nodeName, ready: "True", ip: hosts.e.ip },
@@ -310,7 +315,7 @@ describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped 
       const otherLeft = await leftovers(hosts.e, otherId);
       expect(otherLeft.some((l) => l.includes("dockerd")), otherLeft.join("\n")).toBe(true);
       expect(existsSync(`${jobDirOf(otherId)}/kubeconfig`)).toBe(true);
-      const nodes = await onHost(hosts.e, ["env", `KUBECONFIG=${jobDirOf(otherId)}/kubeconfig`, `KUBECACHEDIR=${scratchOf(hosts.e, otherId)}/kube-cache`, clusterTools().kubectl, "get", "nodes", "-o", "name"]);
+      const nodes = await onHost(hosts.e, ["env", `KUBECONFIG=${jobDirOf(otherId)}/kubeconfig`, `KUBECACHEDIR=${scratchOf(hosts.e, otherId)}/kube-cache`, kubectl, "get", "nodes", "-o", "name"]);
       expect({ code: nodes.exitCode, out: nodes.stdout.trim() }).toEqual({ code: 0, out: `node/${(await jobState(hosts.e, otherId)).nodeName}` });
       other.proc.kill("SIGTERM");
       expect(await exitOf(other, 30), show(other)).toBe(0);
