@@ -11,7 +11,9 @@
 //   - engine memory per node: the PSS the engine's own processes (daemon, shims or conmon, port and network
 //     helpers: the test user's processes outside any node, but for u7s and shells) gained with the N nodes, / N;
 //   - inotify: the instances the test user's processes hold (its uid and sub-IDs: anon_inode:inotify fds),
-//     per node (in the node's PID namespace) and in all, against the kernel's per-user limit.
+//     per node (in the node's PID namespace) and in all, against the kernel's per-user limit;
+//   - keys: what the N nodes added to the test user's kernel key quota (/proc/key-users: keys and bytes),
+//     per node, against kernel.keys.maxkeys / maxbytes.
 //
 // Run (as root, after `npm run test:setup` and ./compile.sh; engines are driven as the test user):
 //   node_modules/.bin/bun bench/tenants.ts [--nodes 10] [--engines docker,podman] [--first-tenant 21]
@@ -19,6 +21,8 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { KEYS_ADVISED, parseKeyUsers } from "../lib/host/keys.ts";
+import { INOTIFY_ADVISED } from "../lib/host/preflight.ts";
 import { asTestUser, cleanupNode, describeResult, engineCli, loadEnginesEnv, runCommand, u7sBinary, type TestEngine } from "../tests/e2e/harness.ts";
 
 const { values } = parseArgs({
@@ -103,6 +107,9 @@ const NOT_ENGINE = new Set(["u7s", "sh", "bash", "env", "runuser", "bun", "sleep
 /** engineKiB is the PSS of the engine's own processes (the test user's, in the host's PID namespace). */
 const engineKiB = (ps: readonly Proc[]) => ps.filter((p) => p.pidns === ownPidns && p.uid === uid && !NOT_ENGINE.has(p.comm)).reduce((s, p) => s + p.pssKiB, 0);
 const inotifyOf = (ps: readonly Proc[]) => ps.reduce((s, p) => s + p.inotify, 0);
+/** keysHeld is the test user's use of its kernel key quota now. */
+const keysHeld = () => parseKeyUsers(read("/proc/key-users"), uid) ?? { keys: 0, bytes: 0, maxkeys: 0, maxbytes: 0 };
+type Keys = ReturnType<typeof keysHeld>;
 
 /** up brings one tenant's node up and returns its wall time in ms (it must succeed). */
 async function up(engine: TestEngine, t: number): Promise<number> {
@@ -127,12 +134,15 @@ interface Measure {
   engineKiBPerNode: number;
   inotifyPerNode: number[];
   inotifyAll: number;
+  keysPerNode: number;
+  keyBytesPerNode: number;
   load: string;
 }
 
 /** measure snapshots the nodes once all are up. */
-async function measure(engine: TestEngine, how: string, times: number[], wall: number, before: readonly Proc[], load: number[]): Promise<Measure> {
+async function measure(engine: TestEngine, how: string, times: number[], wall: number, before: readonly Proc[], keysBefore: Keys, load: number[]): Promise<Measure> {
   const ps = procs();
+  const keys = keysHeld();
   const nodeKiB: number[] = [];
   const inotifyPerNode: number[] = [];
   for (const t of tenants) {
@@ -150,6 +160,8 @@ async function measure(engine: TestEngine, how: string, times: number[], wall: n
     engineKiBPerNode: (engineKiB(ps) - engineKiB(before)) / N,
     inotifyPerNode,
     inotifyAll: inotifyOf(ps) - inotifyOf(before),
+    keysPerNode: (keys.keys - keysBefore.keys) / N,
+    keyBytesPerNode: (keys.bytes - keysBefore.bytes) / N,
     load: `${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)}`,
   };
 }
@@ -164,21 +176,26 @@ function sampleLoad(): { stop: () => number[] } {
 async function bench(engine: TestEngine): Promise<Measure[]> {
   await downAll(engine);
   const out: Measure[] = [];
-  // one after another
-  let before = procs();
-  let load = sampleLoad();
-  const t0 = performance.now();
-  const times: number[] = [];
-  for (const t of tenants) times.push(await up(engine, t));
-  out.push(await measure(engine, "one after another", times, performance.now() - t0, before, load.stop()));
-  await downAll(engine);
-  // all at once
-  before = procs();
-  load = sampleLoad();
-  const t1 = performance.now();
-  const together = await Promise.all(tenants.map((t) => up(engine, t)));
-  out.push(await measure(engine, "all at once", together, performance.now() - t1, before, load.stop()));
-  await downAll(engine);
+  try {
+    // one after another
+    let before = procs();
+    let keys = keysHeld();
+    let load = sampleLoad();
+    const t0 = performance.now();
+    const times: number[] = [];
+    for (const t of tenants) times.push(await up(engine, t));
+    out.push(await measure(engine, "one after another", times, performance.now() - t0, before, keys, load.stop()));
+    await downAll(engine);
+    // all at once
+    before = procs();
+    keys = keysHeld();
+    load = sampleLoad();
+    const t1 = performance.now();
+    const together = await Promise.all(tenants.map((t) => up(engine, t)));
+    out.push(await measure(engine, "all at once", together, performance.now() - t1, before, keys, load.stop()));
+  } finally {
+    await downAll(engine); // also after a node that would not come up: the bench leaves nothing behind
+  }
   return out;
 }
 
@@ -192,23 +209,31 @@ const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
 const rows: string[] = [];
 let perNode = 0;
+let keysPerNode = 0;
+let bytesPerNode = 0;
 for (const engine of engines) {
   for (const m of await bench(engine)) {
     perNode = Math.max(perNode, Math.max(...m.inotifyPerNode));
+    keysPerNode = Math.max(keysPerNode, m.keysPerNode);
+    bytesPerNode = Math.max(bytesPerNode, m.keyBytesPerNode);
     rows.push(
-      `| ${engine} | ${m.how} | ${N} | ${sec(median(m.times))} / ${sec(Math.max(...m.times))} | ${sec(m.wall)} | ${mib(median(m.nodeKiB))} | ${mib(m.engineKiBPerNode)} | ${median(m.inotifyPerNode)} (${Math.min(...m.inotifyPerNode)}-${Math.max(...m.inotifyPerNode)}) | ${m.inotifyAll} | ${m.load} |`,
+      `| ${engine} | ${m.how} | ${N} | ${sec(median(m.times))} / ${sec(Math.max(...m.times))} | ${sec(m.wall)} | ${mib(median(m.nodeKiB))} | ${mib(m.engineKiBPerNode)} | ${median(m.inotifyPerNode)} (${Math.min(...m.inotifyPerNode)}-${Math.max(...m.inotifyPerNode)}) | ${m.inotifyAll} | ${m.keysPerNode.toFixed(1)} / ${m.keyBytesPerNode.toFixed(0)} | ${m.load} |`,
     );
   }
 }
 const limit = Number(read("/proc/sys/fs/inotify/max_user_instances").trim());
+const sysctl = (key: string) => read(`/proc/sys/${key.replaceAll(".", "/")}`).trim();
+/** fit is how many nodes a host's limits carry: the lowest of the inotify instances, the keys and their bytes. */
+const fit = (instances: number, maxkeys: number, maxbytes: number) =>
+  Math.min(Math.floor(instances / perNode), keysPerNode > 0 ? Math.floor(maxkeys / keysPerNode) : Infinity, bytesPerNode > 0 ? Math.floor(maxbytes / bytesPerNode) : Infinity);
 console.log(
   [
-    `u7s tenants benchmark: ${new Date().toISOString().slice(0, 10)}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), image ${image}, fs.inotify.max_user_instances ${limit}`,
+    `u7s tenants benchmark: ${new Date().toISOString().slice(0, 10)}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), image ${image}, fs.inotify.max_user_instances ${limit}, kernel.keys.maxkeys ${sysctl("kernel.keys.maxkeys")}, kernel.keys.maxbytes ${sysctl("kernel.keys.maxbytes")}`,
     "",
-    "| engine | how | nodes | `up` per node (median / slowest) | all nodes | node memory (PSS, median) | engine memory per node | inotify instances per node (median, range) | instances in use (all nodes) | load average |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| engine | how | nodes | `up` per node (median / slowest) | all nodes | node memory (PSS, median) | engine memory per node | inotify instances per node (median, range) | instances in use (all nodes) | keys / key bytes per node | load average |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...rows,
     "",
-    `At ${perNode} instances per node (the most any node held): ${Math.floor(128 / perNode)} nodes fit a default host's 128, ${Math.floor(512 / perNode)} the 512 that \`init-host\` sets (one user, every engine; the engine itself holds none).`,
+    `Per node at most ${perNode} inotify instances, ${keysPerNode.toFixed(1)} keys and ${bytesPerNode.toFixed(0)} key bytes: a default host (128 instances, 200 keys, 20000 bytes) carries ${fit(128, 200, 20000)} nodes of one user, one after \`init-host\` (${INOTIFY_ADVISED.instances} instances, ${KEYS_ADVISED.maxkeys} keys, ${KEYS_ADVISED.maxbytes} bytes) ${fit(INOTIFY_ADVISED.instances, KEYS_ADVISED.maxkeys, KEYS_ADVISED.maxbytes)} (one user, every engine).`,
   ].join("\n"),
 );

@@ -32,7 +32,9 @@ export const doctor: CommandDef = {
     "the API server cannot reach kubelets at host IPs unless pasta has an address of its own: Podman's\n" +
     "pasta_options -a 10.0.2.100 -n 24 -g 10.0.2.2), podman-restart.service, free ports, and the user's inotify\n" +
     "limits (fs.inotify.max_user_instances, max_user_watches; or the engine's user namespace's own, when\n" +
-    "lower) against the nodes running plus one, about 6 instances each (measured on a bare node). Each check\n" +
+    "lower) against the nodes running plus one, about 6 instances each (measured on a bare node), and the\n" +
+    "user's kernel key quota (kernel.keys.maxkeys, maxbytes; its use from /proc/key-users) against one more\n" +
+    "node, about 6 keys each. Each check\n" +
     "is ok, warn or fail; every warning and failure comes with the command that fixes it on this host's\n" +
     "distribution (Debian/Ubuntu, Fedora/RHEL, SUSE, Arch).\n" +
     "Exits 1 when a check fails. `u7s init-host` applies the fixes.\n\n" +

@@ -26,7 +26,8 @@ export const initHost: CommandDef = {
     "As root (upstream's init-host.root.sh): installs the engine's packages with the distribution's package\n" +
     "manager, delegates cgroup controllers to users' services, merges upstream's 22 kernel modules into\n" +
     "/etc/modules-load.d/usernetes.conf (keeping every line there) and loads them, merges rp_filter loose and\n" +
-    "the inotify limits (max_user_instances 512, max_user_watches 524288, as kind advises; never lowered)\n" +
+    "the inotify limits (max_user_instances 512, max_user_watches 524288, as kind advises) and the kernel key\n" +
+    "quota (kernel.keys.maxkeys 2000, maxbytes 2000000, as LXD advises; never lowered)\n" +
     "into /etc/sysctl.d/99-usernetes.conf, and for the user (--user, or the one running sudo) adds sub-IDs\n" +
     "and enables linger. As the user (init-host.rootless.sh): sets up the rootless engine (Docker:\n" +
     "dockerd-rootless-setuptool.sh; Podman 5 and 6: pasta given an address of its own in\n" +

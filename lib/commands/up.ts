@@ -31,9 +31,9 @@ export const up: CommandDef = {
     "before anything is created or removed.\n" +
     "First runs check-preflight's host checks (cgroups, linger, kernel modules, rp_filter in the engine's\n" +
     "network namespace, room for one more node in the inotify limits: the lower of the host's and the engine's\n" +
-    "user namespace's own), as upstream's `make up` does: an error stops `up` before anything is created (with\n" +
-    "the fix; --skip-preflight goes on anyway), a warning is printed. Refuses a rootful engine unless\n" +
-    "--allow-rootful. Waits for another u7s command on the same node.\n" +
+    "user namespace's own, and in the user's kernel key quota), as upstream's `make up` does: an error stops\n" +
+    "`up` before anything is created (with the fix; --skip-preflight goes on anyway), a warning is printed.\n" +
+    "Refuses a rootful engine unless --allow-rootful. Waits for another u7s command on the same node.\n" +
     "Images loaded on this host with `u7s image load` are imported into the node's containerd first.\n" +
     "Then, unless --no-init: a fresh node becomes a control plane (kubeadm init, sync-external-ip, Flannel,\n" +
     "kubeconfig; each skipped when done), or with --join FILE a worker of that cluster (FILE: u7s's join\n" +
@@ -61,7 +61,7 @@ export const up: CommandDef = {
     join: { type: "string", value: "FILE", description: "join the cluster of this join file (from `u7s join-command`, or upstream's join-command, read as data) instead of creating one" },
     "join-from": { type: "string", value: "HOST", description: "join the cluster whose control plane runs on HOST, reading its join file from the shared home (or HOST/NODE, or a file)" },
     "allow-rootful": { type: "boolean", description: "run the node on a rootful engine (it then has root's powers over this host)" },
-    "skip-preflight": { type: "boolean", description: "do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter in the engine's namespace, linger, inotify room)" },
+    "skip-preflight": { type: "boolean", description: "do not run check-preflight's host checks first (cgroups, kernel modules, rp_filter in the engine's namespace, linger, inotify and key quota room)" },
     ...controlPlaneTaintOption,
     ...waitOption,
     ...publishMountOptions,

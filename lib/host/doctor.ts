@@ -6,6 +6,7 @@ import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import { nodeNames } from "../node/names.ts";
 import { busyPorts, portHint } from "./ports.ts";
+import { keyFindings } from "./keys.ts";
 import { KERNEL_MODULES, SYSCTL_FILE, engineInotifyLimits, moduleFindings, nodeInotifyFindings, restartFinding, rpFilterFinding, type Finding } from "./preflight.ts";
 import type { HostProbe } from "./probe.ts";
 
@@ -577,6 +578,7 @@ async function engineChecks(d: DoctorEnv, distro: Distro): Promise<{ checks: Che
     for (const b of busy) checks.push({ id: "ports", level: "fail", message: b, fix: portHint([b]) });
   }
   checks.push(...inotify.map((f) => fromFinding("inotify", f)));
+  if (info.rootless) checks.push(...keyFindings(host, node?.running === true ? 0 : 1, true).map((f) => fromFinding("keys", f)));
   return { checks, ...(network ? { network } : {}) };
 }
 

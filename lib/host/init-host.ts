@@ -25,6 +25,7 @@ import {
   type Distro,
   type Need,
 } from "./doctor.ts";
+import { KEYS_ADVISED } from "./keys.ts";
 import { INOTIFY_LIMITS, KERNEL_MODULES } from "./preflight.ts";
 import type { HostProbe } from "./probe.ts";
 
@@ -180,17 +181,21 @@ export function rootPlan({ host, distro, engine, user }: RootPlanInput): HostSte
   }
   steps.push({ title: "Loading the node's kernel modules, now and at boot", actions: moduleActions });
   // rp_filter=2 (loose): strict reverse-path filtering drops Flannel's VXLAN packets in the engine's namespace.
-  // inotify: every node of a user draws on that user's instances and watches (kind's values; never lowered).
+  // inotify: every node of a user draws on that user's instances and watches (kind's values; never lowered);
+  // so do they on the user's kernel key quota (LXD's values; never lowered).
   const current = (key: string) => Number(host.readFile(`/proc/sys/${key.replaceAll(".", "/")}`)?.trim()) || 0;
   const wants: SysctlWant[] = [
     { key: "net.ipv4.conf.default.rp_filter", value: 2, mode: "set" },
     ...INOTIFY_LIMITS.map(({ key, advised }) => ({ key, value: Math.max(advised, current(key)), mode: "raise" as const })),
+    // the key quota: each node's containers and services hold keys of the user's (keys.ts)
+    { key: "kernel.keys.maxkeys", value: Math.max(KEYS_ADVISED.maxkeys, current("kernel.keys.maxkeys")), mode: "raise" },
+    { key: "kernel.keys.maxbytes", value: Math.max(KEYS_ADVISED.maxbytes, current("kernel.keys.maxbytes")), mode: "raise" },
   ];
   if (host.readFile("/proc/sys/kernel/unprivileged_userns_clone")?.trim() === "0") wants.push({ key: "kernel.unprivileged_userns_clone", value: 1, mode: "set" });
   if (host.readFile("/proc/sys/user/max_user_namespaces")?.trim() === "0") wants.push({ key: "user.max_user_namespaces", value: 28633, mode: "raise" });
   const sysctl = mergeSysctl(host.readFile(SYSCTL_FILE), wants);
   steps.push({
-    title: "Setting sysctls (rp_filter loose for Flannel's VXLAN, inotify limits for many nodes)",
+    title: "Setting sysctls (rp_filter loose for Flannel's VXLAN, inotify limits and key quota for many nodes)",
     actions: [
       sysctl === undefined ? { kind: "note", text: `${SYSCTL_FILE} already sets them` } : { kind: "write", path: SYSCTL_FILE, content: sysctl },
       { kind: "run", argv: ["sysctl", "-p", SYSCTL_FILE] },

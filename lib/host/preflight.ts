@@ -5,6 +5,7 @@ import { U7sError } from "../errors.ts";
 import type { Runner } from "../exec.ts";
 import type { Log } from "../log.ts";
 import type { HostProbe } from "./probe.ts";
+import { keyFindings } from "./keys.ts";
 import { busyPorts } from "./ports.ts";
 import { LABEL_NODE, LABEL_SETTINGS, nodeNames } from "../node/names.ts";
 
@@ -87,8 +88,8 @@ export const INOTIFY_LIMITS = [
 /** InotifyLimits are the limits of the engine's user namespace, by host sysctl name (missing: not read). */
 export type InotifyLimits = Partial<Record<(typeof INOTIFY_LIMITS)[number]["key"], number>>;
 
-/** inotifyFix raises one limit now and at boot (the value init-host writes, or twice what the nodes need when more). */
-export function inotifyFix(key: string, value: number): string {
+/** sysctlFix raises one per-user limit now and at boot (the value init-host writes, or twice what the nodes need when more). */
+export function sysctlFix(key: string, value: number): string {
   return `echo ${key}=${value} | sudo tee -a ${SYSCTL_FILE} && sudo sysctl -w ${key}=${value}`;
 }
 
@@ -144,7 +145,7 @@ export function inotifyFindings(host: HostProbe, running: number, adding: 0 | 1,
     const nodes = `${running} node${running === 1 ? "" : "s"} this user runs on ${engine}`;
     const left = max - running * per;
     const value = Math.max(advised, (running + adding + 1) * per * 2);
-    const fix = inNs ? usernsInotifyFix(engine, nsFile, value) : inotifyFix(key, value);
+    const fix = inNs ? usernsInotifyFix(engine, nsFile, value) : sysctlFix(key, value);
     if (adding === 1 && left < per) {
       findings.push({
         level: "error",
@@ -354,7 +355,8 @@ export async function upPreflight({ config, engine, host, runner, log, env }: Up
     nodeInotifyFindings(engine, host, thisNodeRuns, false, [], engineInotifyLimits(engine, rootless, runner, env.XDG_RUNTIME_DIR)),
     hostIpFinding(engine, { rootless }, runner, config, env.HOME, env.XDG_RUNTIME_DIR),
   ]);
-  const findings = [...hostChecks, ...inotify, ...(hostIp ? [hostIp] : [])];
+  // and the key quota: past it the engine's runtime cannot give the node's container its session keyring
+  const findings = [...hostChecks, ...inotify, ...keyFindings(host, thisNodeRuns ? 0 : 1), ...(hostIp ? [hostIp] : [])];
   const errors = findings.filter((f) => f.level === "error");
   for (const f of findings) {
     if (f.level === "warn") log.warn(f.message, f.hint);
@@ -404,6 +406,7 @@ export async function runPreflight({ config, engine, host, runner, env, others }
   if (hostIp) findings.push(hostIp);
   const state = await engine.inspectContainer(nodeNames(config).container);
   findings.push(...(await nodeInotifyFindings(engine, host, state?.running === true, false, others, engineInotifyLimits(engine, info.rootless, runner, env.XDG_RUNTIME_DIR))));
+  if (info.rootless) findings.push(...keyFindings(host, state?.running === true ? 0 : 1));
   if (state?.running) {
     findings.push({ level: "ok", message: `ports: held by the running node ${state.name}` });
   } else {

@@ -1,6 +1,6 @@
 import type { Engine } from "../engine/engine.ts";
 import type { Runner } from "../exec.ts";
-import { INOTIFY_ADVISED, inotifyFix } from "../host/preflight.ts";
+import { INOTIFY_ADVISED, sysctlFix } from "../host/preflight.ts";
 
 /** FatalBoot is a boot that cannot go on, read from the node's log: the cause and its fix, in words, and the line that showed it. */
 export interface FatalBoot {
@@ -34,13 +34,13 @@ export const FATAL_BOOT: readonly FatalPattern[] = [
     match: /inotify[^\n]*Too many open files|Too many open files[^\n]*inotify/i,
     ignoring: true,
     cause: "the user's inotify instances are used up (fs.inotify.max_user_instances): systemd in the node cannot watch its units and the node cannot boot",
-    fix: `raise the limit: ${inotifyFix("fs.inotify.max_user_instances", INOTIFY_ADVISED.instances)} (\`u7s init-host\` sets it at boot; ${DOCTOR}), ${AFRESH}`,
+    fix: `raise the limit: ${sysctlFix("fs.inotify.max_user_instances", INOTIFY_ADVISED.instances)} (\`u7s init-host\` sets it at boot; ${DOCTOR}), ${AFRESH}`,
   },
   {
     match: /inotify[^\n]*No space left on device|watch[^\n]*No space left on device/i,
     ignoring: true,
     cause: "the user's inotify watches are used up (fs.inotify.max_user_watches): systemd in the node cannot watch its units",
-    fix: `raise the limit: ${inotifyFix("fs.inotify.max_user_watches", INOTIFY_ADVISED.watches)} (\`u7s init-host\` sets it at boot; ${DOCTOR}), ${AFRESH}`,
+    fix: `raise the limit: ${sysctlFix("fs.inotify.max_user_watches", INOTIFY_ADVISED.watches)} (\`u7s init-host\` sets it at boot; ${DOCTOR}), ${AFRESH}`,
   },
   {
     match: /Failed to mount API filesystems/,

@@ -8,6 +8,7 @@ import { formatCommand, lastLines, type Runner } from "../exec.ts";
 import type { HostProbe } from "../host/probe.ts";
 import type { Log } from "../log.ts";
 import { busyPorts, portHint, publishMountProblems } from "../host/ports.ts";
+import { keyQuotaHint } from "../host/keys.ts";
 import { upPreflight } from "../host/preflight.ts";
 import { cidrsOverlap, parseCidr } from "../net.ts";
 import { matchFatalBoot, readBootLog, watchBoot, type FatalBoot } from "./boot-watch.ts";
@@ -523,7 +524,10 @@ async function restore(env: UpEnv, old: Replacing, networkRemoved: boolean): Pro
 function failedCreate(env: UpEnv, err: unknown, old: Replacing | undefined, restored: string | undefined, left: string[]): U7sError {
   const { config, engine } = env;
   const names = nodeNames(config);
-  const base = wrapError(`cannot ${old ? (old.why === "repair" ? "repair" : "recreate") : "create"} node ${names.container}`, err);
+  const wrapped = wrapError(`cannot ${old ? (old.why === "repair" ? "repair" : "recreate") : "create"} node ${names.container}`, err);
+  // the engine's runtime says only "disk quota exceeded" when the user's kernel key quota is used up
+  const keys = keyQuotaHint(`${wrapped.message}\n${wrapped.detail ?? ""}`);
+  const base = keys ? { message: wrapped.message, detail: wrapped.detail, hint: keys } : wrapped;
   const leftLines = left.length > 0 ? ["could not undo:", ...left.map((l) => `  ${l}`)] : [];
   const detail = (lines: string[]) => [base.detail, ...lines, ...leftLines].filter(Boolean).join("\n") || undefined;
   if (!old) return new U7sError(base.message, { detail: detail([]), hint: base.hint, cause: err });

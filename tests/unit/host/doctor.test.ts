@@ -81,7 +81,7 @@ describe("recorded hosts", () => {
     expect(report.user).toBe("alice");
     expect(report.checks.map((c) => c.id)).toEqual([
       "distro", "subids", "idmap", "userns", "cgroups", "linger", "modules", "slirp4netns", "dbus", "disk",
-      "engine", "rp_filter", "restart", "network", "ports", "inotify", "inotify",
+      "engine", "rp_filter", "restart", "network", "ports", "inotify", "inotify", "keys", "keys",
     ]);
     // offline: no pull, no registry; each engine question asked once
     expect(runner.commands.sort()).toEqual([
@@ -116,6 +116,8 @@ describe("recorded hosts", () => {
       ["rp_filter", "fail", "echo net.ipv4.conf.default.rp_filter=2 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w net.ipv4.conf.default.rp_filter=2, then restart podman (its namespace copies the value when it starts)"],
       ["inotify", "warn", "echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512"],
       ["inotify", "warn", "echo fs.inotify.max_user_watches=524288 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_watches=524288"],
+      ["keys", "warn", "echo kernel.keys.maxkeys=2000 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w kernel.keys.maxkeys=2000"],
+      ["keys", "warn", "echo kernel.keys.maxbytes=2000000 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w kernel.keys.maxbytes=2000000"],
     ]);
     expect(byId(report).cgroups!.message).toBe("cgroup v2 controllers not delegated to bob: cpu cpuset io");
   });
@@ -135,6 +137,8 @@ describe("recorded hosts", () => {
       ["network", "fail", `mkdir -p /home/dave/.config/containers/containers.conf.d && printf '[network]\\npasta_options = ["-a", "10.0.2.100", "-n", "24", "-g", "10.0.2.2"]\\n' > /home/dave/.config/containers/containers.conf.d/u7s-pasta.conf, then \`u7s down\` every node (and stop other containers on Podman networks) and \`u7s up\` again`],
       ["inotify", "warn", "echo fs.inotify.max_user_instances=512 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_instances=512"],
       ["inotify", "warn", "echo fs.inotify.max_user_watches=524288 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w fs.inotify.max_user_watches=524288"],
+      ["keys", "warn", "echo kernel.keys.maxkeys=2000 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w kernel.keys.maxkeys=2000"],
+      ["keys", "warn", "echo kernel.keys.maxbytes=2000000 | sudo tee -a /etc/sysctl.d/99-usernetes.conf && sudo sysctl -w kernel.keys.maxbytes=2000000"],
     ]);
     expect(byId(report).network!.message).toStartWith("podman 5.2.2 networks rootless containers with pasta (Podman 5's default): under pasta the engine's network namespace holds the host's own address, so the API server cannot reach a kubelet at HOST_IP:10250");
   });
@@ -192,7 +196,7 @@ describe("u7s doctor (in process)", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(" ✓ sub-IDs: alice has 65536 subordinate UIDs and 65536 GIDs\n");
     // (free disk space is measured on the real file system, where the recorded HOME does not exist)
-    expect(r.stdout).toMatch(/\ndoctor: 0 failed, [01] warning\(s\), 1[67] ok\n$/);
+    expect(r.stdout).toMatch(/\ndoctor: 0 failed, [01] warning\(s\), 1[89] ok\n$/);
     const bad = await runCli(["doctor"], { host: recordedHost("invalid-rocky-9").host, runner: podmanRunner("5.2.2"), env: { CONTAINER_ENGINE: "podman" } });
     expect(bad.stdout).toContain(" ✗ newuidmap and newgidmap not found: rootless engines cannot map sub-IDs\n   fix: sudo dnf install -y shadow-utils\n");
   });

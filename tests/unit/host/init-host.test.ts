@@ -41,11 +41,13 @@ describe("init-host --dry-run as root: the plan as a shell script, nothing run",
         "EOF",
         `modprobe -a ${MODULES}`,
         "# cannot read /lib/modules/6.1.0-test/modules.dep: the other modules of /etc/modules-load.d/usernetes.conf load at the next boot",
-        "# Setting sysctls (rp_filter loose for Flannel's VXLAN, inotify limits for many nodes)",
+        "# Setting sysctls (rp_filter loose for Flannel's VXLAN, inotify limits and key quota for many nodes)",
         "install -D -m 0644 /dev/stdin /etc/sysctl.d/99-usernetes.conf <<'EOF'",
         "net.ipv4.conf.default.rp_filter = 2",
         "fs.inotify.max_user_instances = 512",
         "fs.inotify.max_user_watches = 524288",
+        "kernel.keys.maxkeys = 2000",
+        "kernel.keys.maxbytes = 2000000",
         "EOF",
         "sysctl -p /etc/sysctl.d/99-usernetes.conf",
         "# Enabling linger for alice (the engine keeps running after logout)",
@@ -70,7 +72,7 @@ describe("init-host --dry-run as root: the plan as a shell script, nothing run",
     const { host } = asRoot("invalid-rocky-9");
     const r = await runCli(["init-host", "--dry-run", "--user", "dave"], { host, env: { CONTAINER_ENGINE: "podman" } });
     expect(r.stdout).toStartWith("# Installing podman slirp4netns shadow-utils (dnf)\ndnf install -y podman slirp4netns shadow-utils\n");
-    expect(r.stdout).toContain("net.ipv4.conf.default.rp_filter = 2\nfs.inotify.max_user_instances = 512\nfs.inotify.max_user_watches = 524288\nuser.max_user_namespaces = 28633\nEOF\n");
+    expect(r.stdout).toContain("net.ipv4.conf.default.rp_filter = 2\nfs.inotify.max_user_instances = 512\nfs.inotify.max_user_watches = 524288\nkernel.keys.maxkeys = 2000\nkernel.keys.maxbytes = 2000000\nuser.max_user_namespaces = 28633\nEOF\n");
     expect(r.stdout).toContain("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 dave\n");
   });
 
@@ -111,13 +113,13 @@ describe("init-host merges into upstream's files: keeps every line, adds what is
     expect(mergeSysctl("fs/inotify/max_user_instances = 128\n", [wants[1]!])).toBe("fs.inotify.max_user_instances = 512\n");
   });
 
-  test("a host already set up by upstream's script: the modules file is left alone, the sysctl file gains the inotify limits", async () => {
+  test("a host already set up by upstream's script: the modules file is left alone, the sysctl file gains the inotify limits and the key quota", async () => {
     const { host } = asRoot("valid-debian-12");
     const upstreamSysctl = "# For VXLAN, net.ipv4.conf.default.rp_filter must not be 1 (strict) in the daemon's netns.\nnet.ipv4.conf.default.rp_filter = 2\n";
     host.opts.files = { ...host.opts.files, "/etc/modules-load.d/usernetes.conf": `${UPSTREAM.split(" ").join("\n")}\n`, "/etc/sysctl.d/99-usernetes.conf": upstreamSysctl };
     const r = await runCli(["init-host", "--dry-run", "--user", "alice"], { host, env: { CONTAINER_ENGINE: "podman" } });
     expect(r.stdout).toContain("# Loading the node's kernel modules, now and at boot\n# /etc/modules-load.d/usernetes.conf already lists upstream's 22 modules\nmodprobe -a");
-    expect(r.stdout).toContain(`<<'EOF'\n${upstreamSysctl}fs.inotify.max_user_instances = 512\nfs.inotify.max_user_watches = 524288\nEOF\n`);
+    expect(r.stdout).toContain(`<<'EOF'\n${upstreamSysctl}fs.inotify.max_user_instances = 512\nfs.inotify.max_user_watches = 524288\nkernel.keys.maxkeys = 2000\nkernel.keys.maxbytes = 2000000\nEOF\n`);
   });
 
   test("the rest of upstream's modules load now where the kernel has them; those it lacks are named", async () => {
