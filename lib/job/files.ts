@@ -214,7 +214,7 @@ export function parseFailure(text: string): JobFailure {
   }
 }
 
-/** JobMeta is what the control plane records in the job directory: the directories above it that it created. */
+/** JobMeta is what the control plane records in the job directory: the directories above it that it created (read from earlier versions; the shared record below holds them now). */
 interface JobMeta {
   jobId: string;
   controlPlane: string;
@@ -222,33 +222,72 @@ interface JobMeta {
 }
 
 /**
- * makeJobDir creates the job directory (0700) and records which of its parents did not exist
- * before, so that removeJobDir leaves the home as it found it. Files of an earlier run of the same
- * job id (a join file, a failure marker) are removed first: a worker must not join a dead cluster.
+ * MADE_RECORD is the file, in the jobs directory ($XDG_STATE_HOME/u7s/jobs), that names the directories
+ * u7s made for jobs: that one and those above it that were not there. It belongs to every job, not to the
+ * one that happened to make them: two jobs start at once, the one that made the directories may end first,
+ * and the last job to leave removes them (the shared home as it was before any job).
+ */
+export const MADE_RECORD = ".u7s-made.json";
+
+/**
+ * makeJobDir creates the job directory (0700) and records, in the jobs directory, which of its parents
+ * did not exist before, so that removeJobDir leaves the home as it found it. Files of an earlier run of
+ * the same job id (a join file, a failure marker) are removed first: a worker must not join a dead cluster.
  */
 export async function makeJobDir(paths: JobPaths, jobId: string, controlPlane: string): Promise<void> {
-  const created: string[] = [];
-  const missing: string[] = [];
-  for (let d = paths.dir; ; d = dirname(d)) {
-    if (await isDir(d)) break;
-    missing.unshift(d);
-    if (dirname(d) === d) break;
-  }
-  for (const d of missing) {
-    try {
-      await mkdir(d, { mode: 0o700 });
-      created.push(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new U7sError(`cannot create ${d}: ${errnoText(err)}`);
-    }
+  const created = await makeDirs(paths.dir);
+  const above = created.filter((d) => d !== paths.dir);
+  if (above.length > 0) {
+    const record = join(dirname(paths.dir), MADE_RECORD);
+    const dirs = [...new Set([...(await readMade(record)), ...above])];
+    await writeFileAtomic(record, `${JSON.stringify({ dirs }, null, 2)}\n`);
   }
   const old = await readMeta(paths);
   for (const f of [paths.joinFile, paths.failed, paths.kubeconfig]) await rm(f, { force: true });
   await rm(paths.readyDir, { recursive: true, force: true });
   await mkdir(paths.readyDir, { mode: 0o700 });
-  // an earlier run's record of created directories still holds: they were not there before either
-  const meta: JobMeta = { jobId, controlPlane, createdDirs: [...new Set([...(old?.createdDirs ?? []), ...created.filter((d) => d !== paths.dir)])] };
+  const meta: JobMeta = { jobId, controlPlane, createdDirs: old?.createdDirs ?? [] };
   await writeFileAtomic(paths.meta, `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/**
+ * makeDirs creates dir and its missing parents (0700) and returns those it created, top first. A parent
+ * another job's removeJobDir takes away meanwhile (ENOENT) starts it over, a few times.
+ */
+async function makeDirs(dir: string): Promise<string[]> {
+  const created: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const missing: string[] = [];
+    for (let d = dir; ; d = dirname(d)) {
+      if (await isDir(d)) break;
+      missing.unshift(d);
+      if (dirname(d) === d) break;
+    }
+    try {
+      for (const d of missing) {
+        try {
+          await mkdir(d, { mode: 0o700 });
+          created.push(d);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
+      }
+      return created;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && attempt < 5) continue;
+      throw new U7sError(`cannot create ${dir}: ${errnoText(err)}`);
+    }
+  }
+}
+
+/** readMade reads the jobs directory's record of the directories u7s made; none when it is missing or not u7s's. */
+async function readMade(record: string): Promise<string[]> {
+  try {
+    const m = JSON.parse(await readFile(record, "utf8")) as { dirs?: unknown };
+    return Array.isArray(m.dirs) ? m.dirs.filter((d): d is string => typeof d === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 /** jobDirExists tells whether the job directory (with its record) is still there. */
@@ -275,15 +314,22 @@ async function readMeta(paths: JobPaths): Promise<JobMeta | undefined> {
 }
 
 /**
- * removeJobDir removes the job directory and its files, then each parent directory the control
- * plane created for it, when empty (rmdir only: another job's directory beside it keeps them).
- * It tells whether there was a job directory.
+ * removeJobDir removes the job directory and its files. When it was the last job there (the jobs
+ * directory holds nothing else but the record), it removes the directories u7s made for jobs, deepest
+ * first and only when empty (rmdir: what someone else put there keeps them), and the record with them;
+ * also those an earlier version recorded in the job's own file. It tells whether there was a job directory.
  */
 export async function removeJobDir(paths: JobPaths): Promise<boolean> {
   const meta = await readMeta(paths);
   const had = await isDir(paths.dir);
   await rm(paths.dir, { recursive: true, force: true });
-  for (const d of [...(meta?.createdDirs ?? [])].sort((a, b) => b.length - a.length)) {
+  const jobs = dirname(paths.dir);
+  const record = join(jobs, MADE_RECORD);
+  const others = (await readdir(jobs).catch(() => [] as string[])).filter((n) => n !== MADE_RECORD);
+  if (others.length > 0) return had; // another job's directory: the last job to leave removes them
+  const made = await readMade(record);
+  await rm(record, { force: true });
+  for (const d of [...new Set([...made, ...(meta?.createdDirs ?? [])])].sort((a, b) => b.length - a.length)) {
     if (!paths.dir.startsWith(`${d}/`)) continue; // only directories above this job's
     await rmdir(d).catch(() => undefined);
   }

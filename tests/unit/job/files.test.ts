@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gated, jobEnv, loadedRef, withEnv } from "../../../lib/job/actions.ts";
-import { isThisHost, jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, markReady, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
+import { isThisHost, jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, MADE_RECORD, makeJobDir, markReady, removeJobDir, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
 import { jobRole } from "../../../lib/job/run.ts";
 import { UsageError } from "../../../lib/errors.ts";
 import type { Runner, RunOptions } from "../../../lib/exec.ts";
@@ -148,3 +148,57 @@ describe("runners and output", () => {
     expect(out.join("")).toBe("[host-e] one\n[host-e] error: two\n[host-e]   d1\n[host-e]   d2\n[host-e] hint: fix it\n");
   });
 });
+
+describe("the job directory in the shared home", () => {
+  /** tree lists what is below the home, sorted. */
+  const tree = () => readdirSync(dir, { recursive: true }).map(String).sort();
+  const state = () => join(dir, ".local", "state");
+
+  test("one job: its directory and the ones above it that it made (0700) go with it", async () => {
+    const paths = jobPaths(state(), "7");
+    await makeJobDir(paths, "7", "cp");
+    expect(statSync(join(dir, ".local")).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(state(), "u7s", "jobs")).sort()).toEqual([MADE_RECORD, "7"]);
+    expect(await removeJobDir(paths)).toBe(true);
+    expect(tree()).toEqual([]);
+    expect(await removeJobDir(paths)).toBe(false);
+  });
+
+  test("two jobs at once: when the one that made the directories ends first, the last to leave removes them", async () => {
+    const first = jobPaths(state(), "1");
+    const second = jobPaths(state(), "2");
+    await makeJobDir(first, "1", "cp");
+    await makeJobDir(second, "2", "cp");
+    await removeJobDir(first);
+    expect(readdirSync(join(state(), "u7s", "jobs")).sort()).toEqual([MADE_RECORD, "2"]);
+    await removeJobDir(second);
+    expect(tree()).toEqual([]);
+  });
+
+  test("directories that were there stay, and so does one someone else put a file in", async () => {
+    mkdirSync(join(dir, ".local"));
+    const paths = jobPaths(state(), "3");
+    await makeJobDir(paths, "3", "cp");
+    writeFileSync(join(state(), "other-tool.log"), "");
+    await removeJobDir(paths);
+    expect(tree()).toEqual([".local", ".local/state", ".local/state/other-tool.log"]);
+  });
+
+  test("a jobs directory u7s did not make (no record) is left, with everything above it", async () => {
+    mkdirSync(join(state(), "u7s", "jobs"), { recursive: true });
+    const paths = jobPaths(state(), "4");
+    await makeJobDir(paths, "4", "cp");
+    expect(readdirSync(join(state(), "u7s", "jobs"))).toEqual(["4"]);
+    await removeJobDir(paths);
+    expect(tree()).toEqual([".local", ".local/state", ".local/state/u7s", ".local/state/u7s/jobs"]);
+  });
+
+  test("a job directory of an earlier run of the same job keeps what that run made", async () => {
+    const paths = jobPaths(state(), "5");
+    await makeJobDir(paths, "5", "cp");
+    await makeJobDir(paths, "5", "cp");
+    await removeJobDir(paths);
+    expect(tree()).toEqual([]);
+  });
+});
+
