@@ -23,7 +23,7 @@ function setup(batch = 8, slot?: number, rounds = 8, checkPeers = true) {
   const peer = udp("127.0.0.2");
   const stranger = udp("127.0.0.4");
   const route: Route = { inFd, outFd, destIp: parseIpv4("127.0.0.3")!, destPort: localEndpoint(dest).port };
-  const ctx: DrainContext = { peers: new Set([parseIpv4("127.0.0.2")!]), checkPeers, stats: newStats(), rounds };
+  const ctx: DrainContext = { peers: new Set([parseIpv4("127.0.0.2")!]), checkPeers, stats: newStats(), rounds, gso: true, gsoOff: new Set() };
   const sender = new SendBatch(batch, localEndpoint(dest));
   const rb = new RecvBatch(batch, slot);
   const run = () => drain(route, sender, rb, ctx);

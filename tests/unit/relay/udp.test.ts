@@ -231,7 +231,7 @@ describe("RecvBatch and SendBatch (recvmmsg(2), sendmmsg(2))", () => {
     sb.add(src.bufAddr, 10);
     sb.add(src.bufAddr, 70000); // over the UDP maximum: EMSGSIZE
     sb.add(src.bufAddr, 20);
-    expect(sb.flush(tx)).toEqual({ sent: 2, errors: 1, lastErrno: 90 });
+    expect(sb.flush(tx)).toEqual({ sent: 2, bytes: 30, errors: 1, lastErrno: 90, gsoSends: 0, gsoRefused: false });
     waitReadable(rx);
     const rb = new RecvBatch(4, 256);
     expect(rb.recv(rx)).toBe(2);
@@ -250,9 +250,9 @@ describe("RecvBatch and SendBatch (recvmmsg(2), sendmmsg(2))", () => {
     }
     expect(sb.add(src.bufAddr, 1)).toBe(false);
     expect(sb.count).toBe(3);
-    expect(sb.flush(tx)).toEqual({ sent: 3, errors: 0, lastErrno: 0 });
+    expect(sb.flush(tx)).toEqual({ sent: 3, bytes: 153, errors: 0, lastErrno: 0, gsoSends: 0, gsoRefused: false });
     expect(sb.count).toBe(0);
-    expect(sb.flush(tx)).toEqual({ sent: 0, errors: 0, lastErrno: 0 });
+    expect(sb.flush(tx)).toEqual({ sent: 0, bytes: 0, errors: 0, lastErrno: 0, gsoSends: 0, gsoRefused: false });
     waitReadable(rx);
     const rb = new RecvBatch(4, 256);
     expect(rb.recv(rx)).toBe(3);
@@ -267,7 +267,7 @@ describe("RecvBatch and SendBatch (recvmmsg(2), sendmmsg(2))", () => {
     const sb = new SendBatch(4, { ip: "255.255.255.255", port: 9 });
     const b = new RecvBatch(1, 64);
     for (let i = 0; i < 3; i++) sb.add(b.bufAddr, 10);
-    expect(sb.flush(tx)).toEqual({ sent: 0, errors: 3, lastErrno: 13 });
+    expect(sb.flush(tx)).toEqual({ sent: 0, bytes: 0, errors: 3, lastErrno: 13, gsoSends: 0, gsoRefused: false });
     expect(sb.count).toBe(0);
   });
 });
