@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { newStats, STAT, type Route } from "../../../lib/relay/control.ts";
-import { POLLIN } from "../../../lib/relay/ffi.ts";
+import { libc, POLLIN } from "../../../lib/relay/ffi.ts";
 import { drain, type DrainContext } from "../../../lib/relay/relay-worker.ts";
-import { closeFd, localEndpoint, openUdp, parseIpv4, pollOne, recvFrom, RecvBatch, SendBatch, sendTo } from "../../../lib/relay/udp.ts";
+import { closeFd, localEndpoint, openUdp, parseIpv4, pollOne, recvFrom, RecvBatch, SendBatch, sendTo, setGro } from "../../../lib/relay/udp.ts";
 import { vxlanPayload } from "../../../lib/relay/vxlan.ts";
 
 const open: number[] = [];
 function udp(ip = "127.0.0.1"): number {
-  const fd = openUdp({ ip, port: 0 }, { rcvbuf: 1 << 20 });
+  const fd = openUdp({ ip, port: 0 }, { rcvbuf: 4 << 20 });
   open.push(fd);
   return fd;
 }
@@ -106,5 +106,137 @@ describe("drain", () => {
     drain({ ...w.route, inFd: -1 }, new SendBatch(1, { ip: "127.0.0.1", port: 9 }), new RecvBatch(1), w.ctx);
     expect(w.stat("recvErrors")).toBe(1);
     expect(w.stat("packets")).toBe(0);
+  });
+});
+
+/** runOf is n VXLAN payloads of `size` bytes each (the last `last` bytes), back to back, with their first inner byte i. */
+function runOf(n: number, size: number, last = size): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) => vx(i + 1, (i === n - 1 ? last : size) - 8));
+}
+
+/** gsoSend sends datagrams (all but the last of one size) from fd to `to` as ONE GSO message; a GRO reader gets them as one run. */
+function gsoSend(fd: number, parts: Uint8Array[], to: { ip: string; port: number }): void {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  const hold = new RecvBatch(1, all.length);
+  hold.buf.set(all);
+  const sb = new SendBatch(64, to);
+  expect(sb.add(hold.bufAddr, all.length, parts[0]!.length)).toBe(true);
+  expect(sb.flush(fd)).toMatchObject({ sent: parts.length, errors: 0 });
+}
+
+/** SO_NO_CHECK (socket(7)): the kernel then refuses GSO sends on the socket (EINVAL). */
+const SO_NO_CHECK = 11;
+
+describe("drain with UDP GRO and GSO", () => {
+  test("a GRO run from a peer is checked datagram by datagram and leaves as one GSO send; the receiver gets each datagram", () => {
+    const w = setup(64);
+    setGro(w.inFd, true);
+    const parts = runOf(10, 1000, 300);
+    gsoSend(w.peer, parts, w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual(parts);
+    expect(["packets", "bytes", "datagrams", "groRuns", "gsoSends", "recvCalls", "gsoFallbacks"].map((k) => w.stat(k as keyof typeof STAT))).toEqual([
+      10, 9300, 10, 1, 1, 1, 0,
+    ]);
+  });
+
+  test("a bad datagram inside a run cuts it: the good ones before and after still go, in order; the bad is counted", () => {
+    const w = setup(64);
+    setGro(w.inFd, true);
+    const parts = runOf(6, 500);
+    parts[2] = new Uint8Array(500); // no I flag: not VXLAN
+    parts[5] = new Uint8Array(500);
+    gsoSend(w.peer, parts, w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual([0, 1, 3, 4].map((i) => parts[i]!));
+    expect([w.stat("packets"), w.stat("notVxlan"), w.stat("datagrams"), w.stat("groRuns"), w.stat("gsoSends")]).toEqual([4, 2, 6, 1, 1]); // the good pieces are of one size: they join again in one send
+  });
+
+  test("a run whose last, shorter datagram is too short for VXLAN: only that one is dropped", () => {
+    const w = setup(64);
+    setGro(w.inFd, true);
+    const parts = [...runOf(3, 400), new Uint8Array(21).fill(8)];
+    gsoSend(w.peer, parts, w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual(parts.slice(0, 3));
+    expect([w.stat("packets"), w.stat("notVxlan"), w.stat("datagrams")]).toEqual([3, 1, 4]);
+  });
+
+  test("a run from a stranger is dropped whole, each datagram counted", () => {
+    const w = setup(64);
+    setGro(w.inFd, true);
+    gsoSend(w.stranger, runOf(5, 300), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual([]);
+    expect([w.stat("unknownPeer"), w.stat("datagrams"), w.stat("packets")]).toEqual([5, 5, 0]);
+  });
+
+  test("a run longer than the send batch goes in pieces the batch holds", () => {
+    const w = setup(2);
+    setGro(w.inFd, true);
+    const parts = runOf(5, 200);
+    gsoSend(w.peer, parts, w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual(parts);
+    expect([w.stat("packets"), w.stat("gsoSends")]).toEqual([5, 2]); // 2 + 2 + a lone one
+  });
+
+  test("single datagrams of one size leave as GSO sends too (no GRO on the way in); ctx.gso off sends one per message", () => {
+    const w = setup(16);
+    for (let i = 0; i < 6; i++) sendTo(w.peer, vx(i, 92), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual(Array.from({ length: 6 }, (_, i) => vx(i, 92)));
+    expect([w.stat("packets"), w.stat("gsoSends"), w.stat("groRuns"), w.stat("datagrams")]).toEqual([6, 1, 0, 6]);
+    w.ctx.gso = false;
+    for (let i = 0; i < 6; i++) sendTo(w.peer, vx(i, 92), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toHaveLength(6);
+    expect([w.stat("packets"), w.stat("gsoSends")]).toEqual([12, 1]);
+  });
+
+  test("an out socket that refuses GSO: everything still goes, the refusal is counted once and remembered for that socket", () => {
+    const w = setup(16);
+    expect(libc.setsockopt(w.outFd, 1, SO_NO_CHECK, new Int32Array([1]), 4)).toBe(0);
+    for (let i = 0; i < 4; i++) sendTo(w.peer, vx(i, 92), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual(Array.from({ length: 4 }, (_, i) => vx(i, 92)));
+    expect([w.stat("packets"), w.stat("gsoFallbacks"), w.stat("gsoSends"), w.stat("sendErrors")]).toEqual([4, 1, 0, 0]);
+    expect(w.ctx.gsoOff.has(w.outFd)).toBe(true);
+    for (let i = 0; i < 4; i++) sendTo(w.peer, vx(i, 92), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toHaveLength(4);
+    expect([w.stat("packets"), w.stat("gsoFallbacks")]).toEqual([8, 1]);
+  });
+
+  test("a truncated run is dropped, each datagram the slot held counted", () => {
+    const w = setup(4, 2048);
+    setGro(w.inFd, true);
+    gsoSend(w.peer, runOf(4, 1000), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual([]);
+    expect([w.stat("truncated"), w.stat("packets")]).toEqual([3, 0]); // the datagrams the slot held (2048 bytes of 1000-byte segments)
+  });
+
+  test("an empty datagram is not VXLAN", () => {
+    const w = setup();
+    sendTo(w.peer, new Uint8Array(0), w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect([w.stat("notVxlan"), w.stat("datagrams"), w.stat("packets")]).toEqual([1, 1, 0]);
   });
 });
