@@ -101,8 +101,14 @@ export function drain(route: Route, sender: SendBatch, rb: RecvBatch, ctx: Drain
   }
 }
 
-/** runLoop relays until the control block says stop. */
-export function runLoop(init: LoopInit): void {
+/** Loop: one data loop's state; step waits once (poll(2)) and relays what is ready. */
+export interface Loop {
+  /** step applies new orders, waits up to timeoutMs for datagrams or a wake-up, relays them; returns poll's count. */
+  step(timeoutMs: number): number;
+}
+
+/** newLoop makes a data loop from its first message (runLoop steps it; tests step it on their own thread). */
+export function newLoop(init: LoopInit): Loop {
   const { ctl, stats, batch, checkPeers } = init;
   const gso = init.gso ?? true;
   const gsoOff = new Set<number>();
@@ -113,6 +119,8 @@ export function runLoop(init: LoopInit): void {
   const pfds = new Uint8Array((MAX_ROUTES + 1) * POLLFD_SIZE);
   const pdv = new DataView(pfds.buffer);
   const pfdsAddr = addr(pfds);
+  pdv.setInt32(0, wakeFd, true);
+  pdv.setInt16(4, POLLIN, true);
   let seq = -1;
   let cfg: LoopConfig = { routes: [], peers: [] };
   let peers = new Set<number>();
@@ -132,8 +140,6 @@ export function runLoop(init: LoopInit): void {
       if (s === undefined) senderCache.set(key, (s = new SendBatch(batch, { ip: formatIpv4(r.destIp), port: r.destPort })));
       return s;
     });
-    pdv.setInt32(0, wakeFd, true);
-    pdv.setInt16(4, POLLIN, true);
     cfg.routes.forEach((r, i) => {
       pdv.setInt32((i + 1) * POLLFD_SIZE, r.inFd, true);
       pdv.setInt16((i + 1) * POLLFD_SIZE + 4, POLLIN, true);
@@ -141,18 +147,26 @@ export function runLoop(init: LoopInit): void {
     Atomics.store(ctl, CTL.ack, seq);
   };
 
-  while (Atomics.load(ctl, CTL.stop) === 0) {
-    apply();
-    const nfds = cfg.routes.length + 1;
-    const ready = libc.poll(pfdsAddr, nfds, 1000);
-    if (ready <= 0) continue;
-    stats[STAT.wakeups]!++;
-    if ((pdv.getInt16(6, true) & POLLIN) !== 0) libc.read(wakeFd, wakeBuf, 8);
-    for (let i = 0; i < cfg.routes.length; i++) {
-      const rev = pdv.getInt16((i + 1) * POLLFD_SIZE + 6, true);
-      if ((rev & (POLLIN | POLLERR)) !== 0) drain(cfg.routes[i]!, senders[i]!, rb, { peers, checkPeers, stats, rounds, gso, gsoOff });
-    }
-  }
+  return {
+    step(timeoutMs: number): number {
+      apply();
+      const ready = libc.poll(pfdsAddr, cfg.routes.length + 1, timeoutMs);
+      if (ready <= 0) return ready;
+      stats[STAT.wakeups]!++;
+      if ((pdv.getInt16(6, true) & POLLIN) !== 0) libc.read(wakeFd, wakeBuf, 8);
+      for (let i = 0; i < cfg.routes.length; i++) {
+        const rev = pdv.getInt16((i + 1) * POLLFD_SIZE + 6, true);
+        if ((rev & (POLLIN | POLLERR)) !== 0) drain(cfg.routes[i]!, senders[i]!, rb, { peers, checkPeers, stats, rounds, gso, gsoOff });
+      }
+      return ready;
+    },
+  };
+}
+
+/** runLoop relays until the control block says stop. */
+export function runLoop(init: LoopInit): void {
+  const loop = newLoop(init);
+  while (Atomics.load(init.ctl, CTL.stop) === 0) loop.step(1000);
 }
 
 // Worker entry: the first message starts the loop; "stopped" tells the main thread it may close the sockets.

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { newStats, STAT, type Route } from "../../../lib/relay/control.ts";
-import { libc, POLLIN } from "../../../lib/relay/ffi.ts";
-import { drain, type DrainContext } from "../../../lib/relay/relay-worker.ts";
+import { CTL, newControl, newStats, STAT, writeConfig, type Route } from "../../../lib/relay/control.ts";
+import { EFD_CLOEXEC, EFD_NONBLOCK, libc, POLLIN } from "../../../lib/relay/ffi.ts";
+import { drain, newLoop, runLoop, type DrainContext } from "../../../lib/relay/relay-worker.ts";
 import { closeFd, localEndpoint, openUdp, parseIpv4, pollOne, recvFrom, RecvBatch, SendBatch, sendTo, setGro } from "../../../lib/relay/udp.ts";
 import { vxlanPayload } from "../../../lib/relay/vxlan.ts";
 
@@ -238,5 +238,101 @@ describe("drain with UDP GRO and GSO", () => {
     pollOne(w.inFd, POLLIN, 1000);
     w.run();
     expect([w.stat("notVxlan"), w.stat("datagrams"), w.stat("packets")]).toEqual([1, 1, 0]);
+  });
+});
+
+/** loopWorld: a loop stepped on this thread, its wake-up eventfd, and two routes' sockets (peer 127.0.0.2). */
+function loopWorld(init: { batch?: number; gso?: boolean; rounds?: number } = {}) {
+  const wakeFd = libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  open.push(wakeFd);
+  const ctl = newControl(wakeFd);
+  const stats = newStats();
+  const loop = newLoop({ ctl, stats, batch: init.batch ?? 8, checkPeers: true, gso: init.gso, rounds: init.rounds });
+  const ins = [udp(), udp()];
+  const out = udp();
+  const dests = [udp("127.0.0.3"), udp("127.0.0.5")];
+  const peer = udp("127.0.0.2");
+  const stranger = udp("127.0.0.4");
+  const routes: Route[] = ins.map((inFd, i) => ({ inFd, outFd: out, destIp: parseIpv4(localEndpoint(dests[i]!).ip)!, destPort: localEndpoint(dests[i]!).port }));
+  const wake = () => libc.write(wakeFd, new BigUint64Array([1n]), 8);
+  const stat = (k: keyof typeof STAT) => stats[STAT[k]];
+  return { ctl, stats, loop, ins, out, dests, peer, stranger, routes, wake, stat };
+}
+
+describe("newLoop: one data loop, stepped", () => {
+  test("orders are applied and acknowledged; ready routes are relayed, each to its own destination; a wake-up is read", () => {
+    const w = loopWorld();
+    expect(w.loop.step(0)).toBe(0); // nothing configured, nothing ready
+    const seq = writeConfig(w.ctl, { routes: w.routes, peers: [parseIpv4("127.0.0.2")!] });
+    expect(Atomics.load(w.ctl, CTL.ack)).toBe(0);
+    expect(w.loop.step(0)).toBe(0);
+    expect(Atomics.load(w.ctl, CTL.ack)).toBe(seq);
+    sendTo(w.peer, vx(1), localEndpoint(w.ins[1]!));
+    expect(w.loop.step(1000)).toBe(1);
+    expect(received(w.dests[1]!)).toEqual([vx(1)]);
+    expect(received(w.dests[0]!)).toEqual([]);
+    sendTo(w.peer, vx(2), localEndpoint(w.ins[0]!));
+    sendTo(w.stranger, vx(3), localEndpoint(w.ins[0]!));
+    expect(w.loop.step(1000)).toBe(1);
+    expect(received(w.dests[0]!)).toEqual([vx(2)]);
+    expect([w.stat("wakeups"), w.stat("packets"), w.stat("unknownPeer")]).toEqual([2, 2, 1]);
+    w.wake();
+    expect(w.loop.step(1000)).toBe(1);
+    expect(w.stat("wakeups")).toBe(3);
+    expect(w.loop.step(0)).toBe(0); // the eventfd was read: no second wake-up
+    expect(w.stat("recvCalls")).toBe(2); // only ready routes were read
+  });
+
+  test("new orders replace the old: other peers, fewer routes", () => {
+    const w = loopWorld();
+    writeConfig(w.ctl, { routes: w.routes, peers: [parseIpv4("127.0.0.2")!] });
+    w.loop.step(0);
+    const seq = writeConfig(w.ctl, { routes: [w.routes[0]!], peers: [parseIpv4("127.0.0.4")!] });
+    sendTo(w.stranger, vx(4), localEndpoint(w.ins[0]!));
+    sendTo(w.peer, vx(5), localEndpoint(w.ins[0]!));
+    sendTo(w.stranger, vx(6), localEndpoint(w.ins[1]!)); // a route no longer read
+    pollOne(w.ins[0]!, POLLIN, 1000);
+    expect(w.loop.step(1000)).toBe(1);
+    expect(Atomics.load(w.ctl, CTL.ack)).toBe(seq);
+    expect(received(w.dests[0]!)).toEqual([vx(4)]);
+    expect(received(w.dests[1]!)).toEqual([]);
+    expect(w.stat("unknownPeer")).toBe(1);
+  });
+
+  test("a socket's GSO refusal is remembered until new orders come (their descriptors may be new)", () => {
+    const w = loopWorld();
+    expect(libc.setsockopt(w.out, 1, 11, new Int32Array([1]), 4)).toBe(0); // SO_NO_CHECK: GSO refused
+    writeConfig(w.ctl, { routes: w.routes, peers: [parseIpv4("127.0.0.2")!] });
+    const burst = () => {
+      for (let i = 0; i < 3; i++) sendTo(w.peer, vx(i), localEndpoint(w.ins[0]!));
+      pollOne(w.ins[0]!, POLLIN, 1000);
+      w.loop.step(1000);
+      expect(received(w.dests[0]!)).toHaveLength(3);
+    };
+    burst();
+    burst();
+    expect(w.stat("gsoFallbacks")).toBe(1);
+    writeConfig(w.ctl, { routes: w.routes, peers: [parseIpv4("127.0.0.2")!] });
+    burst();
+    expect([w.stat("gsoFallbacks"), w.stat("packets")]).toEqual([2, 9]);
+  });
+
+  test("defaults: GSO on, 8 rounds of a batch per turn; gso false and other rounds as asked", () => {
+    const go = (w: ReturnType<typeof loopWorld>) => {
+      writeConfig(w.ctl, { routes: w.routes, peers: [parseIpv4("127.0.0.2")!] });
+      for (let i = 0; i < 30; i++) sendTo(w.peer, vx(i), localEndpoint(w.ins[0]!));
+      pollOne(w.ins[0]!, POLLIN, 1000);
+      w.loop.step(1000);
+      return [w.stat("packets"), w.stat("gsoSends")];
+    };
+    expect(go(loopWorld({ batch: 2 }))).toEqual([16, 8]);
+    expect(go(loopWorld({ batch: 2, gso: false, rounds: 3 }))).toEqual([6, 0]);
+  });
+
+  test("runLoop returns at once when told to stop", () => {
+    const w = loopWorld();
+    Atomics.store(w.ctl, CTL.stop, 1);
+    runLoop({ ctl: w.ctl, stats: w.stats, batch: 1, checkPeers: true });
+    expect(w.stat("wakeups")).toBe(0);
   });
 });
