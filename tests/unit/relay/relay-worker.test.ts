@@ -34,7 +34,7 @@ function setup(batch = 8, slot?: number, rounds = 8, checkPeers = true) {
 /** received takes what is queued on fd. */
 function received(fd: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  while (pollOne(fd, POLLIN, 100) !== 0) {
+  while (pollOne(fd, POLLIN, 20) !== 0) {
     const r = recvFrom(fd);
     if (typeof r !== "number") out.push(r.data);
   }

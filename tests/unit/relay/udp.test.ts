@@ -289,10 +289,10 @@ function pattern(n: number): RecvBatch {
   return b;
 }
 
-/** drainAll takes every datagram queued on fd, one per read. */
+/** drainAll takes every datagram queued on fd, one per read (loopback queues a datagram before its send returns: 20 ms of quiet is the end). */
 function drainAll(fd: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  while (pollOne(fd, POLLIN, 200) !== 0) {
+  while (pollOne(fd, POLLIN, 20) !== 0) {
     const r = recvFrom(fd);
     if (typeof r !== "number") out.push(r.data);
   }
