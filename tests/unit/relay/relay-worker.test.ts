@@ -180,6 +180,30 @@ describe("drain with UDP GRO and GSO", () => {
     expect([w.stat("unknownPeer"), w.stat("datagrams"), w.stat("packets")]).toEqual([5, 5, 0]);
   });
 
+  test("a run of exactly two batches' worth goes in two pieces, nothing more", () => {
+    const w = setup(2);
+    setGro(w.inFd, true);
+    const parts = runOf(4, 200);
+    gsoSend(w.peer, parts, w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual(parts);
+    expect([w.stat("packets"), w.stat("gsoSends"), w.stat("notVxlan")]).toEqual([4, 2, 0]);
+  });
+
+  test("a run that ends good after a bad datagram, behind another message in the batch: the tail goes from the right place", () => {
+    const w = setup(64);
+    setGro(w.inFd, true);
+    sendTo(w.peer, vx(9, 50), w.to); // message 0 of the batch: the run below is message 1
+    const parts = runOf(5, 300);
+    parts[1] = new Uint8Array(300);
+    gsoSend(w.peer, parts, w.to);
+    pollOne(w.inFd, POLLIN, 1000);
+    w.run();
+    expect(received(w.dest)).toEqual([vx(9, 50), ...[0, 2, 3, 4].map((i) => parts[i]!)]);
+    expect([w.stat("packets"), w.stat("notVxlan"), w.stat("bytes")]).toEqual([5, 1, 58 + 4 * 300]);
+  });
+
   test("a run longer than the send batch goes in pieces the batch holds", () => {
     const w = setup(2);
     setGro(w.inFd, true);
@@ -283,10 +307,12 @@ describe("newLoop: one data loop, stepped", () => {
     expect(w.stat("recvCalls")).toBe(2); // only ready routes were read
   });
 
-  test("new orders replace the old: other peers, fewer routes", () => {
+  test("new orders replace the old: other peers, fewer routes (a dropped route's last poll result is not read)", () => {
     const w = loopWorld();
     writeConfig(w.ctl, { routes: w.routes, peers: [parseIpv4("127.0.0.2")!] });
-    w.loop.step(0);
+    sendTo(w.peer, vx(1), localEndpoint(w.ins[1]!));
+    expect(w.loop.step(1000)).toBe(1); // route 1's slot now says POLLIN
+    expect(received(w.dests[1]!)).toEqual([vx(1)]);
     const seq = writeConfig(w.ctl, { routes: [w.routes[0]!], peers: [parseIpv4("127.0.0.4")!] });
     sendTo(w.stranger, vx(4), localEndpoint(w.ins[0]!));
     sendTo(w.peer, vx(5), localEndpoint(w.ins[0]!));
