@@ -362,6 +362,25 @@ describe("startRelay with UDP GRO and GSO", () => {
     expect(s.loops.egress).toMatchObject({ recvCalls: 0, datagrams: 0, groRuns: 0, gsoSends: 0, gsoFallbacks: 0 }); // its wake-ups: new orders only
   });
 
+  test("the egress sockets read GRO runs too (gro on), and single datagrams with gro off", async () => {
+    for (const gro of [true, false]) {
+      const host = udp();
+      const flannelPort = localEndpoint(host).port;
+      const peer = udp("127.0.0.2", flannelPort);
+      const r = startRelay({ hostFd: host, flannelPort, inject: { ip: "127.0.0.3", port: 9 }, gro });
+      cleanups.push(() => r.stop());
+      const port = r.setPeers(["127.0.0.2"]).get("127.0.0.2")!;
+      const hold = new RecvBatch(1, 10 * 1408);
+      for (let i = 0; i < 10; i++) hold.buf.set(vx(i, 1400), i * 1408);
+      const sb = new SendBatch(64, { ip: "127.0.0.1", port });
+      sb.add(hold.bufAddr, 10 * 1408, 1408);
+      sb.flush(udp());
+      expect(receive(peer, 10).map((g) => g.data)).toEqual(Array.from({ length: 10 }, (_, i) => vx(i, 1400)));
+      const s = await statsWhen(r, (s) => s.egress.packets === 10);
+      expect([gro, s.loops.egress.groRuns, s.loops.egress.datagrams]).toEqual([gro, gro ? 1 : 0, 10]);
+    }
+  });
+
   test("gso off: the same run leaves one datagram per message", async () => {
     const host = udp();
     const flannelPort = localEndpoint(host).port;
