@@ -1,5 +1,6 @@
 // bench/relay-gen.ts: the traffic ends of bench/relay.ts, each on its own Worker thread: a sender of
-// VXLAN-shaped datagrams at an offered rate (sendmmsg(2) batches, paced per batch) and a receiver that
+// VXLAN-shaped datagrams at an offered rate (sendmmsg(2) batches, paced per batch; one datagram per message
+// unless gso, as the kernel's flannel.1 sends them) and a receiver that
 // counts what arrives (poll(2) + recvmmsg(2)) until told to stop.
 import { POLLIN } from "../lib/relay/ffi.ts";
 import { pollOne, RecvBatch, SendBatch, type Endpoint } from "../lib/relay/udp.ts";
@@ -7,13 +8,14 @@ import { vxlanPayload } from "../lib/relay/vxlan.ts";
 
 /** GenJob: one end's orders. rate: bits per second offered (0: as fast as it goes). */
 export type GenJob =
-  | { mode: "send"; fd: number; to: Endpoint; size: number; rate: number; seconds: number; batch: number }
+  | { mode: "send"; fd: number; to: Endpoint; size: number; rate: number; seconds: number; batch: number; gso?: boolean }
   | { mode: "recv"; fd: number; stop: Int32Array };
 
 /** send offers datagrams for the given time and returns how many it sent (the kernel took). */
 function send(job: Extract<GenJob, { mode: "send" }>): { packets: number; bytes: number } {
   const payload = vxlanPayload(1, new Uint8Array(job.size - 8).fill(0xab));
   const sb = new SendBatch(job.batch, job.to);
+  sb.gso = job.gso ?? false; // one datagram per message, as flannel.1 sends them
   const { ptr } = require("bun:ffi") as typeof import("bun:ffi");
   const p = ptr(payload);
   const start = performance.now();

@@ -8,10 +8,13 @@
 //   netns:    the host socket and the receiver live in two network namespaces of our own (relaycore-a/b, a veth
 //             between them, made and removed here, as root) and reach the relay by SCM_RIGHTS (fdpass.ts),
 //             like the node's relay gets its host socket.
+// The relay runs with UDP GRO and GSO (the default) and, for batch 64, also without (--offload both, the default;
+// on / off: only that one): the senders send one datagram per message, as flannel.1 does; with GSO the relay
+// sends runs, and in the netns case the run crosses the veth whole (no veth GRO needed).
 // Each case runs --seconds (default 2) --runs times (default 1); the load average is printed before and after:
 // the machine's cores are shared, so the numbers are a lower bound.
 //
-//   node_modules/.bin/bun bench/relay.ts [--seconds 2] [--runs 1] [--no-netns] [--size 1400]
+//   node_modules/.bin/bun bench/relay.ts [--seconds 2] [--runs 1] [--no-netns] [--size 1400] [--offload both|on|off]
 //   node_modules/.bin/bun bench/relay.ts --give-socket PATH IP:PORT   (internal: serve one UDP socket, for netns)
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -30,6 +33,7 @@ const { values, positionals } = parseArgs({
     "no-netns": { type: "boolean", default: false },
     "give-socket": { type: "string" },
     size: { type: "string", default: "1400" },
+    offload: { type: "string", default: "both" },
   },
 });
 
@@ -46,6 +50,11 @@ if (values["give-socket"] !== undefined) {
 }
 
 const seconds = Number(values.seconds);
+const offloads = ({ both: [true, false], on: [true], off: [false] } as Record<string, boolean[]>)[values.offload!];
+if (offloads === undefined) {
+  console.error("bench/relay.ts: --offload is both, on or off");
+  process.exit(2);
+}
 const runs = Number(values.runs);
 if (!(seconds > 0) || !Number.isInteger(runs) || runs < 1 || !Number.isInteger(SIZE) || SIZE < 22 || SIZE > 65507) {
   console.error("bench/relay.ts: --seconds must be > 0, --runs a positive integer, --size 22-65507 bytes");
@@ -100,8 +109,8 @@ interface Ends {
 }
 
 /** relayCase measures one relay configuration in one direction. */
-async function relayCase(ends: Ends, batch: number, dir: "egress" | "ingress", rate: number): Promise<Row> {
-  const relay = startRelay({ hostFd: ends.host, flannelPort: ends.flannelPort, inject: localEndpoint(ends.injectRx), batch, rcvbuf: BUF, sndbuf: BUF });
+async function relayCase(ends: Ends, batch: number, dir: "egress" | "ingress", rate: number, offload = true): Promise<Row> {
+  const relay = startRelay({ hostFd: ends.host, flannelPort: ends.flannelPort, inject: localEndpoint(ends.injectRx), batch, rcvbuf: BUF, sndbuf: BUF, gro: offload, gso: offload });
   const ports = relay.setPeers([ends.peerIp]);
   await Bun.sleep(50);
   let r;
@@ -112,8 +121,10 @@ async function relayCase(ends: Ends, batch: number, dir: "egress" | "ingress", r
   } else {
     r = await measure(ends.peerRx, localEndpoint(ends.host), ends.injectRx, rate);
   }
+  const l = relay.stats().loops[dir];
   await relay.stop();
-  return { path: ends.name, relay: `u7s relay, batch ${batch}, ${dir}`, offered: rateText(rate), ...r, secs: seconds };
+  const work = `${l.recvCalls} recvmmsg, ${l.groRuns} GRO runs, ${l.gsoSends} GSO sends`;
+  return { path: ends.name, relay: `u7s relay, batch ${batch}, ${dir}, GRO/GSO ${offload ? "on" : "off"} (${work})`, offered: rateText(rate), ...r, secs: seconds };
 }
 
 /** plainCase measures a Bun.udpSocket relay (one datagram in, one out, on the main thread) in the egress direction. */
@@ -204,8 +215,8 @@ const R500 = 500e6;
 for (let run = 0; run < runs; run++) {
   const lo = loopbackEnds();
   rows.push(await directCase(lo, MAX));
-  for (const rate of [MAX, R500]) rows.push(await relayCase(lo, 64, "egress", rate));
-  for (const rate of [MAX, R500]) rows.push(await relayCase(lo, 64, "ingress", rate));
+  for (const off of offloads) for (const rate of [MAX, R500]) rows.push(await relayCase(lo, 64, "egress", rate, off));
+  for (const off of offloads) for (const rate of [MAX, R500]) rows.push(await relayCase(lo, 64, "ingress", rate, off));
   rows.push(await relayCase(lo, 32, "egress", MAX));
   for (const rate of [MAX, R500]) rows.push(await relayCase(lo, 1, "egress", rate));
   for (const rate of [MAX, R500]) rows.push(await plainCase(lo, rate));
@@ -215,8 +226,8 @@ for (let run = 0; run < runs; run++) {
     try {
       const ns = await netnsEnds(dir, kids);
       rows.push(await directCase(ns, MAX));
-      for (const rate of [MAX, R500]) rows.push(await relayCase(ns, 64, "egress", rate));
-      rows.push(await relayCase(ns, 64, "ingress", MAX));
+      for (const off of offloads) for (const rate of [MAX, R500]) rows.push(await relayCase(ns, 64, "egress", rate, off));
+      for (const off of offloads) rows.push(await relayCase(ns, 64, "ingress", MAX, off));
       rows.push(await relayCase(ns, 1, "egress", MAX));
     } finally {
       kids.forEach((k) => k.kill());

@@ -131,13 +131,16 @@ export interface UdpTransfer {
   readonly mbit: number;
   readonly seconds: number;
   readonly len: number;
+  /** window: iperf3 -w, the socket buffer both ends ask for (e.g. "4M"; the kernel caps it at net.core.rmem_max/wmem_max). */
+  readonly window?: string;
 }
 
 /** measureUdp offers UDP with iperf3 (`-u -b`) and returns what the receiver got (Mbit/s) and the loss (%). */
 export async function measureUdp(t: UdpTransfer): Promise<{ mbit: number; lossPct: number }> {
+  const w = t.window === undefined ? "" : ` -w ${t.window}`;
   const received = t.to(`timeout 60 iperf3 -s -1 -p ${t.port} -B ${t.listen}`);
   await waitListening(t.to, t.port);
-  const sent = t.from(`timeout 50 iperf3 -c ${t.listen} -p ${t.port} -B ${t.bind} -u -b ${t.mbit}M -l ${t.len} -t ${t.seconds} --connect-timeout 5000 -J`);
+  const sent = t.from(`timeout 50 iperf3 -c ${t.listen} -p ${t.port} -B ${t.bind} -u -b ${t.mbit}M -l ${t.len} -t ${t.seconds}${w} --connect-timeout 5000 -J`);
   const [rr, sr] = await Promise.all([received, sent]);
   let result: { error?: string; end?: { sum_received?: { bits_per_second?: number; lost_percent?: number } } };
   try {

@@ -14,6 +14,12 @@
 // Run (as root, after `npm run test:setup` and ./compile.sh):
 //   node_modules/.bin/bun bench/two-hosts.ts [--runs 3] [--mib 64] [--veth-mib 1024] [--udp-mbit 500] [--udp-seconds 3]
 //     [--node-mtu N]   (NODE_MTU for both pairs: the node network's MTU, flannel.1 gets N - 50; default the engine's 1500)
+//     [--udp-window 4M] (iperf3 -w for the UDP rows: a larger socket buffer at both ends, to see which loss is iperf3's own)
+//
+// Where UDP is lost: each UDP row also counts the receiving node's UDP receive-buffer drops (/proc/net/snmp
+// Udp RcvbufErrors, in the node's network namespace, where iperf3 listens on the flannel.1 address), and at the
+// end the relay nodes' own counters (`u7s status --json`: what each relay loop took, sent, dropped and why, its
+// GRO runs and GSO sends) are printed.
 //
 // TCP is measured with iperf3 (Debian's package: on the host from tests/setup-tools.sh, in the nodes from the
 // cluster test image), one TCP stream of a fixed size (`-n`), the receiver's bits_per_second, so TCP slow start is
@@ -31,6 +37,7 @@ import {
   type TestHost,
   type VtepSide,
 } from "../tests/e2e/harness.ts";
+import type { RelayStats } from "../lib/relay/relay.ts";
 import { measure, measureRtt, measureUdp, median, pickTool, toolNote, type Place } from "./throughput.ts";
 
 const { values } = parseArgs({
@@ -42,6 +49,7 @@ const { values } = parseArgs({
     "udp-seconds": { type: "string", default: "3" },
     ping: { type: "string", default: "/tmp/relaycore-ping/x/bin/ping" },
     "node-mtu": { type: "string" },
+    "udp-window": { type: "string" },
   },
 });
 const runs = Number(values.runs);
@@ -82,6 +90,24 @@ async function copyPing(side: VtepSide, binary: Buffer): Promise<void> {
 async function apiPort(side: VtepSide): Promise<number> {
   const r = await runU7sOnHost(side.host, ["config", "--json"], { env: side.env });
   return Number((JSON.parse(r.stdout) as Record<string, unknown>).PORT_KUBE_APISERVER);
+}
+
+/** rcvbufErrors is the node's UDP RcvbufErrors (/proc/net/snmp, its network namespace): datagrams a full socket buffer dropped. */
+async function rcvbufErrors(side: VtepSide): Promise<number> {
+  const r = await inNode(side)("grep '^Udp:' /proc/net/snmp");
+  const [head, vals] = r.stdout.trim().split("\n").map((l) => l.split(/\s+/));
+  const i = head?.indexOf("RcvbufErrors") ?? -1;
+  return i < 0 || !vals ? NaN : Number(vals[i]);
+}
+
+/** relayCounters is a relay node's stats from `u7s status --json` (vxlan.node.stats), or undefined when it has none. */
+async function relayCounters(side: VtepSide): Promise<RelayStats | undefined> {
+  const r = await runU7sOnHost(side.host, ["status", "--json"], { env: side.env });
+  try {
+    return (JSON.parse(r.stdout) as { vxlan?: { node?: { stats?: RelayStats } | null } }).vxlan?.node?.stats;
+  } catch {
+    return undefined;
+  }
 }
 
 const hosts = loadHostsEnv();
@@ -128,9 +154,11 @@ try {
       }
       for (const p of order) {
         const [f, t] = ends(p, d);
-        const u = await measureUdp({ to: inNode(t), listen: t.podAddr, port: PORT, from: inNode(f), bind: f.podAddr, mbit: udpMbit, seconds: udpSeconds, len: 1400 });
+        const before = await rcvbufErrors(t);
+        const u = await measureUdp({ to: inNode(t), listen: t.podAddr, port: PORT, from: inNode(f), bind: f.podAddr, mbit: udpMbit, seconds: udpSeconds, len: 1400, window: values["udp-window"] });
         add(`udp ${p} ${d}`, u.mbit);
         add(`loss ${p} ${d}`, u.lossPct);
+        add(`rcvbuf ${p} ${d}`, (await rcvbufErrors(t)) - before);
       }
       if (pingBinary) {
         for (const p of order) {
@@ -141,6 +169,8 @@ try {
     }
   }
   const load1 = loadavg();
+  await Bun.sleep(2500); // the node relays write their status every 2 s
+  const counters = await Promise.all([relay.a, relay.b].map((side) => relayCounters(side)));
   const m = (key: string) => median(samples.get(key) ?? [NaN]);
   const n0 = (x: number) => x.toFixed(0);
   const dirName = ["A→B", "B→A"];
@@ -166,6 +196,10 @@ try {
         `${n0(r)} (${m(`loss relay ${d}`).toFixed(1)} %) | ${(r / e).toFixed(2)}× |`,
     );
   }
+  for (const d of [0, 1] as Dir[]) {
+    const sum = (p: PathName) => (samples.get(`rcvbuf ${p} ${d}`) ?? []).reduce((a, b) => a + b, 0);
+    console.log(`| … of which dropped at a full socket buffer in the receiving node (RcvbufErrors, all runs) | ${dirName[d]} | ${sum("engine")} | ${sum("relay")} | |`);
+  }
   if (pingBinary) {
     for (const d of [0, 1] as Dir[]) {
       const e = m(`rtt engine ${d}`);
@@ -173,7 +207,16 @@ try {
       console.log(`| pod to pod ICMP round trip, ms (avg of ${PINGS}) | ${dirName[d]} | ${e.toFixed(3)} | ${r.toFixed(3)} | ${(r / e).toFixed(2)}× |`);
     }
   }
-  console.log(`\n${toolNote(tool, missing)} UDP: iperf3 -u -l 1400 -t ${udpSeconds}, the receiver's rate and loss.`);
+  console.log(`\n${toolNote(tool, missing)} UDP: iperf3 -u -l 1400 -t ${udpSeconds}${values["udp-window"] ? ` -w ${values["udp-window"]}` : ""}, the receiver's rate and loss.`);
+  ["A", "B"].forEach((h, i) => {
+    const s = counters[i];
+    if (!s) return void console.log(`relay node ${h}: no counters (u7s status --json has no vxlan.node.stats)`);
+    const l = (x: RelayStats["loops"]["egress"]) => `${x.wakeups} wake-ups, ${x.recvCalls} recvmmsg, ${x.datagrams} datagrams in ${x.groRuns} GRO runs, ${x.gsoSends} GSO sends, ${x.gsoFallbacks} GSO fallbacks`;
+    console.log(
+      `relay node ${h} (GRO ${s.gro ? "on" : "off"}): egress ${s.egress.packets} datagrams (${l(s.loops.egress)}); ingress ${s.ingress.packets} (${l(s.loops.ingress)}); ` +
+        `dropped ${JSON.stringify(s.dropped)}`,
+    );
+  });
 } finally {
   // Every node this bench may have made, also of a pair that came up only halfway; nobody else's.
   for (const name of Object.keys(PATHS) as PathName[]) {

@@ -13,10 +13,17 @@ export const CTL = { stop: 0, seq: 1, ack: 2, nroutes: 3, npeers: 4, wakeFd: 5, 
 /** CTL_LENGTH: the control block's length in Int32 slots. */
 export const CTL_LENGTH = CTL.peers + MAX_PEERS;
 
-/** STAT: the counters' Float64Array slots (one writer each: the loop that owns the block). */
-export const STAT = { packets: 0, bytes: 1, notVxlan: 2, unknownPeer: 3, sendErrors: 4, truncated: 5, recvErrors: 6 } as const;
+/**
+ * STAT: the counters' Float64Array slots (one writer each: the loop that owns the block). packets/bytes: relayed;
+ * then drops by reason; then the loop's work: poll wake-ups, recvmmsg calls, datagrams received (each segment of
+ * a GRO run), GRO runs received (messages of several datagrams), GSO sends, GSO refusals (fallback to one per message).
+ */
+export const STAT = {
+  packets: 0, bytes: 1, notVxlan: 2, unknownPeer: 3, sendErrors: 4, truncated: 5, recvErrors: 6,
+  wakeups: 7, recvCalls: 8, datagrams: 9, groRuns: 10, gsoSends: 11, gsoFallbacks: 12,
+} as const;
 /** STAT_LENGTH: the counter block's length. */
-export const STAT_LENGTH = 8;
+export const STAT_LENGTH = 16;
 
 /** Route: datagrams read from inFd are sent from outFd to destIp:destPort (destIp as a 32-bit number). */
 export interface Route {

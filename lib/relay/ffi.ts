@@ -111,9 +111,22 @@ export const POLLHUP = 0x10;
 /** EFD_* flags (eventfd(2)). */
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
-/** errno values (errno(3), asm-generic/errno-base.h). */
+/** errno values (errno(3), asm-generic/errno-base.h, errno.h). */
 export const EINTR = 4;
+export const EIO = 5;
 export const EAGAIN = 11;
+export const EINVAL = 22;
+export const EMSGSIZE = 90;
+/** SOL_UDP: the UDP protocol level for setsockopt(2) and control messages (udp(7); IPPROTO_UDP). */
+export const SOL_UDP = 17;
+/** UDP_SEGMENT: UDP GSO (udp(7)): a send's control message (u16) or socket option giving the segment size the kernel cuts the payload into. */
+export const UDP_SEGMENT = 103;
+/** UDP_GRO: UDP GRO (udp(7)): the socket takes coalesced runs of datagrams, each with a control message (int) giving the segment size. */
+export const UDP_GRO = 104;
+/** UDP_MAX_SEGMENTS: segments one GSO send may carry (include/linux/udp.h). */
+export const UDP_MAX_SEGMENTS = 64;
+/** UDP_MAX_PAYLOAD: the largest IPv4 UDP payload (65535 - 20 IP - 8 UDP): the bound of one GSO send's total. */
+export const UDP_MAX_PAYLOAD = 65507;
 
 // Struct layouts (LP64): offsets and sizes in bytes.
 /** SOCKADDR_IN_SIZE: struct sockaddr_in (ip(7)): u16 family, u16 port (network order), u32 addr (network order), 8 zero. */

@@ -267,7 +267,7 @@ export interface HostRelayDeps {
  * relay (peers of this uid only), and runs until the signal aborts or the node is gone.
  */
 export async function serveHostRelay(paths: RelayPaths, config: NodeConfig, deps: HostRelayDeps): Promise<void> {
-  const { openUdp, closeFd } = await import("./udp.ts");
+  const { openUdp, closeFd, setGro } = await import("./udp.ts");
   const { serveSockets } = await import("./fdpass.ts");
   mkdirSync(paths.socketDir, { recursive: true, mode: 0o700 });
   const fd = openUdp({ ip: config.hostIp, port: config.portFlannel }, { rcvbuf: HOST_RCVBUF });
@@ -277,6 +277,9 @@ export async function serveHostRelay(paths: RelayPaths, config: NodeConfig, deps
     paths.socket,
     (peer) => {
       deps.log(`handing the host socket ${config.hostIp}:${config.portFlannel}/udp to pid ${peer.pid}`);
+      // UDP GRO off: a reader that wants coalesced datagrams turns it on itself (relay.ts); one that does not know
+      // them (an older relay after one that had it on) must not get runs of datagrams as one.
+      setGro(fd, false);
       return { fds: [fd], meta };
     },
     { log: { warn: (t: string) => deps.log(t) } },

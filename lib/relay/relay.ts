@@ -9,7 +9,7 @@ import { U7sError } from "../errors.ts";
 import type { Log } from "../log.ts";
 import { CTL, newControl, newStats, STAT, writeConfig, type LoopConfig } from "./control.ts";
 import { EFD_CLOEXEC, EFD_NONBLOCK, libc, errno } from "./ffi.ts";
-import { closeFd, errnoName, localEndpoint, openUdp, parseIpv4, type Endpoint } from "./udp.ts";
+import { closeFd, errnoName, localEndpoint, openUdp, parseIpv4, setGro, type Endpoint } from "./udp.ts";
 
 /** RelayOptions: the host socket, the Flannel port (the same inside the node and on the host), where ingress goes. */
 export interface RelayOptions {
@@ -25,6 +25,10 @@ export interface RelayOptions {
   /** rcvbuf/sndbuf: socket buffers asked for the relay's own sockets. */
   rcvbuf?: number;
   sndbuf?: number;
+  /** gro: UDP GRO on the sockets the relay reads (hostFd, the egress sockets); default on. */
+  gro?: boolean;
+  /** gso: UDP GSO sends (runs of same-size datagrams as one message); default on. */
+  gso?: boolean;
   log?: Pick<Log, "warn" | "debug">;
 }
 
@@ -34,11 +38,24 @@ export interface Counter {
   bytes: number;
 }
 
-/** RelayStats: what went each way and what was dropped, and why. */
+/** LoopCounters: a data loop's work: poll wake-ups, recvmmsg calls, datagrams received, GRO runs, GSO sends and refusals. */
+export interface LoopCounters {
+  wakeups: number;
+  recvCalls: number;
+  datagrams: number;
+  groRuns: number;
+  gsoSends: number;
+  gsoFallbacks: number;
+}
+
+/** RelayStats: what went each way and what was dropped, and why; whether GRO is on, and each loop's work. */
 export interface RelayStats {
   egress: Counter;
   ingress: Counter;
   dropped: { notVxlan: number; unknownPeer: number; sendErrors: number; truncated: number; recvErrors: number };
+  /** gro: the kernel took UDP_GRO on the host socket (false: turned off, or a kernel before 5.0). */
+  gro: boolean;
+  loops: { egress: LoopCounters; ingress: LoopCounters };
 }
 
 /** Relay: a running relay. */
@@ -76,7 +93,7 @@ export function workerUrl(moduleUrl = import.meta.url): string {
 }
 
 /** startLoop starts one data loop on a Worker. */
-function startLoop(batch: number, checkPeers: boolean, onFail: (why: string) => void): LoopHandle {
+function startLoop(batch: number, checkPeers: boolean, gso: boolean, onFail: (why: string) => void): LoopHandle {
   const wakeFd = libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd < 0) throw new U7sError(`cannot create the relay's wake-up descriptor: ${errnoName(errno())}`);
   const ctl = newControl(wakeFd);
@@ -91,7 +108,7 @@ function startLoop(batch: number, checkPeers: boolean, onFail: (why: string) => 
     onFail(`relay loop failed: ${ev.message}`);
     done();
   };
-  worker.postMessage({ ctl, stats, batch, checkPeers });
+  worker.postMessage({ ctl, stats, batch, checkPeers, gso });
   return { worker, ctl, stats, wakeFd, stopped };
 }
 
@@ -119,6 +136,18 @@ function counter(s: Float64Array): Counter {
   return { packets: s[STAT.packets]!, bytes: s[STAT.bytes]! };
 }
 
+/** loopCounters reads a loop's work counters. */
+function loopCounters(s: Float64Array): LoopCounters {
+  return {
+    wakeups: s[STAT.wakeups]!,
+    recvCalls: s[STAT.recvCalls]!,
+    datagrams: s[STAT.datagrams]!,
+    groRuns: s[STAT.groRuns]!,
+    gsoSends: s[STAT.gsoSends]!,
+    gsoFallbacks: s[STAT.gsoFallbacks]!,
+  };
+}
+
 /** startRelay starts the two loops; call setPeers to relay anything (no peers: nothing passes). */
 export function startRelay(opts: RelayOptions): Relay {
   if (!Number.isInteger(opts.flannelPort) || opts.flannelPort < 1 || opts.flannelPort > 65535) {
@@ -129,7 +158,12 @@ export function startRelay(opts: RelayOptions): Relay {
   const batch = opts.batch ?? DEFAULT_BATCH;
   const buf = { rcvbuf: opts.rcvbuf ?? DEFAULT_BUF, sndbuf: opts.sndbuf ?? DEFAULT_BUF };
   const egressIp = opts.egressIp ?? "127.0.0.1";
+  const gro = opts.gro ?? true;
+  const gso = opts.gso ?? true;
   const injectFd = openUdp({ ip: "0.0.0.0", port: 0 }, buf);
+  // GRO on the host socket is turned on by its reader, this relay, which reads the segment sizes; stop turns it
+  // off again, so whatever reads the socket next (a relay without GRO support) gets one datagram per read.
+  const hostGro = gro && setGro(opts.hostFd, true);
   let failure: ((why: string | undefined) => void) | undefined;
   const exited = new Promise<string | undefined>((resolve) => (failure = resolve));
   let stopping = false;
@@ -138,8 +172,8 @@ export function startRelay(opts: RelayOptions): Relay {
     opts.log?.warn(why);
     failure!(why);
   };
-  const egress = startLoop(batch, false, onFail);
-  const ingress = startLoop(batch, true, onFail);
+  const egress = startLoop(batch, false, gso, onFail);
+  const ingress = startLoop(batch, true, gso, onFail);
   const ports = new Map<string, { fd: number; port: number }>();
   let pending = Promise.resolve();
 
@@ -150,6 +184,7 @@ export function startRelay(opts: RelayOptions): Relay {
     for (const ip of want) {
       if (!ports.has(ip)) {
         const fd = openUdp({ ip: egressIp, port: 0 }, buf);
+        if (gro) setGro(fd, true);
         ports.set(ip, { fd, port: localEndpoint(fd).port });
       }
     }
@@ -184,6 +219,7 @@ export function startRelay(opts: RelayOptions): Relay {
     for (const p of ports.values()) closeFd(p.fd);
     ports.clear();
     closeFd(injectFd);
+    if (hostGro) setGro(opts.hostFd, false);
     failure!(undefined);
   };
 
@@ -204,6 +240,8 @@ export function startRelay(opts: RelayOptions): Relay {
         truncated: egress.stats[STAT.truncated]! + ingress.stats[STAT.truncated]!,
         recvErrors: egress.stats[STAT.recvErrors]! + ingress.stats[STAT.recvErrors]!,
       },
+      gro: hostGro,
+      loops: { egress: loopCounters(egress.stats), ingress: loopCounters(ingress.stats) },
     }),
   };
 }

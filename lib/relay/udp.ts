@@ -3,8 +3,9 @@
 // because its host socket arrives as a descriptor (unix(7) SCM_RIGHTS) and batches save a call per datagram.
 import { U7sError } from "../errors.ts";
 import {
-  AF_INET, EAGAIN, EINTR, IOVEC_SIZE, MMSGHDR, MSG_DONTWAIT, MSGHDR, POLLFD_SIZE, POLLOUT, SO_RCVBUF, SO_SNDBUF,
-  SOCK_CLOEXEC, SOCK_DGRAM, SOCKADDR_IN_SIZE, SOL_SOCKET, addr, errno, libc, putU64,
+  AF_INET, CMSGHDR, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, IOVEC_SIZE, MMSGHDR, MSG_DONTWAIT, MSGHDR, POLLFD_SIZE, POLLOUT,
+  SO_RCVBUF, SO_SNDBUF, SOCK_CLOEXEC, SOCK_DGRAM, SOCKADDR_IN_SIZE, SOL_SOCKET, SOL_UDP, UDP_GRO, UDP_MAX_PAYLOAD,
+  UDP_MAX_SEGMENTS, UDP_SEGMENT, addr, cmsgLen, errno, getU64, libc, putU64,
 } from "./ffi.ts";
 
 /** Endpoint is an IPv4 address and a UDP port. */
@@ -93,6 +94,16 @@ export function setIntOption(fd: number, option: number, value: number): void {
   }
 }
 
+/**
+ * setGro turns UDP GRO on or off for a socket (udp(7) UDP_GRO): on, the kernel may hand one recvmsg a run of
+ * same-size datagrams of one flow, with a control message giving the segment size (RecvBatch.segSize). Only the
+ * reader of a socket may turn it on, and only if it reads that control message. False when the kernel refuses
+ * (before Linux 5.0: ENOPROTOOPT): the socket then gets one datagram per read, as without it.
+ */
+export function setGro(fd: number, on: boolean): boolean {
+  return libc.setsockopt(fd, SOL_UDP, UDP_GRO, new Int32Array([on ? 1 : 0]), 4) === 0;
+}
+
 /** getIntOption reads an int SOL_SOCKET option (socket(7): SO_RCVBUF reads back twice the size set). */
 export function getIntOption(fd: number, option: number): number {
   const v = new Int32Array(1);
@@ -141,6 +152,12 @@ export function pollOne(fd: number, events: number, timeoutMs: number): number {
   return dv.getInt16(6, true);
 }
 
+/** CTRL: control message room per received message: UDP_GRO's (24 bytes, cmsg(3) CMSG_SPACE(4)) and spare. */
+export const CTRL = 64;
+/** MSG_CTRUNC, MSG_TRUNC: msg_flags bits (recvmsg(2)): control data or the datagram did not fit. */
+export const MSG_CTRUNC = 0x8;
+export const MSG_TRUNC = 0x20;
+
 /** SLOT: room per datagram; a whole UDP payload fits (flannel.1's MTU follows the node's, up to 65470 on slirp4netns). */
 export const SLOT = 65536;
 
@@ -160,6 +177,9 @@ export class RecvBatch {
   private readonly namesDv: DataView;
   private readonly iov: Uint8Array;
   private readonly hdrsAddr: number;
+  private readonly ctrlDv: DataView;
+  /** filled: messages the last recv returned (their msg_controllen the kernel overwrote). */
+  private filled: number;
 
   constructor(size: number, slot = SLOT) {
     this.size = size;
@@ -175,6 +195,9 @@ export class RecvBatch {
     const iovDv = new DataView(this.iov.buffer);
     const iovAddr = addr(this.iov);
     const namesAddr = addr(this.names);
+    const ctrl = new Uint8Array(size * CTRL);
+    this.ctrlDv = new DataView(ctrl.buffer);
+    const ctrlAddr = addr(ctrl);
     for (let i = 0; i < size; i++) {
       putU64(iovDv, i * IOVEC_SIZE, this.bufAddr + i * slot);
       putU64(iovDv, i * IOVEC_SIZE + 8, slot);
@@ -183,17 +206,34 @@ export class RecvBatch {
       this.hdrsDv.setUint32(h + MSGHDR.namelen, SOCKADDR_IN_SIZE, true);
       putU64(this.hdrsDv, h + MSGHDR.iov, iovAddr + i * IOVEC_SIZE);
       putU64(this.hdrsDv, h + MSGHDR.iovlen, 1);
+      putU64(this.hdrsDv, h + MSGHDR.control, ctrlAddr + i * CTRL);
     }
+    this.filled = size;
   }
 
   /**
-   * recv takes what is queued on fd without waiting (MSG_DONTWAIT): the number of datagrams, or -errno.
+   * recv takes what is queued on fd without waiting (MSG_DONTWAIT): the number of messages, or -errno.
    * msg_namelen is value-result (recvmsg(2)), but an AF_INET socket always writes back sizeof(sockaddr_in),
-   * so the lengths set once in the constructor stay right.
+   * so the lengths set once in the constructor stay right; msg_controllen is value-result too and shrinks to
+   * what a message carried, so the messages the last call filled get their room back first.
    */
   recv(fd: number): number {
+    for (let i = 0; i < this.filled; i++) putU64(this.hdrsDv, i * MMSGHDR.size + MSGHDR.controllen, CTRL);
     const n = libc.recvmmsg(fd, this.hdrsAddr, this.size, MSG_DONTWAIT, null);
+    this.filled = n < 0 ? 0 : n;
     return n < 0 ? -errno() : n;
+  }
+
+  /**
+   * segSize is message i's UDP GRO segment size (udp(7): a UDP_GRO control message, int): its bytes are
+   * datagrams of that size, the last possibly shorter. 0: one datagram (GRO off, or nothing coalesced).
+   * Only the first control message is read: UDP_GRO is the only one the relay's sockets ask for.
+   */
+  segSize(i: number): number {
+    const c = i * CTRL;
+    if (getU64(this.hdrsDv, i * MMSGHDR.size + MSGHDR.controllen) < cmsgLen(4)) return 0;
+    if (this.ctrlDv.getInt32(c + CMSGHDR.level, true) !== SOL_UDP || this.ctrlDv.getInt32(c + CMSGHDR.type, true) !== UDP_GRO) return 0;
+    return this.ctrlDv.getInt32(c + CMSGHDR.data, true);
   }
 
   /** length is datagram i's size in bytes (mmsghdr.msg_len). */
@@ -201,9 +241,12 @@ export class RecvBatch {
     return this.hdrsDv.getUint32(i * MMSGHDR.size + MMSGHDR.len, true);
   }
 
-  /** truncated tells whether datagram i was longer than its slot (recvmsg(2) MSG_TRUNC in msg_flags). */
+  /**
+   * truncated tells whether message i did not fit: its bytes were longer than its slot (MSG_TRUNC), or its
+   * control data than CTRL (MSG_CTRUNC: a GRO segment size may be lost, so its bytes cannot be cut apart).
+   */
   truncated(i: number): boolean {
-    return (this.hdrsDv.getInt32(i * MMSGHDR.size + MSGHDR.flags, true) & 0x20) !== 0;
+    return (this.hdrsDv.getInt32(i * MMSGHDR.size + MSGHDR.flags, true) & (MSG_TRUNC | MSG_CTRUNC)) !== 0;
   }
 
   /** sourceIp is datagram i's sender address as a 32-bit number (host order). */
@@ -222,25 +265,53 @@ export class RecvBatch {
   }
 }
 
-/** SendResult: datagrams the kernel took, and those it refused (each refusal is skipped, not retried). */
+/** SendResult: datagrams and bytes the kernel took, datagrams it refused (each skipped, not retried), GSO sends and refusals. */
 export interface SendResult {
   sent: number;
+  bytes: number;
   errors: number;
   lastErrno: number;
+  /** gsoSends: messages that carried several datagrams (UDP_SEGMENT) and were sent. */
+  gsoSends: number;
+  /** gsoRefused: the kernel refused a GSO send; its datagrams went one per message, and the batch's gso is now off. */
+  gsoRefused: boolean;
 }
+
+/** GSO_CMSG: a UDP_SEGMENT control message's room (cmsg(3) CMSG_SPACE(2)). */
+const GSO_CMSG = 24;
+/** GSO_REFUSED: errno values of a send the kernel cannot segment (udp(7); net/ipv4/udp.c udp_send_skb). */
+const GSO_REFUSED = new Set([EINVAL, EMSGSIZE, EIO]);
 
 /**
  * SendBatch sends up to `size` datagrams to one destination with sendmmsg(2): each mmsghdr names the same
- * sockaddr_in and one iovec that points at bytes the caller keeps alive (usually a RecvBatch slot).
+ * sockaddr_in and iovecs that point at bytes the caller keeps alive (usually a RecvBatch slot). With gso on,
+ * a run of same-size datagrams (only the last may be shorter; at most UDP_MAX_SEGMENTS and UDP_MAX_PAYLOAD
+ * bytes) goes as ONE message with a UDP_SEGMENT control message and the kernel cuts it (udp(7), UDP GSO).
  */
 export class SendBatch {
   readonly size: number;
+  /** count: datagrams queued. */
   count = 0;
+  /** gso: join runs into GSO messages (turned off by a refusal; the caller may turn it off too). */
+  gso = true;
+  /** msgs: messages queued. */
+  private msgs = 0;
+  private iovs = 0;
   private readonly hdrs: Uint8Array;
   private readonly hdrsDv: DataView;
   private readonly iovDv: DataView;
+  private readonly ctrlDv: DataView;
   private readonly hdrsAddr: number;
+  private readonly iovAddr: number;
+  private readonly ctrlAddr: number;
   private readonly dest: Uint8Array;
+  /** Per message: segment size, datagrams, bytes, first iovec, iovecs, and whether it ends with a short segment. */
+  private readonly mSeg: Int32Array;
+  private readonly mSegs: Int32Array;
+  private readonly mBytes: Int32Array;
+  private readonly mIov: Int32Array;
+  private readonly mIovs: Int32Array;
+  private readonly mClosed: Uint8Array;
 
   constructor(size: number, to: Endpoint) {
     this.size = size;
@@ -249,54 +320,172 @@ export class SendBatch {
     this.hdrsDv = new DataView(this.hdrs.buffer);
     const iov = new Uint8Array(size * IOVEC_SIZE);
     this.iovDv = new DataView(iov.buffer);
+    const ctrl = new Uint8Array(size * GSO_CMSG);
+    this.ctrlDv = new DataView(ctrl.buffer);
     this.hdrsAddr = addr(this.hdrs);
-    const iovAddr = addr(iov);
+    this.iovAddr = addr(iov);
+    this.ctrlAddr = addr(ctrl);
     const destAddr = addr(this.dest);
     for (let i = 0; i < size; i++) {
       const h = i * MMSGHDR.size;
       putU64(this.hdrsDv, h + MSGHDR.name, destAddr);
       this.hdrsDv.setUint32(h + MSGHDR.namelen, SOCKADDR_IN_SIZE, true);
-      putU64(this.hdrsDv, h + MSGHDR.iov, iovAddr + i * IOVEC_SIZE);
-      putU64(this.hdrsDv, h + MSGHDR.iovlen, 1);
+      putU64(this.ctrlDv, i * GSO_CMSG + CMSGHDR.len, cmsgLen(2));
+      this.ctrlDv.setInt32(i * GSO_CMSG + CMSGHDR.level, SOL_UDP, true);
+      this.ctrlDv.setInt32(i * GSO_CMSG + CMSGHDR.type, UDP_SEGMENT, true);
     }
+    this.mSeg = new Int32Array(size);
+    this.mSegs = new Int32Array(size);
+    this.mBytes = new Int32Array(size);
+    this.mIov = new Int32Array(size);
+    this.mIovs = new Int32Array(size);
+    this.mClosed = new Uint8Array(size);
   }
 
-  /** add queues len bytes at address p (for example RecvBatch.bufAddr + i * slot); false when the batch is full. */
-  add(p: number, len: number): boolean {
-    if (this.count >= this.size) return false;
-    putU64(this.iovDv, this.count * IOVEC_SIZE, p);
-    putU64(this.iovDv, this.count * IOVEC_SIZE + 8, len);
-    this.count++;
+  /** messages is how many sendmmsg(2) messages the queued datagrams take. */
+  get messages(): number {
+    return this.msgs;
+  }
+
+  /**
+   * add queues len bytes at address p (for example RecvBatch.bufAddr + i * slot) as datagrams of seg bytes,
+   * the last possibly shorter (seg >= len, the default: one datagram). False, and nothing queued, when the
+   * batch has no room for all of them.
+   */
+  add(p: number, len: number, seg = len): boolean {
+    const one = len <= seg;
+    const segs = one ? 1 : Math.ceil(len / seg);
+    if (this.count + segs > this.size) return false;
+    this.count += segs;
+    if (!this.gso || one) {
+      if (one && this.gso && len > 0 && this.join(p, len, len, 1, len < this.mSeg[this.msgs - 1]!)) return true;
+      if (one) this.start(p, len, 1, len, len === 0);
+      else for (let off = 0; off < len; off += seg) this.start(p + off, Math.min(seg, len - off), 1, 0, true);
+      return true;
+    }
+    const short = len % seg !== 0;
+    if (this.join(p, len, seg, segs, short)) return true;
+    // pieces of at most UDP_MAX_SEGMENTS datagrams and UDP_MAX_PAYLOAD bytes, each a message of its own
+    const most = Math.min(UDP_MAX_SEGMENTS, Math.floor(UDP_MAX_PAYLOAD / seg)) * seg;
+    for (let off = 0; off < len; off += most) {
+      const n = Math.min(most, len - off);
+      this.start(p + off, n, Math.ceil(n / seg), seg, n % seg !== 0);
+    }
     return true;
   }
 
   /**
-   * flush sends the queued datagrams on fd and empties the batch. sendmmsg(2) returns how many it sent; a
-   * failing datagram (an error for the first one) is counted and skipped; EAGAIN on a non-blocking socket
-   * waits for room (poll(2) POLLOUT) up to waitMs, then the rest is dropped rather than block the relay.
+   * join appends segs datagrams of seg bytes (len in all) to the last message when they continue its run:
+   * same segment size (a lone datagram: no longer), the message not ended by a short one, within the limits.
+   */
+  private join(p: number, len: number, seg: number, segs: number, short: boolean): boolean {
+    const m = this.msgs - 1;
+    if (m < 0 || this.mClosed[m] !== 0) return false;
+    if (segs === 1 ? len > this.mSeg[m]! : seg !== this.mSeg[m]) return false;
+    if (this.mSegs[m]! + segs > UDP_MAX_SEGMENTS || this.mBytes[m]! + len > UDP_MAX_PAYLOAD) return false;
+    this.putIov(p, len);
+    this.mIovs[m]!++;
+    this.mSegs[m]! += segs;
+    this.mBytes[m]! += len;
+    this.mClosed[m] = short ? 1 : 0;
+    putU64(this.hdrsDv, m * MMSGHDR.size + MSGHDR.iovlen, this.mIovs[m]!);
+    this.setControl(m);
+    return true;
+  }
+
+  /** start begins a message of one iovec: segs datagrams of seg bytes (the last possibly shorter); closed: nothing may join it. */
+  private start(p: number, len: number, segs: number, seg: number, closed: boolean): void {
+    const m = this.msgs++;
+    this.mSeg[m] = seg;
+    this.mSegs[m] = segs;
+    this.mBytes[m] = len;
+    this.mIov[m] = this.iovs;
+    this.mIovs[m] = 1;
+    this.mClosed[m] = closed ? 1 : 0;
+    const h = m * MMSGHDR.size;
+    putU64(this.hdrsDv, h + MSGHDR.iov, this.iovAddr + this.iovs * IOVEC_SIZE);
+    putU64(this.hdrsDv, h + MSGHDR.iovlen, 1);
+    this.putIov(p, len);
+    this.setControl(m);
+  }
+
+  /** putIov appends one iovec. */
+  private putIov(p: number, len: number): void {
+    putU64(this.iovDv, this.iovs * IOVEC_SIZE, p);
+    putU64(this.iovDv, this.iovs * IOVEC_SIZE + 8, len);
+    this.iovs++;
+  }
+
+  /** setControl gives message m a UDP_SEGMENT control message when it carries several datagrams, none otherwise. */
+  private setControl(m: number): void {
+    const h = m * MMSGHDR.size;
+    const gso = this.mSegs[m]! > 1;
+    if (gso) this.ctrlDv.setUint16(m * GSO_CMSG + CMSGHDR.data, this.mSeg[m]!, true);
+    putU64(this.hdrsDv, h + MSGHDR.control, gso ? this.ctrlAddr + m * GSO_CMSG : 0);
+    putU64(this.hdrsDv, h + MSGHDR.controllen, gso ? GSO_CMSG : 0);
+  }
+
+  /**
+   * unjoin rewrites messages from m on as one datagram each (GSO refused): their datagrams, read from the
+   * iovecs, get an iovec and a message of their own; there is room, as messages and iovecs never outnumber datagrams.
+   */
+  private unjoin(m: number): void {
+    const parts: number[] = [];
+    for (let k = m; k < this.msgs; k++) {
+      const seg = this.mSeg[k]!;
+      for (let v = this.mIov[k]!; v < this.mIov[k]! + this.mIovs[k]!; v++) {
+        const p = getU64(this.iovDv, v * IOVEC_SIZE);
+        const len = getU64(this.iovDv, v * IOVEC_SIZE + 8);
+        if (this.mSegs[k] === 1) parts.push(p, len);
+        else for (let off = 0; off < len; off += seg) parts.push(p + off, Math.min(seg, len - off));
+      }
+    }
+    this.iovs = this.mIov[m]!;
+    this.msgs = m;
+    for (let i = 0; i < parts.length; i += 2) this.start(parts[i]!, parts[i + 1]!, 1, 0, true);
+  }
+
+  /**
+   * flush sends the queued datagrams on fd and empties the batch. sendmmsg(2) returns how many messages it
+   * sent; a failing message (an error for the first one) is counted and skipped; EAGAIN on a non-blocking
+   * socket waits for room (poll(2) POLLOUT) up to waitMs, then the rest is dropped rather than block the relay.
+   * A GSO message the kernel cannot segment (EINVAL, EMSGSIZE, EIO: no checksum offload, a segment over the
+   * path MTU) is sent again one datagram per message, and gso stays off for this batch.
    */
   flush(fd: number, waitMs = 200): SendResult {
-    const r: SendResult = { sent: 0, errors: 0, lastErrno: 0 };
+    const r: SendResult = { sent: 0, bytes: 0, errors: 0, lastErrno: 0, gsoSends: 0, gsoRefused: false };
     let off = 0;
-    while (off < this.count) {
-      const n = libc.sendmmsg(fd, this.hdrsAddr + off * MMSGHDR.size, this.count - off, 0);
+    while (off < this.msgs) {
+      const n = libc.sendmmsg(fd, this.hdrsAddr + off * MMSGHDR.size, this.msgs - off, 0);
       if (n > 0) {
-        r.sent += n;
+        for (let k = off; k < off + n; k++) {
+          r.sent += this.mSegs[k]!;
+          r.bytes += this.mBytes[k]!;
+          if (this.mSegs[k]! > 1) r.gsoSends++;
+        }
         off += n;
         continue;
       }
       const e = errno();
       if (e === EINTR) continue;
       if (e === EAGAIN && pollOne(fd, POLLOUT, waitMs) !== 0) continue;
+      if (this.mSegs[off]! > 1 && GSO_REFUSED.has(e)) {
+        r.gsoRefused = true;
+        this.gso = false;
+        this.unjoin(off);
+        continue;
+      }
       r.lastErrno = e;
       if (e === EAGAIN) {
-        r.errors += this.count - off;
+        for (let k = off; k < this.msgs; k++) r.errors += this.mSegs[k]!;
         break;
       }
-      r.errors++;
+      r.errors += this.mSegs[off]!;
       off++;
     }
     this.count = 0;
+    this.msgs = 0;
+    this.iovs = 0;
     return r;
   }
 }

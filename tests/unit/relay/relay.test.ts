@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { POLLIN } from "../../../lib/relay/ffi.ts";
+import { libc, POLLIN, SOL_UDP, UDP_GRO } from "../../../lib/relay/ffi.ts";
 import { startRelay, workerUrl, type Relay, type RelayStats } from "../../../lib/relay/relay.ts";
-import { closeFd, localEndpoint, openUdp, pollOne, RecvBatch, recvFrom, sendTo, type Endpoint } from "../../../lib/relay/udp.ts";
+import { closeFd, localEndpoint, openUdp, pollOne, RecvBatch, recvFrom, SendBatch, sendTo, type Endpoint } from "../../../lib/relay/udp.ts";
 import { vxlanPayload } from "../../../lib/relay/vxlan.ts";
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -317,5 +317,82 @@ describe("startRelay options and stop", () => {
     expect(rb.recv(rx)).toBe(1);
     expect(rb.length(0)).toBe(65507);
     expect(rb.truncated(0)).toBe(false);
+  });
+});
+
+/** groOf reads a socket's UDP_GRO option (udp(7)). */
+function groOf(fd: number): number {
+  const v = new Int32Array([7]);
+  expect(libc.getsockopt(fd, SOL_UDP, UDP_GRO, v, new Uint32Array([4]))).toBe(0);
+  return v[0]!;
+}
+
+describe("startRelay with UDP GRO and GSO", () => {
+  test("GRO is on on the host socket while the relay reads it, off after stop (for a reader that knows no runs)", async () => {
+    const w = world();
+    expect(groOf(w.host)).toBe(1);
+    expect(w.relay.stats().gro).toBe(true);
+    await w.relay.stop();
+    expect(groOf(w.host)).toBe(0);
+  });
+
+  test("gro off leaves the host socket alone and says so", async () => {
+    const host = udp();
+    const r = startRelay({ hostFd: host, flannelPort: localEndpoint(host).port, inject: { ip: "127.0.0.3", port: 9 }, gro: false });
+    cleanups.push(() => r.stop());
+    const port = r.setPeers(["127.0.0.2"]).get("127.0.0.2")!;
+    expect(groOf(host)).toBe(0);
+    expect(r.stats().gro).toBe(false);
+    expect(port).toBeGreaterThan(0);
+  });
+
+  test("a peer's GSO run comes in as one GRO run and reaches the node datagram by datagram; the loops count their work", async () => {
+    const w = world();
+    w.relay.setPeers(["127.0.0.2"]);
+    const hold = new RecvBatch(1, 20 * 1408);
+    for (let i = 0; i < 20; i++) hold.buf.set(vx(i, 1400), i * 1408);
+    const sb = new SendBatch(64, localEndpoint(w.host));
+    sb.add(hold.bufAddr, 20 * 1408, 1408);
+    expect(sb.flush(w.peer).gsoSends).toBe(1);
+    expect(receive(w.node, 20).map((g) => g.data)).toEqual(Array.from({ length: 20 }, (_, i) => vx(i, 1400)));
+    const s = await statsWhen(w.relay, (s) => s.ingress.packets === 20);
+    expect(s.loops.ingress).toMatchObject({ datagrams: 20, groRuns: 1, gsoSends: 1, gsoFallbacks: 0 });
+    expect(s.loops.ingress.wakeups).toBeGreaterThanOrEqual(1);
+    expect(s.loops.ingress.recvCalls).toBeGreaterThanOrEqual(1);
+    expect(s.loops.egress).toMatchObject({ recvCalls: 0, datagrams: 0, groRuns: 0, gsoSends: 0, gsoFallbacks: 0 }); // its wake-ups: new orders only
+  });
+
+  test("the egress sockets read GRO runs too (gro on), and single datagrams with gro off", async () => {
+    for (const gro of [true, false]) {
+      const host = udp();
+      const flannelPort = localEndpoint(host).port;
+      const peer = udp("127.0.0.2", flannelPort);
+      const r = startRelay({ hostFd: host, flannelPort, inject: { ip: "127.0.0.3", port: 9 }, gro });
+      cleanups.push(() => r.stop());
+      const port = r.setPeers(["127.0.0.2"]).get("127.0.0.2")!;
+      const hold = new RecvBatch(1, 10 * 1408);
+      for (let i = 0; i < 10; i++) hold.buf.set(vx(i, 1400), i * 1408);
+      const sb = new SendBatch(64, { ip: "127.0.0.1", port });
+      sb.add(hold.bufAddr, 10 * 1408, 1408);
+      sb.flush(udp());
+      expect(receive(peer, 10).map((g) => g.data)).toEqual(Array.from({ length: 10 }, (_, i) => vx(i, 1400)));
+      const s = await statsWhen(r, (s) => s.egress.packets === 10);
+      expect([gro, s.loops.egress.groRuns, s.loops.egress.datagrams]).toEqual([gro, gro ? 1 : 0, 10]);
+    }
+  });
+
+  test("gso off: the same run leaves one datagram per message", async () => {
+    const host = udp();
+    const flannelPort = localEndpoint(host).port;
+    const peer = udp("127.0.0.2", flannelPort);
+    const node = udp("127.0.0.3");
+    const r = startRelay({ hostFd: host, flannelPort, inject: localEndpoint(node), gso: false });
+    cleanups.push(() => r.stop());
+    r.setPeers(["127.0.0.2"]);
+    for (let i = 0; i < 10; i++) sendTo(peer, vx(i, 1400), localEndpoint(host));
+    expect(receive(node, 10)).toHaveLength(10);
+    const s = await statsWhen(r, (s) => s.ingress.packets === 10);
+    expect(s.loops.ingress.gsoSends).toBe(0);
+    expect(s.loops.ingress.datagrams).toBe(10);
   });
 });
