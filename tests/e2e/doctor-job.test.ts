@@ -1,10 +1,11 @@
 // `u7s doctor --job` on test host E (tests/setup-job-hosts.sh), as a job step there sees it: no
 // XDG_RUNTIME_DIR, no engine, its own /tmp, its cgroup delegated; and, as the same user outside that
 // cgroup (the machine's root cgroup, as a scheduler's job cgroup that was not delegated), a failing check.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, chmodSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { hostsEnvFile, loadHostsEnv, repoRoot, runCommand, show } from "./harness.ts";
+import { describeIf } from "./describe-if.ts";
 import type { Check } from "../../lib/host/doctor.ts";
 
 const raw: Record<string, string | undefined> = existsSync(hostsEnvFile) ? loadHostsEnv().raw : {};
@@ -21,7 +22,7 @@ interface Report {
   checks: Check[];
 }
 
-describe.skipIf(!W || !BIN || !USER)("doctor --job on test host E", () => {
+describeIf(W && BIN && USER, "host E is not set up (tests/.work/hosts.env has no U7S_HOST_E_EXEC, U7S_JOB_BIN_DIR or U7S_JOB_USER): run `bash tests/setup-job-hosts.sh` (as root)")("doctor --job on test host E", () => {
   beforeAll(() => {
     const src = join(repoRoot, "dist/u7s");
     if (!existsSync(src)) throw new Error(`${src} is missing: run ./compile.sh first`);

@@ -8,11 +8,12 @@
  * becomes it), as Slurm's would. What must be left afterwards: nothing of the job on either host (no
  * engine process, no scratch directory) and the shared home as it was.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { jobTenant } from "../../lib/job/files.ts";
 import { FLANNEL_VXLAN_SCRIPT, HarnessError, clusterTools, eventually, hostsEnvFile, loadHostsEnv, repoRoot, runCommand, u7sBinary, type CommandResult } from "./harness.ts";
+import { describeIf } from "./describe-if.ts";
 
 const TIMEOUT_MS = 300_000;
 
@@ -185,7 +186,7 @@ afterAll(async () => {
   for (const id of jobIds) for (const h of [hosts.e, hosts.f]) await onHost(h, ["env", ...slurmEnv(id), bin, "down", "--job"], 120_000);
 }, TIMEOUT_MS);
 
-describe.skipIf(!hostsReady)("u7s up --job on two hosts of a batch job (skipped without hosts E and F: bash tests/setup-job-hosts.sh)", () => {
+describeIf(hostsReady, "hosts E and F are not set up (tests/.work/hosts.env has no U7S_HOST_E_EXEC, U7S_HOST_F_EXEC or U7S_JOB_CLUSTER_IMAGE_ARCHIVE): run `bash tests/setup-job-hosts.sh` (as root)")("u7s up --job on two hosts of a batch job", () => {
   test(
     "a worker started 20 s before the control plane joins; both nodes Ready; VXLAN carries TCP both ways; SIGTERM leaves nothing on either host, the home as it was",
     async () => {

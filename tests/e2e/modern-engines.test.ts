@@ -7,7 +7,7 @@
  * so a node must still reach HOST_IP:PORT (its own published ports, its kubelet as the API server
  * dials it at the node's ExternalIP). Skipped, saying why, when host C is not set up.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import {
   cleanupHostNodes,
   copyBetweenHosts,
@@ -28,6 +28,7 @@ import {
   type TestHost,
   type VtepSide,
 } from "./harness.ts";
+import { describeIf } from "./describe-if.ts";
 import { join } from "node:path";
 import { PASTA_DROP_IN, pastaDropIn } from "../../lib/engine/podman.ts";
 import { CONTROL_PLANE_TAINT } from "../../lib/cluster/control-plane.ts";
@@ -44,8 +45,7 @@ function hostC(): TestHost | string {
 }
 const found = hostC();
 const host = typeof found === "string" ? undefined : found;
-if (!host) console.warn(`modern-engines: skipped: ${found}`);
-const describeOnC = host ? describe : describe.skip;
+const describeOnC = describeIf(host, `modern-engines: host C: ${found}`);
 
 /** u7s runs u7s on host C and returns its result after checking the exit code. */
 async function u7s(args: readonly string[], env: Record<string, string> = {}): Promise<CommandResult> {
@@ -241,8 +241,7 @@ const hostD = (() => {
     return undefined;
   }
 })();
-if (!hostD) console.warn("modern-engines: host D skipped: tests/.work/hosts.env has no U7S_HOST_D_*: run `bash tests/setup-host-trixie.sh` (as root)");
-const describeOnD = hostD ? describe : describe.skip;
+const describeOnD = describeIf(hostD, "modern-engines: host D: tests/.work/hosts.env has no U7S_HOST_D_*: run `bash tests/setup-host-trixie.sh` (as root)");
 
 /** setupD re-runs tests/setup-host-trixie.sh with host D's dockerd on the given RootlessKit network (a restart when it differs). */
 async function setupD(net: "slirp4netns" | "pasta"): Promise<void> {
@@ -358,7 +357,7 @@ for (const [label, target] of [
   ["host C (Debian 13 Podman 5.4, pasta after `u7s init-host`)", host],
   ["host D (Debian 13 Docker 26.1, RootlessKit 2.0)", hostD],
 ] as const) {
-  (target ? describe : describe.skip)(`cluster with the doubles on ${label}, tenant ${CLUSTER_TENANT}`, () => {
+  describeIf(target, `${label} is not set up: run \`bash tests/setup-host-trixie.sh\` (as root)`)(`cluster with the doubles on ${label}, tenant ${CLUSTER_TENANT}`, () => {
     const h = target!;
     const env = { U7S_TENANT: CLUSTER_TENANT };
     let nodeName = "";

@@ -17,7 +17,7 @@
  * Tenants 18 and 19 on C and D, 23 on C, 24 on A: no other test uses them. Skipped, saying why,
  * when the hosts are not set up.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PASTA_DROP_IN } from "../../lib/engine/podman.ts";
@@ -42,6 +42,7 @@ import {
   type HostsEnv,
   type TestHost,
 } from "./harness.ts";
+import { describeIf } from "./describe-if.ts";
 
 const TIMEOUT_MS = 300_000;
 
@@ -205,7 +206,7 @@ if (hosts?.c) {
 const P = 41810;
 
 for (const { label, host } of TARGETS) {
-  (host ? describe : describe.skip)(`node lifecycle, ports and tenants on ${label}`, () => {
+  describeIf(host, `${label} is not set up: run \`bash tests/setup-host-trixie.sh\` (as root)`)(`node lifecycle, ports and tenants on ${label}`, () => {
     const h = host!;
     const hostA = () => loadHostsEnv().a;
     let first: Node;
@@ -322,7 +323,7 @@ for (const { label, host } of TARGETS) {
     }, TIMEOUT_MS);
   });
 
-  (host ? describe : describe.skip)(`lifecycle faults on ${label}`, () => {
+  describeIf(host, `${label} is not set up: run \`bash tests/setup-host-trixie.sh\` (as root)`)(`lifecycle faults on ${label}`, () => {
     const h = host!;
     let n: Node;
     /** BROKEN: the test image with an init that does not exist: the engine creates the container, then cannot start it. */
@@ -393,7 +394,7 @@ for (const { label, host } of TARGETS) {
     }, TIMEOUT_MS);
   });
 
-  (host ? describe : describe.skip)(`airgap on ${label} (no route out)`, () => {
+  describeIf(host, `${label} is not set up: run \`bash tests/setup-host-trixie.sh\` (as root)`)(`airgap on ${label} (no route out)`, () => {
     const h = host!;
     let n: Node;
     let work = "";
@@ -453,7 +454,7 @@ interface ClusterNode {
   ready: string | undefined;
 }
 
-(hosts?.c && hosts.clusterImage ? describe : describe.skip)("a cluster across generations: control plane on host A (Debian 12 Docker 20.10, tenant 24), worker on host C (Debian 13 Podman 5.4, pasta, tenant 23)", () => {
+describeIf(hosts?.c && hosts.clusterImage, "host C or the cluster test image on the hosts is not set up: run `npm run test:setup` (as root)")("a cluster across generations: control plane on host A (Debian 12 Docker 20.10, tenant 24), worker on host C (Debian 13 Podman 5.4, pasta, tenant 23)", () => {
   const a = () => loadHostsEnv().a;
   const c = () => loadHostsEnv().c!;
   let cp: Node;

@@ -3,10 +3,11 @@
 // is SIGKILLed), a second one finds and stops it (as `u7s down --job` from an epilog); then nothing of the
 // engine is left: no process in its user namespace or process group, no mount, no scratch directory.
 // Runs lib/engine/private.ts compiled into tests/e2e/fixtures/private-engine-driver.ts, as the job user.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { hostsEnvFile, loadHostsEnv, repoRoot, runCommand, show, type CommandResult } from "./harness.ts";
+import { describeIf } from "./describe-if.ts";
 
 const raw: Record<string, string | undefined> = existsSync(hostsEnvFile) ? loadHostsEnv().raw : {};
 const W = raw.U7S_HOST_E_EXEC;
@@ -53,7 +54,7 @@ function procs(): { pid: number; userns?: string; pgid: number; uid: number }[] 
   return out;
 }
 
-describe.skipIf(!W || !MNT || !DRIVER || !ARCHIVE)("private engine on test host E", () => {
+describeIf(W && MNT && DRIVER && ARCHIVE, "host E is not set up (tests/.work/hosts.env has no U7S_HOST_E_EXEC, U7S_HOST_E_MOUNT_NS, U7S_JOB_BIN_DIR or U7S_JOB_IMAGE_ARCHIVE): run `bash tests/setup-job-hosts.sh` (as root)")("private engine on test host E", () => {
   beforeAll(async () => {
     const bun = join(repoRoot, "node_modules/.bin/bun");
     const r = await runCommand([bun, "build", "--compile", join(repoRoot, "tests/e2e/fixtures/private-engine-driver.ts"), "--outfile", DRIVER], { timeoutMs: 120_000 });
