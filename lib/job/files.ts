@@ -252,9 +252,9 @@ export async function makeJobDir(paths: JobPaths, jobId: string, controlPlane: s
 
 /**
  * makeDirs creates dir and its missing parents (0700) and returns those it created, top first. A parent
- * another job's removeJobDir takes away meanwhile (ENOENT) starts it over, a few times.
+ * another job's removeJobDir takes away meanwhile (ENOENT) starts it over, a few times. mk: mkdir, for tests.
  */
-async function makeDirs(dir: string): Promise<string[]> {
+export async function makeDirs(dir: string, mk: (d: string, opts: { mode: number }) => Promise<unknown> = mkdir): Promise<string[]> {
   const created: string[] = [];
   for (let attempt = 1; ; attempt++) {
     const missing: string[] = [];
@@ -266,7 +266,7 @@ async function makeDirs(dir: string): Promise<string[]> {
     try {
       for (const d of missing) {
         try {
-          await mkdir(d, { mode: 0o700 });
+          await mk(d, { mode: 0o700 });
           created.push(d);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { gated, jobEnv, loadedRef, withEnv } from "../../../lib/job/actions.ts";
-import { isThisHost, jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, MADE_RECORD, makeJobDir, markReady, removeJobDir, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
+import { isThisHost, jobIdFrom, jobNodeSubnet, jobPaths, jobTenant, MADE_RECORD, makeDirs, makeJobDir, markReady, removeJobDir, normalizeJobId, readJobState, sameHost, scratchBase, scratchDir, writeJobState, type JobState } from "../../../lib/job/files.ts";
 import { jobRole } from "../../../lib/job/run.ts";
 import { UsageError } from "../../../lib/errors.ts";
 import type { Runner, RunOptions } from "../../../lib/exec.ts";
@@ -200,5 +201,19 @@ describe("the job directory in the shared home", () => {
     await removeJobDir(paths);
     expect(tree()).toEqual([]);
   });
-});
 
+  test("a parent another job removes meanwhile (ENOENT) starts it over; it gives up after 5 tries, naming the directory", async () => {
+    const target = join(state(), "u7s", "jobs", "6");
+    let removals = 1;
+    const racing = async (d: string, opts: { mode: number }) => {
+      // the last job of another host removes the jobs directory just after this one saw it
+      if (d === target && removals-- > 0) rmdirSync(dirname(d));
+      return mkdir(d, opts);
+    };
+    mkdirSync(join(state(), "u7s", "jobs"), { recursive: true });
+    expect(await makeDirs(target, racing)).toEqual([join(state(), "u7s", "jobs"), target]);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(state(), "u7s", "jobs"), { recursive: true });
+    await expect(makeDirs(target, async (d, opts) => { if (d === target) rmdirSync(dirname(d)); return mkdir(d, opts); })).rejects.toThrow(`cannot create ${target}`);
+  });
+});
