@@ -33,6 +33,11 @@ describe("/proc/key-users", () => {
 });
 
 describe("the key quota against one more node", () => {
+  test("the per-node figure covers the most a test node held in bench/tenants.ts (50 nodes: 7.9 keys, 192 bytes on Podman)", () => {
+    expect(KEYS_PER_NODE.keys).toBeGreaterThanOrEqual(7.9);
+    expect(KEYS_PER_NODE.bytes).toBeGreaterThanOrEqual(192);
+  });
+
   test("used up: an error naming the limit, what the user holds and the runtime's failure; the fix raises it to the advised value", () => {
     const [keys, bytes] = keyFindings(keysHost(AT_34_NODES), 1);
     expect(keys).toEqual({
